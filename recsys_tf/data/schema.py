@@ -1,0 +1,164 @@
+"""The canonical dataset directory: the single source of truth for file names, columns and dtypes.
+
+Every loader writes this layout and every later stage reads it (see README "Data format")::
+
+    DIR/items.parquet      item_id, title, description, category, brand, price
+    DIR/events.parquet     user_id, item_id, event, timestamp, rating, query [, context...] [, split]
+    DIR/users.parquet      user_id + attributes                          (optional)
+    DIR/judgments.parquet  query, item_id, relevance                     (optional)
+    DIR/dataset.json       schema version, source, counts, id hashing, rejects by reason
+    DIR/rejects.csv        every input row not taken, with the reason
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+ITEMS_FILE = "items.parquet"
+EVENTS_FILE = "events.parquet"
+USERS_FILE = "users.parquet"
+JUDGMENTS_FILE = "judgments.parquet"
+INFO_FILE = "dataset.json"
+REJECTS_FILE = "rejects.csv"
+
+# column -> pandas dtype. "string" columns never hold NaN after validation (empty string instead),
+# except where a column is documented as nullable.
+ITEM_COLUMNS = {
+    "item_id": "string",
+    "title": "string",
+    "description": "string",
+    "category": "string",
+    "brand": "string",
+    "price": "float64",  # nullable
+}
+EVENT_COLUMNS = {
+    "user_id": "string",
+    "item_id": "string",
+    "event": "string",
+    "timestamp": "int64",
+    "rating": "float64",  # null unless event == "rating"
+    "query": "string",  # "" unless event == "search_click"
+}
+USER_REQUIRED_COLUMNS = {"user_id": "string"}
+JUDGMENT_COLUMNS = {"query": "string", "item_id": "string", "relevance": "float64"}
+
+EVENT_TYPES = ("view", "click", "cart", "purchase", "rating", "search_click")
+# Relative strength of each event as a positive signal; used by training to weight examples.
+EVENT_STRENGTH = {"view": 0.25, "click": 0.5, "cart": 0.75, "purchase": 1.0, "rating": 1.0,
+                  "search_click": 1.0}
+SPLITS = ("train", "validation", "test")
+CATEGORY_SEPARATOR = " > "
+
+REJECT_COLUMNS = ["file", "row", "reason", "record"]
+
+
+class DatasetError(ValueError):
+    """A dataset (or one of its files) cannot be used at all. The message names file, column and fix."""
+
+
+@dataclass
+class Dataset:
+    """The in-memory form of a canonical dataset directory."""
+
+    items: pd.DataFrame
+    events: pd.DataFrame
+    users: pd.DataFrame | None = None
+    judgments: pd.DataFrame | None = None
+    info: dict = field(default_factory=dict)
+    rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
+
+    def split(self, name: str) -> pd.DataFrame:
+        """Events of one split ("train", "validation" or "test")."""
+        if "split" not in self.events.columns:
+            raise DatasetError(
+                f"events have no `split` column (asked for split={name!r}). "
+                "Fix: run `recsys-tf data split DIR --out SPLIT_DIR` and use SPLIT_DIR."
+            )
+        return self.events[self.events["split"] == name]
+
+
+def empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS})
+
+
+def coerce_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Cast the canonical columns of an already-validated frame to their canonical dtypes."""
+    frame = frame.copy()
+    for name, dtype in columns.items():
+        if dtype == "string":
+            frame[name] = frame[name].fillna("").astype(str).astype("string")
+        else:
+            frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
+    """Write a dataset directory. Each file is written to a temp name and renamed (no partial files)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    items = coerce_columns(dataset.items, ITEM_COLUMNS)
+    _atomic_write(out / ITEMS_FILE, lambda p: items.to_parquet(p, index=False))
+    events = dataset.events.copy()
+    events = coerce_columns(events, EVENT_COLUMNS)
+    _atomic_write(out / EVENTS_FILE, lambda p: events.to_parquet(p, index=False))
+    for frame, name in ((dataset.users, USERS_FILE), (dataset.judgments, JUDGMENTS_FILE)):
+        if frame is not None:
+            _atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
+        elif (out / name).exists():
+            (out / name).unlink()
+    rejects = dataset.rejects if dataset.rejects is not None else empty_rejects()
+    _atomic_write(out / REJECTS_FILE, lambda p: rejects.to_csv(p, index=False))
+    info = dict(dataset.info)
+    info["schema_version"] = SCHEMA_VERSION
+    info["counts"] = {
+        "items": int(len(items)),
+        "events": int(len(events)),
+        "users": int(events["user_id"].nunique()),
+        "judgments": int(len(dataset.judgments)) if dataset.judgments is not None else 0,
+        "rejects": int(len(rejects)),
+    }
+    if "split" in events.columns:
+        info["counts"]["events_by_split"] = {
+            s: int(n) for s, n in events["split"].value_counts().items()}
+    info["rejects_by_reason"] = {str(k): int(v) for k, v in
+                                 rejects["reason"].value_counts().items()} if len(rejects) else {}
+    _atomic_write(out / INFO_FILE, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True)))
+    return out
+
+
+def read_dataset(data_dir: str | os.PathLike) -> Dataset:
+    """Read a canonical dataset directory written by `write_dataset` (any loader or `data synth`)."""
+    path = Path(data_dir)
+    if not path.is_dir():
+        raise DatasetError(f"dataset directory {str(path)!r} does not exist. "
+                           "Fix: create one with `recsys-tf data synth --out DIR` or `data load`.")
+    for required in (ITEMS_FILE, EVENTS_FILE):
+        if not (path / required).exists():
+            raise DatasetError(f"{path / required} is missing: {path} is not a recsys_tf dataset "
+                               "directory. Fix: point at a directory written by `recsys-tf data ...`.")
+    items = pd.read_parquet(path / ITEMS_FILE)
+    events = pd.read_parquet(path / EVENTS_FILE)
+    for frame, columns, name in ((items, ITEM_COLUMNS, ITEMS_FILE), (events, EVENT_COLUMNS, EVENTS_FILE)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DatasetError(f"{path / name} lacks column(s) {missing}. "
+                               "Fix: regenerate it with `recsys-tf data load` / `data synth`.")
+    users = pd.read_parquet(path / USERS_FILE) if (path / USERS_FILE).exists() else None
+    judgments = pd.read_parquet(path / JUDGMENTS_FILE) if (path / JUDGMENTS_FILE).exists() else None
+    info = json.loads((path / INFO_FILE).read_text()) if (path / INFO_FILE).exists() else {}
+    rejects = (pd.read_csv(path / REJECTS_FILE, dtype=str, keep_default_na=False)
+               if (path / REJECTS_FILE).exists() else empty_rejects())
+    return Dataset(items=items, events=events, users=users, judgments=judgments, info=info,
+                   rejects=rejects)

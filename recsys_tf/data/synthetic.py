@@ -1,0 +1,216 @@
+"""Deterministic synthetic e-commerce world: the embedded default for the demo and the tests.
+
+Generative model (all draws from one ``numpy.random.default_rng(seed)``, so a seed fixes everything):
+
+* **Catalog.** 42 leaf categories in a 3-level tree (`catalog_vocabulary.LEAVES`). An item picks a
+  leaf (Zipf-weighted, so some categories are bigger), a brand of the leaf's department, 1-2
+  features and a colour. Its title uses one synonym of each ("Acme wireless earbuds, noise
+  cancelling, black"), its description other synonyms, so title, description and query rarely
+  share every word. The price is log-uniform in the leaf's range. Each item has a popularity
+  weight ~ Zipf(1.1) (long tail) and a release time: ``cold_start_fraction`` of items are released
+  after ``0.85`` of the time span, so they have no events before that cut-off (cold start).
+* **Users.** Each user has a taste: a Dirichlet over 2-4 favourite leaves, a favourite brand per
+  department (affinity 3x), a price sensitivity (preferred price quantile) and a device.
+* **Sessions.** Poisson(``sessions_per_user``) sessions at uniform random times. A session picks a
+  leaf from the taste, or — with probability 0.35 after a purchase — a complement of the last
+  purchased leaf (phone -> case, laptop -> mouse), which makes bundles learnable. 35% of sessions
+  start with a search: the query is a noisy paraphrase of a target item (other synonyms, dropped
+  words, typos, sometimes the brand) and the click on it is a ``search_click`` event carrying the
+  query. Then views of items of the leaf drawn by popularity x brand affinity x price fit x
+  per-user item noise, and a funnel view -> click (p=.45) -> cart (.35) -> purchase (.6) for the best.
+* **Ratings.** 30% of purchases get a ``rating`` event; the 1-5 value grows with how well the item
+  matched the user's taste plus noise.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recsys_tf.data.catalog_vocabulary import (
+    COLOURS,
+    DEPARTMENT_BRANDS,
+    DESCRIPTION_TEMPLATES,
+    DEVICES,
+    LEAVES,
+    USER_SEGMENTS,
+)
+from recsys_tf.data.schema import Dataset, empty_rejects
+
+DAY = 86_400
+START_TIME = 1_700_000_000  # 2023-11-14, an arbitrary fixed origin
+COLD_START_CUTOFF = 0.85
+
+
+def _typo(word: str, rng: np.random.Generator) -> str:
+    if len(word) < 4:
+        return word
+    i = int(rng.integers(1, len(word) - 1))
+    kind = rng.integers(3)
+    if kind == 0:  # swap two letters
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if kind == 1:  # drop a letter
+        return word[:i] + word[i + 1:]
+    return word[:i] + word[i] + word[i:]  # double a letter
+
+
+def _make_items(n_items: int, days: int, cold_start_fraction: float, rng: np.random.Generator):
+    leaves = list(LEAVES)
+    leaf_weight = 1.0 / np.arange(1, len(leaves) + 1) ** 0.5
+    leaf_weight = rng.permutation(leaf_weight / leaf_weight.sum())
+    rows, meta = [], []
+    leaf_of = rng.choice(len(leaves), size=n_items, p=leaf_weight)
+    for i in range(n_items):
+        leaf = leaves[leaf_of[i]]
+        nouns, features, (lo, hi), _ = LEAVES[leaf]
+        brands = DEPARTMENT_BRANDS[leaf.split(" > ")[0]]
+        brand = brands[int(rng.integers(len(brands)))]
+        feats = [int(f) for f in rng.choice(len(features), size=min(len(features), int(rng.integers(1, 3))),
+                                            replace=False)]
+        colour = int(rng.integers(len(COLOURS)))
+        noun_t = nouns[int(rng.integers(len(nouns)))]
+        feat_t = [features[f][int(rng.integers(len(features[f])))] for f in feats]
+        title = f"{brand} {feat_t[0]} {noun_t}" + "".join(f", {f}" for f in feat_t[1:]) + f", {COLOURS[colour][0]}"
+        noun_d = nouns[int(rng.integers(len(nouns)))]
+        feat_d = [features[f][int(rng.integers(len(features[f])))] for f in feats]
+        template = DESCRIPTION_TEMPLATES[int(rng.integers(len(DESCRIPTION_TEMPLATES)))]
+        description = template.format(noun=noun_d, brand=brand, feature=feat_d[0],
+                                      feature2=feat_d[1] if len(feat_d) > 1 else "well made", colour=COLOURS[colour][1])
+        price = float(np.round(np.exp(rng.uniform(np.log(lo), np.log(hi))), 2))
+        rows.append({"item_id": f"SKU{i:06d}", "title": title, "description": description,
+                     "category": leaf, "brand": brand, "price": price})
+        meta.append((leaf_of[i], brand, feats, colour))
+    popularity = rng.zipf(1.6, size=n_items).astype(float)
+    popularity = np.minimum(popularity, 200.0)
+    release = np.zeros(n_items)
+    n_cold = int(round(cold_start_fraction * n_items))
+    cold = rng.choice(n_items, size=n_cold, replace=False)
+    release[cold] = rng.uniform(COLD_START_CUTOFF, 0.95, size=n_cold) * days * DAY
+    items = pd.DataFrame(rows)
+    return items, meta, popularity, release
+
+
+def _query_for(meta, rng: np.random.Generator) -> str:
+    leaf_index, brand, feats, colour = meta
+    nouns, features, _, _ = LEAVES[list(LEAVES)[leaf_index]]
+    words = [nouns[int(rng.integers(len(nouns)))]]
+    for f in feats:
+        if rng.random() < 0.7:
+            words.insert(0, features[f][int(rng.integers(len(features[f])))])
+    if rng.random() < 0.3:
+        words.append(COLOURS[colour][int(rng.integers(2))])
+    if rng.random() < 0.25:
+        words.insert(0, brand.lower())
+    tokens = " ".join(words).split()
+    if len(tokens) > 2 and rng.random() < 0.2:
+        del tokens[int(rng.integers(len(tokens)))]
+    tokens = [_typo(t, rng) if rng.random() < 0.08 else t for t in tokens]
+    return " ".join(tokens).lower()
+
+
+def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float = 8.0,
+             days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
+             n_judgment_queries: int = 200) -> Dataset:
+    """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
+    if n_items < 50 or n_users < 10:
+        raise ValueError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
+                         f"n_users={n_users}. Fix: pass larger sizes.")
+    rng = np.random.default_rng(seed)
+    items, meta, popularity, release = _make_items(n_items, days, cold_start_fraction, rng)
+    leaves = list(LEAVES)
+    leaf_items = [np.flatnonzero([m[0] == li for m in meta]) for li in range(len(leaves))]
+    log_price = np.log(items["price"].to_numpy())
+    leaf_price = {li: (log_price[ix].min(), log_price[ix].max()) for li, ix in enumerate(leaf_items) if len(ix)}
+    complements = [[leaves.index(c) for c in LEAVES[leaf][3]] for leaf in leaves]
+    brands = items["brand"].to_numpy()
+    item_leaf = np.array([m[0] for m in meta])
+
+    users, events = [], []
+    span = days * DAY
+    for u in range(n_users):
+        user_id = f"U{u:05d}"
+        non_empty = [li for li in range(len(leaves)) if len(leaf_items[li])]
+        favourites = rng.choice(non_empty, size=int(rng.integers(2, 5)), replace=False)
+        taste = rng.dirichlet(np.ones(len(favourites)) * 0.8)
+        fav_brand = {dep: bs[int(rng.integers(len(bs)))] for dep, bs in DEPARTMENT_BRANDS.items()}
+        price_pref = rng.uniform(0.1, 0.9)
+        device = DEVICES[int(rng.integers(len(DEVICES)))]
+        segment = USER_SEGMENTS[int(rng.integers(len(USER_SEGMENTS)))]
+        users.append({"user_id": user_id, "segment": segment, "age": int(rng.integers(18, 80))})
+        n_sessions = max(1, int(rng.poisson(sessions_per_user)))
+        starts = np.sort(rng.uniform(0, span, size=n_sessions))
+        last_purchase_leaf = None
+        for start in starts:
+            if last_purchase_leaf is not None and complements[last_purchase_leaf] and rng.random() < 0.35:
+                leaf = int(rng.choice(complements[last_purchase_leaf]))
+            else:
+                leaf = int(rng.choice(favourites, p=taste))
+            candidates = leaf_items[leaf]
+            candidates = candidates[release[candidates] <= start]
+            if len(candidates) == 0:
+                continue
+            lo, hi = leaf_price[leaf]
+            fit = 1.0 - np.abs((log_price[candidates] - lo) / max(hi - lo, 1e-6) - price_pref)
+            dep = leaves[leaf].split(" > ")[0]
+            affinity = np.where(brands[candidates] == fav_brand[dep], 3.0, 1.0)
+            utility = popularity[candidates] * affinity * np.exp(2.0 * fit)
+            utility = utility * rng.lognormal(0, 0.5, size=len(candidates))
+            p = utility / utility.sum()
+            n_views = int(min(len(candidates), rng.integers(1, 6)))
+            viewed = rng.choice(candidates, size=n_views, replace=False, p=p)
+            t = int(START_TIME + start)
+            if rng.random() < 0.35:
+                target = int(viewed[0])
+                events.append((user_id, target, "search_click", t, np.nan, _query_for(meta[target], rng), device))
+                t += int(rng.integers(5, 60))
+            for item in viewed:
+                events.append((user_id, int(item), "view", t, np.nan, "", device))
+                t += int(rng.integers(5, 120))
+            best = int(viewed[np.argmax(utility[np.searchsorted(candidates, viewed)])]) if n_views else None
+            if best is None or rng.random() > 0.45:
+                continue
+            events.append((user_id, best, "click", t, np.nan, "", device))
+            t += int(rng.integers(5, 120))
+            if rng.random() > 0.35 + 0.3 * (best in viewed[:1]):
+                continue
+            events.append((user_id, best, "cart", t, np.nan, "", device))
+            t += int(rng.integers(5, 300))
+            if rng.random() > 0.6:
+                continue
+            events.append((user_id, best, "purchase", t, np.nan, "", device))
+            last_purchase_leaf = leaf
+            if rng.random() < 0.3:
+                score = 2.6 + 2.0 * fit[np.searchsorted(candidates, best)] + 0.6 * (affinity.max() > 1) \
+                    + (brands[best] == fav_brand[dep]) * 0.6 + rng.normal(0, 0.6)
+                rating = float(np.clip(np.round(score), 1, 5))
+                events.append((user_id, best, "rating", t + int(rng.integers(DAY, 10 * DAY)), rating, "", device))
+    ev = pd.DataFrame(events, columns=["user_id", "item", "event", "timestamp", "rating", "query", "device"])
+    ev["item_id"] = items["item_id"].to_numpy()[ev.pop("item").to_numpy()]
+    ev = ev.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
+    ev = ev[["user_id", "item_id", "event", "timestamp", "rating", "query", "device"]]
+    judgments = _judgments(items, meta, item_leaf, n_judgment_queries, rng)
+    info = {"source": "synthetic", "generator": {"n_items": n_items, "n_users": n_users,
+            "sessions_per_user": sessions_per_user, "days": days,
+            "cold_start_fraction": cold_start_fraction, "seed": seed},
+            "cold_start_after": int(START_TIME + COLD_START_CUTOFF * span),
+            "user_ids": "plain", "context_columns": ["device"]}
+    return Dataset(items=items, events=ev, users=pd.DataFrame(users), judgments=judgments, info=info,
+                   rejects=empty_rejects())
+
+
+def _judgments(items, meta, item_leaf, n_queries, rng) -> pd.DataFrame:
+    """Graded relevance: 3 = the target item, 2 = same leaf sharing a feature, 1 = same leaf."""
+    rows = []
+    for _ in range(n_queries):
+        target = int(rng.integers(len(items)))
+        query = _query_for(meta[target], rng)
+        same_leaf = np.flatnonzero(item_leaf == item_leaf[target])
+        for other in same_leaf:
+            if other == target:
+                grade = 3.0
+            elif set(meta[other][2]) & set(meta[target][2]):
+                grade = 2.0
+            else:
+                grade = 1.0
+            rows.append((query, items["item_id"].iat[other], grade))
+    frame = pd.DataFrame(rows, columns=["query", "item_id", "relevance"])
+    return frame.drop_duplicates(["query", "item_id"], keep="first").reset_index(drop=True)
