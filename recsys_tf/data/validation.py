@@ -92,8 +92,8 @@ def _undecodable(frame: pd.DataFrame, columns) -> pd.Series:
     mask = pd.Series(False, index=frame.index)
     for c in columns:
         if c in frame.columns:
-            mask |= frame[c].map(lambda v: isinstance(v, str) and REPLACEMENT_CHAR in v
-                                 or isinstance(v, bytes))
+            mask |= frame[c].map(lambda v: isinstance(v, bytes)
+                                 or (isinstance(v, str) and REPLACEMENT_CHAR in v)).astype(bool)
     return mask
 
 

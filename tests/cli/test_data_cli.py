@@ -1,0 +1,43 @@
+import json
+
+from recsys_tf.cli.main import main
+
+
+def test_synth_validate_stats_split(tmp_path, capsys):
+    raw, split = tmp_path / "raw", tmp_path / "split"
+    assert main(["data", "synth", "--out", str(raw), "--items", "120", "--users", "30"]) == 0
+    assert main(["data", "validate", str(raw)]) == 0
+    assert main(["data", "stats", str(raw)]) == 0
+    assert (raw / "popularity.png").stat().st_size > 1000
+    assert main(["data", "split", str(raw), "--out", str(split), "--strategy", "random"]) == 0
+    info = json.loads((split / "dataset.json").read_text())
+    assert info["split"]["strategy"] == "random" and set(info["counts"]["events_by_split"]) == {"train", "test"}
+
+
+def test_load_movielens_and_judgments(tmp_path, fixtures_dir, capsys):
+    out = tmp_path / "ml"
+    assert main(["data", "load", "--format", "movielens-100k", "--path",
+                 str(fixtures_dir / "movielens-100k"), "--out", str(out)]) == 0
+    assert "4 rejected rows" in capsys.readouterr().out
+    assert main(["data", "load", "--format", "judgments", "--path", str(fixtures_dir / "judgments.csv"),
+                 "--out", str(out)]) == 0
+    assert (out / "judgments.parquet").exists()
+
+
+def test_bad_input_is_one_line_error(tmp_path, capsys):
+    assert main(["data", "validate", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err and "Fix" in err
+    assert main(["data", "load", "--format", "table", "--path", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_validate_flags_a_corrupted_directory(tmp_path, capsys):
+    import pandas as pd
+
+    raw = tmp_path / "raw"
+    main(["data", "synth", "--out", str(raw), "--items", "60", "--users", "10"])
+    events = pd.read_parquet(raw / "events.parquet")
+    events.loc[0, "item_id"] = "NOT-AN-ITEM"
+    events.to_parquet(raw / "events.parquet")
+    assert main(["data", "validate", str(raw)]) == 1
+    assert "unknown item_id" in capsys.readouterr().out

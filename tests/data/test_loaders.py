@@ -1,0 +1,99 @@
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys_tf.data import loaders
+from recsys_tf.data.hashing import load_salt
+from recsys_tf.data.schema import DatasetError, read_dataset, write_dataset
+
+
+def _count_lines(path: Path, header: bool) -> int:
+    return sum(1 for line in path.read_bytes().splitlines() if line.strip()) - int(header)
+
+
+def test_movielens_100k(fixtures_dir):
+    d = loaders.load_movielens_100k(fixtures_dir / "movielens-100k")
+    assert len(d.items) == 20 and len(d.users) == 15
+    assert len(d.events) == 120
+    # nothing vanishes: loaded + rejected == input lines
+    assert len(d.events) + (d.rejects["file"] == "u.data").sum() == _count_lines(
+        fixtures_dir / "movielens-100k/u.data", header=False)
+    assert set(d.rejects["reason"]) == {"wrong number of fields (3, expected 4)", "unknown item_id (not in items)",
+                                        "rating out of range [1.0, 5.0]", "bad timestamp (not an integer)"}
+    assert "Cité des enfants perdus, La (1995)" in set(d.items["title"])  # Latin-1 decoded
+    assert (d.events["event"] == "rating").all() and d.events["rating"].between(1, 5).all()
+    assert all(t.startswith("Genres: ") for t in d.items["description"])
+
+
+@pytest.mark.skipif(not os.environ.get("RECSYS_TF_ML100K"), reason="set RECSYS_TF_ML100K=/path/to/ml-100k "
+                    "to check the real files (not shipped)")
+def test_real_movielens_100k_counts():
+    d = loaders.load_movielens_100k(os.environ["RECSYS_TF_ML100K"])
+    assert (len(d.events), len(d.items), d.events["user_id"].nunique()) == (100_000, 1_682, 943)
+    assert len(d.rejects) == 0
+
+
+def test_movielens_latest(fixtures_dir):
+    d = loaders.load_movielens_latest(fixtures_dir / "movielens-latest")
+    assert set(d.items["title"]) >= {"Amélie (2001)", "千と千尋の神隠し (2001)", "Grumpier Old Men, The (1995)"}
+    assert len(d.events) == 25
+    assert set(d.rejects["reason"]) == {"undecodable bytes (not utf-8)", "empty title",
+                                        "unknown item_id (not in items)"}
+
+
+def test_amazon_2023(fixtures_dir):
+    d = loaders.load_amazon_2023(fixtures_dir / "amazon-2023")
+    assert sorted(d.items["item_id"]) == ["B0A1", "B0A2", "B0A3"]
+    row = d.items.set_index("item_id").loc["B0A1"]
+    assert row["category"] == "Electronics > Headphones > Earbuds" and row["brand"] == "Acme"
+    assert d.items.set_index("item_id").loc["B0A3", "price"] == 12.5
+    assert pd.isna(d.items.set_index("item_id").loc["B0A2", "price"])
+    assert d.events["timestamp"].min() == 1588687728  # ms -> s
+    reasons = set(d.rejects["reason"])
+    assert {"duplicate item_id", "empty title", "JSON line is not an object",
+            "rating out of range [1.0, 5.0]"} <= reasons
+
+
+def test_table_with_mapping(fixtures_dir):
+    d = loaders.load_table(fixtures_dir / "table", columns={"item_id": "sku", "title": "name",
+                           "description": "desc", "user_id": "customer", "timestamp": "ts"},
+                           context_columns=["device"])
+    assert list(d.items["item_id"]) == ["A1", "A2"] and "device" in d.events.columns
+    assert len(d.events) + (d.rejects["file"] == "events.csv").sum() == 6
+
+
+def test_table_missing_column_is_a_clear_error(fixtures_dir):
+    with pytest.raises(DatasetError, match="item_id.*Fix"):
+        loaders.load_table(fixtures_dir / "table")
+
+
+def test_judgments_attach_to_dataset(tmp_path, fixtures_dir):
+    write_dataset(loaders.load_movielens_100k(fixtures_dir / "movielens-100k"), tmp_path / "ml")
+    d = loaders.load_judgments(fixtures_dir / "judgments.csv", tmp_path / "ml")
+    assert sorted(d.judgments["relevance"]) == [1.0, 2.0, 3.0]
+    assert {"empty query", "unknown item_id (not in items)", "relevance is not a non-negative number"} <= set(
+        d.rejects["reason"])
+
+
+def test_hashed_user_ids_never_write_salt_or_plain_ids(tmp_path, fixtures_dir, monkeypatch):
+    salt = "s3cr3t-salt-value"
+    monkeypatch.setenv("RECSYS_TF_USER_ID_SALT", salt)
+    d = loaders.load_movielens_100k(fixtures_dir / "movielens-100k", salt=load_salt())
+    out = write_dataset(d, tmp_path / "h")
+    assert d.events["user_id"].str.startswith("h:").all() and d.users["user_id"].str.startswith("h:").all()
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["user_ids"] == "hmac-sha256-hex16"
+    for f in out.iterdir():
+        assert salt.encode() not in f.read_bytes()
+    again = loaders.load_movielens_100k(fixtures_dir / "movielens-100k", salt=load_salt())
+    assert list(again.events["user_id"]) == list(d.events["user_id"])  # deterministic
+    assert read_dataset(out).events["user_id"].nunique() == 15
+
+
+def test_short_salt_is_refused(monkeypatch):
+    monkeypatch.setenv("RECSYS_TF_USER_ID_SALT", "x")
+    with pytest.raises(ValueError, match="RECSYS_TF_USER_ID_SALT"):
+        load_salt()

@@ -1,0 +1,55 @@
+import numpy as np
+import pandas as pd
+
+from recsys_tf.data.catalog_vocabulary import LEAVES
+from recsys_tf.data.schema import EVENT_TYPES, read_dataset, write_dataset
+from recsys_tf.data.synthetic import generate
+
+
+def test_deterministic_given_seed():
+    a = generate(n_items=100, n_users=20, seed=3)
+    b = generate(n_items=100, n_users=20, seed=3)
+    c = generate(n_items=100, n_users=20, seed=4)
+    pd.testing.assert_frame_equal(a.events, b.events)
+    pd.testing.assert_frame_equal(a.items, b.items)
+    assert not a.items.equals(c.items)
+
+
+def test_world_has_what_the_models_need(small_dataset):
+    items, events = small_dataset.items, small_dataset.events
+    assert len([leaf for leaf in LEAVES]) >= 30
+    assert items["item_id"].is_unique
+    assert set(events["event"]) <= set(EVENT_TYPES)
+    assert {"view", "click", "cart", "purchase", "search_click", "rating"} <= set(events["event"])
+    searches = events[events["event"] == "search_click"]
+    assert (searches["query"].str.len() > 0).all()
+    assert (events.loc[events["event"] != "search_click", "query"] == "").all()
+    ratings = events[events["event"] == "rating"]["rating"]
+    assert ratings.between(1, 5).all() and events.loc[events["event"] != "rating", "rating"].isna().all()
+    # popularity skew: the top 10% of items hold a large share of events
+    counts = np.sort(events["item_id"].value_counts().to_numpy())[::-1]
+    assert counts[: max(1, len(items) // 10)].sum() / counts.sum() > 0.3
+
+
+def test_cold_start_items_appear_only_after_cutoff(small_dataset):
+    cutoff = small_dataset.info["cold_start_after"]
+    first_seen = small_dataset.events.groupby("item_id")["timestamp"].min()
+    late = first_seen[first_seen >= cutoff]
+    assert len(late) > 0
+
+
+def test_purchases_follow_carts(small_dataset):
+    events = small_dataset.events
+    carts = set(zip(events.loc[events.event == "cart", "user_id"], events.loc[events.event == "cart", "item_id"]))
+    purchases = set(zip(events.loc[events.event == "purchase", "user_id"],
+                        events.loc[events.event == "purchase", "item_id"]))
+    assert purchases <= carts
+
+
+def test_round_trip_through_directory(tmp_path, small_dataset):
+    write_dataset(small_dataset, tmp_path / "d")
+    back = read_dataset(tmp_path / "d")
+    assert len(back.events) == len(small_dataset.events)
+    assert back.info["counts"]["items"] == len(small_dataset.items)
+    assert back.judgments is not None and back.users is not None
+    assert (tmp_path / "d" / "rejects.csv").exists()
