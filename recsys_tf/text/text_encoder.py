@@ -1,0 +1,170 @@
+"""`TextEncoder`: raw text -> BERT (keras-hub) -> pooled, optionally projected, L2-normalised vector."""
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+from keras import ops
+
+POOLINGS = ("mean", "cls")
+TRAINING_MODES = ("frozen", "last_n_layers", "full", "lora")
+
+
+@keras.saving.register_keras_serializable(package="recsys_tf")
+class TextEncoder(keras.layers.Layer):
+    """Encode text with a keras-hub `BertBackbone`.
+
+    Call it on raw strings (a `tf.string` tensor of shape `(batch,)`, e.g. inside an export
+    signature) or on the dict made by `preprocess` (`token_ids`, `padding_mask`, both int32
+    `(batch, sequence_length)`, e.g. from a tf.data pipeline). Returns `(batch, output_dim)` float32.
+
+    Text handling: text is cleaned, lowercased and accent-stripped exactly like the checkpoint's
+    reference tokenizer (`BertReferenceTokenizer`), truncated to `sequence_length` tokens including
+    [CLS] and [SEP]. An empty or whitespace-only string encodes as "[CLS] [SEP]": a finite vector
+    that means "no text" (the same for every empty input); a 100k-character string is truncated.
+
+    Args:
+        backbone: a `keras_hub.models.BertBackbone`.
+        tokenizer: a `BertReferenceTokenizer` (or any keras-hub BERT tokenizer).
+        sequence_length: tokens per text after packing (64 for titles, 32 for queries).
+        pooling: "mean" over the padding mask, or "cls".
+        projection_dim: if set, a Dense projection to this size after pooling.
+        normalize: L2-normalise the output.
+        training_mode: "frozen", "last_n_layers", "full" or "lora".
+        trainable_layers: number of top transformer layers trained in "last_n_layers" mode.
+        lora_rank: LoRA rank in "lora" mode.
+        preset: the preset name it came from (recorded, used in cache fingerprints).
+    """
+
+    def __init__(self, backbone, tokenizer, sequence_length: int = 64, pooling: str = "mean",
+                 projection_dim: int | None = None, normalize: bool = True, training_mode: str = "frozen",
+                 trainable_layers: int = 1, lora_rank: int = 4, preset: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}.")
+        if training_mode not in TRAINING_MODES:
+            raise ValueError(f"`training_mode` must be one of {TRAINING_MODES}. "
+                             f"Received: training_mode={training_mode!r}.")
+        max_length = backbone.get_config().get("max_sequence_length", 512)
+        if not 2 < int(sequence_length) <= max_length:
+            raise ValueError(f"`sequence_length` must be in (2, {max_length}] for this backbone. "
+                             f"Received: sequence_length={sequence_length}.")
+        n_layers = backbone.get_config()["num_layers"]
+        if training_mode == "last_n_layers" and not 1 <= trainable_layers <= n_layers:
+            raise ValueError(f"`trainable_layers` must be in [1, {n_layers}]. Received: {trainable_layers}.")
+        # === Config ===
+        self.sequence_length = int(sequence_length)
+        self.pooling = pooling
+        self.projection_dim = projection_dim
+        self.normalize = normalize
+        self.training_mode = training_mode
+        self.trainable_layers = int(trainable_layers)
+        self.lora_rank = int(lora_rank)
+        self.preset = preset
+        # === Layers ===
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.packer = keras_hub.layers.MultiSegmentPacker(
+            start_value=tokenizer.cls_token_id, end_value=tokenizer.sep_token_id,
+            pad_value=tokenizer.pad_token_id, sequence_length=self.sequence_length)
+        self.projection = (keras.layers.Dense(projection_dim, name="projection")
+                           if projection_dim else None)
+        self._apply_training_mode()
+        # Built eagerly: Keras would otherwise build on symbolic float inputs, which the string
+        # tokenizer rejects (../shared/ARCHITECTURE.md, "Pitfalls").
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.projection is not None and not self.projection.built:
+            self.projection.build((None, self.backbone.get_config()["hidden_dim"]))
+        self.built = True
+
+    # --- training modes -------------------------------------------------------------------------
+    def _apply_training_mode(self) -> None:
+        backbone = self.backbone
+        if self.training_mode == "frozen":
+            backbone.trainable = False
+        elif self.training_mode == "full":
+            backbone.trainable = True
+        elif self.training_mode == "lora":
+            backbone.enable_lora(self.lora_rank)
+        else:  # last_n_layers: only the top N transformer blocks train
+            backbone.trainable = True
+            n_layers = backbone.get_config()["num_layers"]
+            first_trainable = n_layers - self.trainable_layers
+            for layer in backbone.layers:
+                if layer.name.startswith("transformer_layer_"):
+                    layer.trainable = int(layer.name.rsplit("_", 1)[1]) >= first_trainable
+                elif layer.weights:
+                    layer.trainable = layer.name == "pooled_dense" and False  # pooler is unused
+                else:
+                    layer.trainable = False
+
+    @property
+    def output_dim(self) -> int:
+        return self.projection_dim or self.backbone.get_config()["hidden_dim"]
+
+    # --- preprocessing --------------------------------------------------------------------------
+    def preprocess(self, text) -> dict:
+        """Raw strings `(batch,)` -> {"token_ids", "padding_mask"} int32 `(batch, sequence_length)`.
+        Runs in tf.data pipelines and in graphs (tokenizer ops are TF / TF Text)."""
+        text = tf.convert_to_tensor(text, dtype=tf.string)
+        token_ids, _ = self.packer(self.tokenizer(text))
+        token_ids = tf.cast(token_ids, tf.int32)
+        # Masks are int32, not bool: a bool tensor in a distributed dataset fails under
+        # MirroredStrategy (AddN on bool; ../shared/ARCHITECTURE.md).
+        padding_mask = tf.cast(token_ids != self.tokenizer.pad_token_id, tf.int32)
+        return {"token_ids": token_ids, "padding_mask": padding_mask}
+
+    # --- forward --------------------------------------------------------------------------------
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, dict):
+            inputs = self.preprocess(inputs)
+        token_ids = inputs["token_ids"]
+        mask = ops.cast(inputs["padding_mask"], "bool")
+        hidden = self.backbone({"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids),
+                                "padding_mask": mask}, training=training)["sequence_output"]
+        hidden = ops.cast(hidden, "float32")
+        if self.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            weights = ops.cast(ops.expand_dims(mask, -1), hidden.dtype)
+            pooled = ops.sum(hidden * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+        if self.projection is not None:
+            pooled = ops.cast(self.projection(pooled), "float32")
+        if self.normalize:
+            pooled = pooled / ops.maximum(ops.norm(pooled, axis=-1, keepdims=True), 1e-12)
+        return pooled
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape["token_ids"][0] if isinstance(input_shape, dict) else input_shape[0]
+        return (batch, self.output_dim)
+
+    # --- config ---------------------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "sequence_length": self.sequence_length, "pooling": self.pooling,
+            "projection_dim": self.projection_dim, "normalize": self.normalize,
+            "training_mode": self.training_mode, "trainable_layers": self.trainable_layers,
+            "lora_rank": self.lora_rank, "preset": self.preset,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset: str = "minilm-l6", sequence_length: int = 64, seed: int = 0, **kwargs):
+        """Build from a recsys_tf preset name, a keras-hub preset name or a local directory
+        (see `recsys_tf.text.presets`)."""
+        from recsys_tf.text.presets import load_text_preset
+
+        backbone, tokenizer, info = load_text_preset(preset, seed=seed)
+        return cls(backbone, tokenizer, sequence_length=sequence_length, preset=info["preset"], **kwargs)
