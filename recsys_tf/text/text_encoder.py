@@ -64,9 +64,7 @@ class TextEncoder(keras.layers.Layer):
         # === Layers ===
         self.backbone = backbone
         self.tokenizer = tokenizer
-        self.packer = keras_hub.layers.MultiSegmentPacker(
-            start_value=tokenizer.cls_token_id, end_value=tokenizer.sep_token_id,
-            pad_value=tokenizer.pad_token_id, sequence_length=self.sequence_length)
+        self._packer = None  # made on first use: a reloaded tokenizer learns its ids from assets later
         self.projection = (keras.layers.Dense(projection_dim, name="projection")
                            if projection_dim else None)
         self._apply_training_mode()
@@ -104,12 +102,22 @@ class TextEncoder(keras.layers.Layer):
     def output_dim(self) -> int:
         return self.projection_dim or self.backbone.get_config()["hidden_dim"]
 
+    def _get_packer(self):
+        # A method, not a property: Keras' saving walks properties while loading, before the
+        # tokenizer's vocabulary (and so its special token ids) is restored from assets.
+        if self._packer is None:
+            packer = keras_hub.layers.MultiSegmentPacker(
+                start_value=self.tokenizer.cls_token_id, end_value=self.tokenizer.sep_token_id,
+                pad_value=self.tokenizer.pad_token_id, sequence_length=self.sequence_length)
+            object.__setattr__(self, "_packer", packer)  # stateless; kept out of layer tracking
+        return self._packer
+
     # --- preprocessing --------------------------------------------------------------------------
     def preprocess(self, text) -> dict:
         """Raw strings `(batch,)` -> {"token_ids", "padding_mask"} int32 `(batch, sequence_length)`.
         Runs in tf.data pipelines and in graphs (tokenizer ops are TF / TF Text)."""
         text = tf.convert_to_tensor(text, dtype=tf.string)
-        token_ids, _ = self.packer(self.tokenizer(text))
+        token_ids, _ = self._get_packer()(self.tokenizer(text))
         token_ids = tf.cast(token_ids, tf.int32)
         # Masks are int32, not bool: a bool tensor in a distributed dataset fails under
         # MirroredStrategy (AddN on bool; ../shared/ARCHITECTURE.md).

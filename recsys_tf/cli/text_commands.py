@@ -1,0 +1,45 @@
+"""`recsys-tf text embed`: pooled, L2-normalised backbone embeddings of text lines."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    text = subparsers.add_parser("text", help="text tower utilities")
+    sub = text.add_subparsers(dest="text_command", required=True)
+    embed = sub.add_parser("embed", help="embed one text per input line into a float32 .npy (n, d)")
+    embed.add_argument("--preset", default="minilm-l6")
+    embed.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
+    embed.add_argument("--output", required=True, help=".npy file to write")
+    embed.add_argument("--pooling", choices=["mean", "cls"], default="mean")
+    embed.add_argument("--sequence-length", type=int, default=64)
+    embed.add_argument("--batch-size", type=int, default=256)
+    embed.set_defaults(func=cmd_embed)
+
+
+def cmd_embed(args) -> int:
+    import numpy as np
+
+    from recsys_tf.cli.main import UserError
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise UserError(f"--input {str(source)!r} is not a file. Fix: pass a UTF-8 text file, one text per line.")
+    try:
+        lines = source.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as err:
+        raise UserError(f"--input {source} is not valid UTF-8 ({err}). Fix: re-save it as UTF-8.") from err
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline does not start another text
+    lines = [line.rstrip("\r") for line in lines]
+
+    from recsys_tf.text.embedding_cache import encode_texts
+    from recsys_tf.text.text_encoder import TextEncoder
+
+    encoder = TextEncoder.from_preset(args.preset, sequence_length=args.sequence_length, pooling=args.pooling)
+    vectors = encode_texts(encoder, lines, batch_size=args.batch_size, progress=len(lines) > args.batch_size)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.output, vectors.astype(np.float32))
+    print(f"wrote {args.output}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({args.preset}, "
+          f"{args.pooling} pooling, sequence length {args.sequence_length})")
+    return 0
