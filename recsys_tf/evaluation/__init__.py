@@ -1,0 +1,1 @@
+"""Full-catalog evaluation: metrics, baselines, reports."""

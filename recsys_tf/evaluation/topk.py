@@ -1,0 +1,44 @@
+"""Exact top-K over the full catalog, batched matmul + `tf.math.top_k`, with seen items excluded."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_k_items(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, exclude: list | None = None,
+                batch_size: int = 1024, exclude_index_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and scores `(n_queries, k)` of the best items for each query.
+
+    `item_vectors` is indexed like the item tower (row 0 = padding, never returned when
+    `exclude_index_zero`); `exclude[i]` is an array of item indices not to return for query i.
+    """
+    import tensorflow as tf
+
+    items = tf.constant(item_vectors, tf.float32)
+    k = min(k, item_vectors.shape[0] - int(exclude_index_zero))
+    out_idx = np.zeros((len(query_vectors), k), np.int32)
+    out_score = np.zeros((len(query_vectors), k), np.float32)
+    for start in range(0, len(query_vectors), batch_size):
+        stop = min(start + batch_size, len(query_vectors))
+        scores = tf.matmul(tf.constant(query_vectors[start:stop], tf.float32), items, transpose_b=True).numpy()
+        if exclude_index_zero:
+            scores[:, 0] = -np.inf
+        if exclude is not None:
+            for row, seen in enumerate(exclude[start:stop]):
+                if seen is not None and len(seen):
+                    scores[row, seen] = -np.inf
+        values, indices = tf.math.top_k(scores, k=k)
+        out_idx[start:stop], out_score[start:stop] = indices.numpy(), values.numpy()
+    return out_idx, out_score
+
+
+def hit_metrics(top_indices: np.ndarray, targets: np.ndarray, ks) -> dict[str, np.ndarray]:
+    """Per-query recall@k (= hit rate with one target) and NDCG@k for a single relevant item."""
+    hits = top_indices == np.asarray(targets)[:, None]
+    rank = np.where(hits.any(axis=1), hits.argmax(axis=1), np.inf)
+    out = {}
+    for k in ks:
+        inside = rank < k
+        out[f"recall@{k}"] = inside.astype(np.float32)
+        out[f"ndcg@{k}"] = np.where(inside, 1.0 / np.log2(np.minimum(rank, 1e9) + 2.0), 0.0).astype(np.float32)
+    out["mrr"] = np.where(np.isfinite(rank), 1.0 / (rank + 1.0), 0.0).astype(np.float32)
+    return out

@@ -1,0 +1,84 @@
+"""Vocabularies: string values -> contiguous indices (0 = out of vocabulary), saved with the run.
+
+Item ids use an exact vocabulary over the catalog (the retrieval index needs item identity);
+users are hashed into `user_bins` buckets (new users at serving time still get an embedding).
+The same lookups run in tf.data pipelines and inside exported signatures (`keras.layers.StringLookup`
+and `keras.layers.Hashing` are plain TF ops).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PRICE_BUCKET_EDGES = [5, 10, 20, 35, 50, 75, 100, 150, 250, 400, 700, 1200]  # 0 = unknown price
+EVENT_VOCABULARY = ["view", "click", "cart", "purchase", "rating", "search_click"]  # index = 1 + position
+RECENCY_BUCKETS = 16
+
+
+@dataclass
+class Vocabularies:
+    items: list[str]
+    categories: list[str]
+    brands: list[str]
+    devices: list[str] = field(default_factory=list)
+    user_bins: int = 10_000
+
+    @classmethod
+    def from_dataset(cls, items: pd.DataFrame, events: pd.DataFrame, user_bins: int | None = None) -> Vocabularies:
+        n_users = int(events["user_id"].nunique())
+        bins = user_bins or max(64, int(2 ** np.ceil(np.log2(2 * n_users + 1))))
+        devices = sorted(events["device"].dropna().astype(str).unique()) if "device" in events.columns else []
+        return cls(items=items["item_id"].astype(str).tolist(),
+                   categories=sorted(items["category"].astype(str).unique()),
+                   brands=sorted(items["brand"].astype(str).unique()),
+                   devices=[d for d in devices if d], user_bins=bins)
+
+    # index lookups in numpy (pipelines); 0 = OOV
+    def item_index(self, ids) -> np.ndarray:
+        return _lookup(self.items, ids)
+
+    def category_index(self, values) -> np.ndarray:
+        return _lookup(self.categories, values)
+
+    def brand_index(self, values) -> np.ndarray:
+        return _lookup(self.brands, values)
+
+    def device_index(self, values) -> np.ndarray:
+        return _lookup(self.devices, values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabularies:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def _lookup(vocabulary: list[str], values) -> np.ndarray:
+    table = {v: i + 1 for i, v in enumerate(vocabulary)}
+    return np.fromiter((table.get(str(v), 0) for v in values), dtype=np.int32, count=len(values))
+
+
+def price_bucket(prices) -> np.ndarray:
+    prices = np.asarray(pd.to_numeric(pd.Series(prices), errors="coerce"), dtype=float)
+    buckets = np.searchsorted(PRICE_BUCKET_EDGES, np.nan_to_num(prices, nan=-1.0), side="right") + 1
+    return np.where(np.isnan(prices), 0, buckets).astype(np.int32)
+
+
+def recency_bucket(seconds) -> np.ndarray:
+    """log2 of hours between a history event and the prediction time, in [1, RECENCY_BUCKETS-1]."""
+    hours = np.maximum(np.asarray(seconds, dtype=float), 0) / 3600.0
+    return np.clip(np.floor(np.log2(hours + 1.0)).astype(np.int32) + 1, 1, RECENCY_BUCKETS - 1)
+
+
+def hash_user_ids_to_bins(user_ids, bins: int) -> np.ndarray:
+    """Same bucketing as `keras.layers.Hashing(num_bins=bins)` (FarmHash64), so training pipelines
+    and export graphs agree."""
+    import tensorflow as tf
+
+    return tf.strings.to_hash_bucket_fast(tf.constant(np.asarray(user_ids, dtype=object).astype(str)),
+                                          bins).numpy().astype(np.int32)

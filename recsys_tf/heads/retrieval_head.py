@@ -1,0 +1,115 @@
+"""`RetrievalHead`: sampled-softmax retrieval loss with in-batch negatives.
+
+Logits are `query · candidate / temperature` over every candidate of the *global* batch (under
+`tf.distribute` the candidates of all replicas are gathered, so N replicas compute exactly the
+single-device loss), then keras-rs does the bookkeeping:
+`SamplingProbabilityCorrection` (logQ: subtract log of each candidate's probability of being in
+the batch, Yi et al. 2019 — without it in-batch negatives punish popular items, TFRS #535),
+`RemoveAccidentalHits` (a batch row whose positive item also appears as another row's positive
+is not a negative), optional `HardNegativeMining` (keep the top-k negatives).
+Extra uniformly sampled negatives can be added with `extra_candidates`.
+"""
+from __future__ import annotations
+
+import keras
+import keras_rs
+import tensorflow as tf
+from keras import ops
+
+
+def _replica_context():
+    ctx = tf.distribute.get_replica_context()
+    return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+
+def cross_replica_sum(value):
+    """Sum of `value` over replicas (itself outside tf.distribute)."""
+    ctx = _replica_context()
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value) if ctx is not None else value
+
+
+def _all_gather(value):
+    ctx = _replica_context()
+    return ctx.all_gather(value, axis=0) if ctx is not None else value
+
+
+def _replica_offset(local_batch):
+    ctx = _replica_context()
+    if ctx is None:
+        return 0
+    # replicas may hold batches of different sizes at the end of an epoch
+    sizes = ctx.all_gather(tf.reshape(local_batch, [1]), axis=0)
+    replica = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+    return tf.reduce_sum(sizes[:replica])
+
+
+@keras.saving.register_keras_serializable(package="recsys_tf")
+class RetrievalHead(keras.layers.Layer):
+    """Per-example softmax cross-entropy of each query against the batch's candidates.
+
+    Args:
+        temperature: logits = similarity / temperature (embeddings are L2-normalised).
+        learn_temperature: make log(1 / temperature) a trainable scalar.
+        logq_correction: subtract log(candidate sampling probability) from the logits.
+        remove_accidental_hits: mask negatives that are the same item as the positive.
+        num_hard_negatives: if set, keep only the top-k negatives per query.
+
+    Call: `(query (B, d), candidates (B, d), candidate_ids (B,), candidate_log_probability (B,)
+    or None, extra_candidates (M, d) or None, extra_ids (M,), extra_log_probability (M,))`
+    -> per-example loss `(B,)`.
+    """
+
+    def __init__(self, temperature: float = 0.05, learn_temperature: bool = False, logq_correction: bool = True,
+                 remove_accidental_hits: bool = True, num_hard_negatives: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}.")
+        self.temperature, self.learn_temperature = float(temperature), bool(learn_temperature)
+        self.logq_correction, self.remove_accidental_hits = bool(logq_correction), bool(remove_accidental_hits)
+        self.num_hard_negatives = int(num_hard_negatives) if num_hard_negatives else None
+        self.accidental_hits = keras_rs.layers.RemoveAccidentalHits()
+        self.sampling_correction = keras_rs.layers.SamplingProbabilityCorrection()
+        self.hard_negatives = (keras_rs.layers.HardNegativeMining(self.num_hard_negatives)
+                               if self.num_hard_negatives else None)
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        import math
+
+        self.log_inverse_temperature = self.add_weight(
+            name="log_inverse_temperature", shape=(), trainable=self.learn_temperature,
+            initializer=keras.initializers.Constant(math.log(1.0 / self.temperature)))
+        self.built = True
+
+    def call(self, query, candidates, candidate_ids, candidate_probability=None, extra_candidates=None,
+             extra_ids=None, extra_probability=None):
+        local_batch = ops.shape(query)[0]
+        all_candidates = _all_gather(candidates)
+        all_ids = _all_gather(ops.cast(candidate_ids, "int32"))
+        all_prob = _all_gather(candidate_probability) if candidate_probability is not None else None
+        if extra_candidates is not None:
+            all_candidates = ops.concatenate([all_candidates, extra_candidates], axis=0)
+            all_ids = ops.concatenate([all_ids, ops.cast(extra_ids, "int32")], axis=0)
+            if all_prob is not None:
+                all_prob = ops.concatenate([all_prob, extra_probability], axis=0)
+        scale = ops.exp(self.log_inverse_temperature)
+        logits = ops.matmul(query, ops.transpose(all_candidates)) * scale
+        positions = ops.arange(local_batch, dtype="int32") + _replica_offset(local_batch)
+        labels = ops.one_hot(positions, ops.shape(all_candidates)[0], dtype=logits.dtype)
+        if self.logq_correction and all_prob is not None:
+            logits = self.sampling_correction(logits, ops.broadcast_to(all_prob[None, :], ops.shape(logits)))
+        if self.remove_accidental_hits:
+            logits = self.accidental_hits(logits, labels, all_ids)
+        if self.hard_negatives is not None:
+            logits, labels = self.hard_negatives(logits, labels)
+        return keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"temperature": self.temperature, "learn_temperature": self.learn_temperature,
+                       "logq_correction": self.logq_correction,
+                       "remove_accidental_hits": self.remove_accidental_hits,
+                       "num_hard_negatives": self.num_hard_negatives})
+        return config

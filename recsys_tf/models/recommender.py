@@ -1,0 +1,166 @@
+"""`RecommenderModel`: item, user and query towers + retrieval and ranking heads, trained multi-task.
+
+Tasks (any can be switched off with a zero weight):
+* `recommend`: user tower (history + context) -> next item, in-batch softmax (RetrievalHead);
+* `search`: query tower (query text [+ user]) -> clicked item, in-batch softmax, rows with a query;
+* `rating`: RankingHead(kind="rating") MSE on rows with a rating;
+* `click`: RankingHead(kind="click") BCE (click/cart/purchase vs view).
+
+Losses are normalised by the *global* number of contributing rows (summed across replicas), so the
+sum of replica losses equals the single-device loss and gradients agree under tf.distribute.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from recsys_tf.heads.ranking_head import RankingHead
+from recsys_tf.heads.retrieval_head import RetrievalHead, cross_replica_sum
+
+TASKS = ("recommend", "search", "rating", "click")
+USER_FEATURES = ("history_items", "history_events", "history_recency", "user_bin", "hour", "weekday", "device")
+
+
+@keras.saving.register_keras_serializable(package="recsys_tf")
+class RecommenderModel(keras.Model):
+    """Args:
+        item_tower, user_tower, query_tower: the towers (query_tower may be None: no search task).
+        retrieval_head: a `RetrievalHead` shared by recommend and search.
+        rating_head, click_head: `RankingHead`s (None disables the task).
+        task_weights: dict task -> loss weight.
+        sampling_probability: `(num_items + 1,)` probability of each item as a batch positive (logQ).
+        num_uniform_negatives: extra negatives per batch sampled uniformly over the catalog.
+    """
+
+    def __init__(self, item_tower, user_tower, query_tower=None, retrieval_head=None, rating_head=None,
+                 click_head=None, task_weights=None, sampling_probability=None, num_uniform_negatives: int = 0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.item_tower, self.user_tower, self.query_tower = item_tower, user_tower, query_tower
+        self.retrieval_head = retrieval_head or RetrievalHead()
+        self.rating_head, self.click_head = rating_head, click_head
+        weights = {"recommend": 1.0, "search": 1.0, "rating": 0.5, "click": 0.2}
+        weights.update(task_weights or {})
+        unknown = set(weights) - set(TASKS)
+        if unknown:
+            raise ValueError(f"`task_weights` has unknown task(s) {sorted(unknown)}; tasks are {TASKS}.")
+        self.task_weights = {k: float(v) for k, v in weights.items()}
+        self.num_uniform_negatives = int(num_uniform_negatives)
+        rows = item_tower.num_items + 1
+        probability = np.full(rows, 1.0 / rows, np.float32) if sampling_probability is None \
+            else np.asarray(sampling_probability, np.float32)
+        self.sampling_probability = self.add_weight(name="sampling_probability", shape=(rows,), trainable=False,
+                                                    initializer=keras.initializers.Constant(probability))
+
+    def dummy_batch(self, batch_size: int = 2) -> dict:
+        """A tiny all-padding batch with every input the model reads (used to create variables)."""
+        import tensorflow as tf
+
+        history = self.user_tower_history_length
+        batch = {
+            "user_bin": tf.zeros([batch_size], tf.int32), "hour": tf.zeros([batch_size], tf.int32),
+            "weekday": tf.zeros([batch_size], tf.int32), "device": tf.zeros([batch_size], tf.int32),
+            "history_items": tf.zeros([batch_size, history], tf.int32),
+            "history_events": tf.zeros([batch_size, history], tf.int32),
+            "history_recency": tf.zeros([batch_size, history], tf.int32),
+            "target_item": tf.ones([batch_size], tf.int32), "event": tf.ones([batch_size], tf.int32),
+            "weight": tf.ones([batch_size]), "has_query": tf.ones([batch_size]), "rating": tf.ones([batch_size]),
+            "has_rating": tf.ones([batch_size]), "click": tf.ones([batch_size]),
+        }
+        if self.query_tower is not None:
+            batch["query_vector"] = tf.zeros([batch_size, self.query_tower.text_dim])
+        return batch
+
+    user_tower_history_length = 4
+
+    def build_all(self) -> None:
+        """Create every variable (heads build lazily) so weights can be saved, loaded or optimised."""
+        if not self.built:
+            self.compute_losses(self.dummy_batch(), training=False)
+            self.built = True
+
+    def active(self, task: str) -> bool:
+        if task == "search" and self.query_tower is None:
+            return False
+        if task == "rating" and self.rating_head is None:
+            return False
+        if task == "click" and self.click_head is None:
+            return False
+        return self.task_weights.get(task, 0.0) > 0
+
+    # --- embeddings -----------------------------------------------------------------------------
+    def user_embedding(self, batch, training=None):
+        return self.user_tower({k: batch[k] for k in USER_FEATURES}, training=training)
+
+    def item_embedding(self, item_index, training=None):
+        return self.item_tower(item_index, training=training)
+
+    def query_embedding(self, batch, user_embedding=None, training=None):
+        inputs = {k: batch[k] for k in ("query_vector", "query") if k in batch}
+        if user_embedding is not None:
+            inputs["user_embedding"] = user_embedding
+        return self.query_tower(inputs, training=training)
+
+    def call(self, batch, training=None):
+        user = self.user_embedding(batch, training=training)
+        return {"user_embedding": user, "item_embedding": self.item_embedding(batch["target_item"], training=training)}
+
+    # --- losses ---------------------------------------------------------------------------------
+    def compute_losses(self, batch, training=True):
+        """Dict of task losses (this replica's share of the global mean) and their weighted `total`."""
+        target = ops.cast(batch["target_item"], "int32")
+        user = self.user_embedding(batch, training=training)
+        item = self.item_embedding(target, training=training)
+        probability = ops.take(self.sampling_probability, target, axis=0)
+        extra = {}
+        if self.num_uniform_negatives:
+            extra_ids = keras.random.randint((self.num_uniform_negatives,), 1, self.item_tower.num_items + 1)
+            extra = {"extra_candidates": self.item_embedding(extra_ids, training=training), "extra_ids": extra_ids,
+                     "extra_probability": ops.full((self.num_uniform_negatives,),
+                                                   self.num_uniform_negatives / self.item_tower.num_items)}
+        losses = {}
+        zero = ops.zeros((), "float32")
+
+        def mean(per_example, weights):
+            weights = ops.cast(weights, "float32")
+            return ops.sum(per_example * weights) / ops.maximum(cross_replica_sum(ops.sum(weights)), 1e-9)
+
+        if self.active("recommend"):
+            per_example = self.retrieval_head(user, item, target, probability, **extra)
+            losses["recommend"] = mean(per_example, batch["weight"])
+        if self.active("search"):
+            query = self.query_embedding(batch, user_embedding=user, training=training)
+            per_example = self.retrieval_head(query, item, target, probability, **extra)
+            losses["search"] = mean(per_example, batch["has_query"])
+        if self.active("rating"):
+            predicted = self.rating_head(user, item, batch["user_bin"], target, training=training)
+            losses["rating"] = mean(ops.square(predicted - batch["rating"]), batch["has_rating"])
+        if self.active("click"):
+            logits = self.click_head(user, item, batch["user_bin"], target, training=training)
+            bce = keras.losses.binary_crossentropy(ops.expand_dims(batch["click"], -1), ops.expand_dims(logits, -1),
+                                                   from_logits=True)
+            losses["click"] = mean(bce, ops.ones_like(batch["click"]))
+        total = zero
+        for task, value in losses.items():
+            total = total + self.task_weights[task] * value
+        losses["total"] = total
+        return losses
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {"name": self.name, "item_tower": ser(self.item_tower), "user_tower": ser(self.user_tower),
+                "query_tower": ser(self.query_tower) if self.query_tower else None,
+                "retrieval_head": ser(self.retrieval_head),
+                "rating_head": ser(self.rating_head) if self.rating_head else None,
+                "click_head": ser(self.click_head) if self.click_head else None,
+                "task_weights": self.task_weights, "num_uniform_negatives": self.num_uniform_negatives}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("user_tower", "query_tower", "retrieval_head", "rating_head", "click_head"):
+            if config.get(key):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["item_tower"] = config["user_tower"].item_tower  # one shared item tower, as when built
+        return cls(**config)

@@ -1,0 +1,152 @@
+"""`ItemTower`: item text + hashed id + category/brand + price -> d-dim normalised embedding."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from recsys_tf.features.vocabulary import PRICE_BUCKET_EDGES
+from recsys_tf.towers.mlp import l2_normalize, mlp
+
+
+@keras.saving.register_keras_serializable(package="recsys_tf")
+class ItemTower(keras.layers.Layer):
+    """Embed catalog items by index, or new items by their features (cold start).
+
+    The catalog's per-item features live inside the tower as non-trainable tables, so
+    `tower(item_index)` works the same in training, evaluation and exported signatures:
+    `(batch,)` or `(batch, n)` int32 indices (0 = unknown/padding) -> `(..., output_dim)`.
+
+    Text: `catalog_text_vectors` `(num_items + 1, text_dim)` are the TextEncoder's vectors of
+    each item's text (frozen mode: computed once through the embedding cache). With a
+    `text_encoder` (trainable text modes) targets are re-encoded live from `catalog_token_ids`.
+
+    Id dropout: during training the id embedding of an item is zeroed with probability
+    `id_dropout`, so the tower also learns to embed items from text and attributes alone —
+    what it must do for cold-start items (whose id is unknown, index 0).
+
+    Args:
+        num_items, num_categories, num_brands: vocabulary sizes (without the OOV row).
+        catalog_category, catalog_brand, catalog_price: int arrays `(num_items + 1,)`.
+        catalog_text_vectors: float array `(num_items + 1, text_dim)`.
+        output_dim: embedding size. id_dim / attribute_dim: sizes of the id and attribute embeddings.
+        hidden_dims: MLP hidden sizes. dropout: MLP dropout. id_dropout: see above.
+        text_encoder: optional `TextEncoder` for trainable text modes, with `catalog_token_ids`.
+    """
+
+    def __init__(self, num_items: int, num_categories: int, num_brands: int, catalog_category=None,
+                 catalog_brand=None, catalog_price=None, catalog_text_vectors=None, text_dim: int = 384,
+                 output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
+                 dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= id_dropout < 1.0:
+            raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
+        self.num_items, self.num_categories, self.num_brands = int(num_items), int(num_categories), int(num_brands)
+        self.text_dim = int(catalog_text_vectors.shape[1]) if catalog_text_vectors is not None else int(text_dim)
+        self.output_dim, self.id_dim, self.attribute_dim = int(output_dim), int(id_dim), int(attribute_dim)
+        self.hidden_dims, self.dropout, self.id_dropout = list(hidden_dims), float(dropout), float(id_dropout)
+        self.text_encoder = text_encoder
+        rows = self.num_items + 1
+        self._initial = {
+            "category": np.zeros(rows, np.int32) if catalog_category is None else np.asarray(catalog_category, np.int32),
+            "brand": np.zeros(rows, np.int32) if catalog_brand is None else np.asarray(catalog_brand, np.int32),
+            "price": np.zeros(rows, np.int32) if catalog_price is None else np.asarray(catalog_price, np.int32),
+            "text": (np.zeros((rows, self.text_dim), np.float32) if catalog_text_vectors is None
+                     else np.asarray(catalog_text_vectors, np.float32)),
+        }
+        if catalog_token_ids is not None:
+            self._initial["tokens"] = np.asarray(catalog_token_ids, np.int32)
+        self.id_embedding = keras.layers.Embedding(rows, self.id_dim, name="item_id_embedding")
+        self.category_embedding = keras.layers.Embedding(self.num_categories + 1, self.attribute_dim, name="category_embedding")
+        self.brand_embedding = keras.layers.Embedding(self.num_brands + 1, self.attribute_dim, name="brand_embedding")
+        self.price_embedding = keras.layers.Embedding(len(PRICE_BUCKET_EDGES) + 2, self.attribute_dim // 2 or 1,
+                                                      name="price_embedding")
+        self.text_projection = keras.layers.Dense(self.output_dim, name="text_projection")
+        self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="item_mlp")
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        rows = self.num_items + 1
+        for name in ("category", "brand", "price"):
+            setattr(self, f"catalog_{name}", self.add_weight(
+                name=f"catalog_{name}", shape=(rows,), dtype="int32", trainable=False,
+                initializer=keras.initializers.Constant(self._initial[name])))
+        self.catalog_text = self.add_weight(name="catalog_text", shape=(rows, self.text_dim), trainable=False,
+                                            initializer=keras.initializers.Constant(self._initial["text"]))
+        self.catalog_tokens = None
+        if "tokens" in self._initial:
+            tokens = self._initial["tokens"]
+            self.catalog_tokens = self.add_weight(name="catalog_tokens", shape=tokens.shape, dtype="int32",
+                                                  trainable=False, initializer=keras.initializers.Constant(tokens))
+        for layer, dim in ((self.id_embedding, None), (self.category_embedding, None), (self.brand_embedding, None),
+                           (self.price_embedding, None)):
+            layer.build((None,))
+        self.text_projection.build((None, self.text_dim))
+        self.mlp.build((None, self.features_dim))
+        self.built = True
+
+    @property
+    def features_dim(self) -> int:
+        return self.output_dim + self.id_dim + 2 * self.attribute_dim + (self.attribute_dim // 2 or 1)
+
+    def set_catalog_text_vectors(self, vectors: np.ndarray) -> None:
+        self.catalog_text.assign(np.asarray(vectors, np.float32))
+
+    # --- forward --------------------------------------------------------------------------------
+    def _text_vectors(self, item_index, live_text: bool, training):
+        if live_text and self.text_encoder is not None and self.catalog_tokens is not None:
+            flat = ops.reshape(item_index, (-1,))
+            tokens = ops.take(self.catalog_tokens, flat, axis=0)
+            vectors = self.text_encoder({"token_ids": tokens, "padding_mask": ops.cast(tokens != 0, "int32")},
+                                        training=training)
+            return ops.reshape(vectors, (*ops.shape(item_index), self.text_dim))
+        return ops.take(self.catalog_text, item_index, axis=0)
+
+    def call(self, item_index, training=None, live_text: bool = True):
+        item_index = ops.cast(item_index, "int32")
+        return self.embed_features(
+            text_vector=self._text_vectors(item_index, live_text, training),
+            category_index=ops.take(self.catalog_category, item_index, axis=0),
+            brand_index=ops.take(self.catalog_brand, item_index, axis=0),
+            price_bucket=ops.take(self.catalog_price, item_index, axis=0),
+            item_index=item_index, training=training)
+
+    def embed_features(self, text_vector, category_index, brand_index, price_bucket, item_index=None,
+                       training=None):
+        """Embed items from features; `item_index=None` (or 0) is an item the model never saw."""
+        if item_index is None:
+            item_index = ops.zeros_like(ops.cast(category_index, "int32"))
+        ids = self.id_embedding(item_index)
+        if training and self.id_dropout > 0:
+            keep = keras.random.uniform(ops.shape(item_index), seed=None) >= self.id_dropout
+            ids = ids * ops.expand_dims(ops.cast(keep, ids.dtype), -1)
+        features = ops.concatenate([
+            self.text_projection(text_vector), ids, self.category_embedding(category_index),
+            self.brand_embedding(brand_index), self.price_embedding(price_bucket)], axis=-1)
+        return l2_normalize(ops.cast(self.mlp(features, training=training), "float32"))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_items": self.num_items, "num_categories": self.num_categories, "num_brands": self.num_brands,
+            "text_dim": self.text_dim, "output_dim": self.output_dim, "id_dim": self.id_dim,
+            "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
+            "id_dropout": self.id_dropout,
+            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
+            "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("text_encoder"):
+            config["text_encoder"] = keras.saving.deserialize_keras_object(config["text_encoder"])
+        shape = config.pop("catalog_token_ids", None)
+        # catalog tables are weights: from_config makes zero tables, loading weights fills them
+        if shape:
+            config["catalog_token_ids"] = np.zeros(shape, np.int32)
+        return cls(**config)

@@ -1,0 +1,46 @@
+"""A small MLP block shared by the towers and heads (works on any rank: (..., features))."""
+from __future__ import annotations
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="recsys_tf")
+class MLP(keras.layers.Layer):
+    """Dense(gelu) + Dropout per hidden size, then an optional linear output layer.
+    (Not `keras.Sequential`: a Sequential built on `(None, d)` rejects `(B, N, d)` history inputs.)"""
+
+    def __init__(self, hidden_dims, output_dim: int | None = None, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dims, self.output_dim, self.dropout = list(hidden_dims), output_dim, float(dropout)
+        self.hidden = [keras.layers.Dense(u, activation="gelu", name=f"dense_{i}") for i, u in enumerate(self.hidden_dims)]
+        self.dropouts = [keras.layers.Dropout(self.dropout) for _ in self.hidden_dims] if self.dropout else []
+        self.out = keras.layers.Dense(output_dim, name="out") if output_dim else None
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.hidden:
+            layer.build(shape)
+            shape = (*shape[:-1], layer.units)
+        if self.out is not None:
+            self.out.build(shape)
+        self.built = True
+
+    def call(self, x, training=None):
+        for i, layer in enumerate(self.hidden):
+            x = layer(x)
+            if self.dropouts:
+                x = self.dropouts[i](x, training=training)
+        return self.out(x) if self.out is not None else x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"hidden_dims": self.hidden_dims, "output_dim": self.output_dim, "dropout": self.dropout})
+        return config
+
+
+def mlp(hidden_dims, output_dim: int | None, dropout: float, name: str) -> MLP:
+    return MLP(hidden_dims, output_dim, dropout, name=name)
+
+
+def l2_normalize(x):
+    return x / keras.ops.maximum(keras.ops.norm(x, axis=-1, keepdims=True), 1e-12)

@@ -1,0 +1,68 @@
+"""`QueryTower`: query text (-> TextEncoder) [+ user embedding through a learned gate] -> d-dim."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from recsys_tf.towers.mlp import l2_normalize, mlp
+
+
+@keras.saving.register_keras_serializable(package="recsys_tf")
+class QueryTower(keras.layers.Layer):
+    """Embed search queries.
+
+    Inputs: a dict with `query_vector` `(B, text_dim)` (text already encoded, e.g. by the frozen
+    embedding cache) or `query` raw strings `(B,)` (encoded here by `text_encoder`, which shares the
+    item tower's backbone); optionally `user_embedding` `(B, output_dim)` for personalised search.
+    Returns `(B, output_dim)`.
+
+    Personalisation: `gate = sigmoid(W [q; u])` per dimension, `out = normalize(gate * q + (1 - gate) * u)`.
+    Without a user (anonymous search) pass no `user_embedding`: the text part alone is used.
+    """
+
+    def __init__(self, text_encoder=None, text_dim: int = 384, output_dim: int = 64, hidden_dims=(128,),
+                 dropout: float = 0.0, personalize: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.text_encoder = text_encoder
+        self.text_dim = int(text_encoder.output_dim if text_encoder is not None else text_dim)
+        self.output_dim, self.hidden_dims, self.dropout = int(output_dim), list(hidden_dims), float(dropout)
+        self.personalize = bool(personalize)
+        self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="query_mlp")
+        self.gate = keras.layers.Dense(self.output_dim, activation="sigmoid", name="personal_gate") \
+            if self.personalize else None
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.mlp.build((None, self.text_dim))
+        if self.gate is not None:
+            self.gate.build((None, 2 * self.output_dim))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        if "query_vector" in inputs:
+            vector = inputs["query_vector"]
+        else:
+            vector = self.text_encoder(inputs["query"], training=training)
+        query = l2_normalize(ops.cast(self.mlp(vector, training=training), "float32"))
+        user = inputs.get("user_embedding")
+        if self.gate is None or user is None:
+            return query
+        gate = ops.cast(self.gate(ops.concatenate([query, user], axis=-1)), "float32")
+        return l2_normalize(gate * query + (1.0 - gate) * user)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
+            "text_dim": self.text_dim, "output_dim": self.output_dim, "hidden_dims": self.hidden_dims,
+            "dropout": self.dropout, "personalize": self.personalize})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("text_encoder"):
+            config["text_encoder"] = keras.saving.deserialize_keras_object(config["text_encoder"])
+        return cls(**config)

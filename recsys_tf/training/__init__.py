@@ -1,0 +1,1 @@
+"""Training: config, strategy, data preparation, model building, the custom loop, run directories."""

@@ -1,0 +1,48 @@
+"""Build the multi-task model from an `ExperimentConfig` and prepared data."""
+from __future__ import annotations
+
+import numpy as np
+
+from recsys_tf.heads.ranking_head import RankingHead
+from recsys_tf.heads.retrieval_head import RetrievalHead
+from recsys_tf.models.recommender import RecommenderModel
+from recsys_tf.towers.item_tower import ItemTower
+from recsys_tf.towers.query_tower import QueryTower
+from recsys_tf.towers.user_tower import UserTower
+from recsys_tf.training.config import ExperimentConfig
+
+
+def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarray, sampling_probability,
+                rating_mean: float, item_encoder=None, query_encoder=None) -> RecommenderModel:
+    m = config.model
+    live_text = item_encoder is not None and config.text.mode != "frozen"
+    token_ids = None
+    if live_text:
+        token_ids = np.concatenate([np.zeros((1, item_encoder.sequence_length), np.int32),
+                                    item_encoder.preprocess(catalog.texts)["token_ids"].numpy()])
+    item_tower = ItemTower(
+        num_items=catalog.size, num_categories=len(vocab.categories), num_brands=len(vocab.brands),
+        catalog_category=catalog.category, catalog_brand=catalog.brand, catalog_price=catalog.price,
+        catalog_text_vectors=text_vectors, output_dim=m.embedding_dim, id_dim=m.id_dim,
+        attribute_dim=m.attribute_dim, hidden_dims=m.hidden_dims, dropout=m.dropout, id_dropout=m.id_dropout,
+        text_encoder=item_encoder if live_text else None, catalog_token_ids=token_ids, name="item_tower")
+    user_tower = UserTower(item_tower, num_user_bins=vocab.user_bins, num_devices=len(vocab.devices),
+                           output_dim=m.embedding_dim, history_encoder=m.history_encoder, num_heads=m.num_heads,
+                           hidden_dims=m.hidden_dims, dropout=m.dropout, user_id_dropout=m.user_id_dropout,
+                           name="user_tower")
+    use_search = config.tasks.search > 0 and m.use_text
+    query_tower = QueryTower(text_encoder=query_encoder if live_text else None, text_dim=text_vectors.shape[1],
+                             output_dim=m.embedding_dim, hidden_dims=m.hidden_dims, dropout=m.dropout,
+                             personalize=m.personalize_search, name="query_tower") if use_search else None
+    retrieval = RetrievalHead(temperature=m.temperature, learn_temperature=m.learn_temperature,
+                              logq_correction=m.logq_correction, remove_accidental_hits=m.remove_accidental_hits,
+                              num_hard_negatives=m.num_hard_negatives or None, name="retrieval_head")
+    rating = RankingHead("rating", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
+                         global_mean=rating_mean, name="rating_head") if config.tasks.rating > 0 else None
+    click = RankingHead("click", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
+                        name="click_head") if config.tasks.click > 0 else None
+    weights = {"recommend": config.tasks.recommend, "search": config.tasks.search if use_search else 0.0,
+               "rating": config.tasks.rating, "click": config.tasks.click}
+    return RecommenderModel(item_tower, user_tower, query_tower, retrieval, rating, click, task_weights=weights,
+                            sampling_probability=sampling_probability,
+                            num_uniform_negatives=m.num_uniform_negatives, name="recommender")

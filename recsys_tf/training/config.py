@@ -1,0 +1,117 @@
+"""Experiment configuration: dataclasses at the CLI edge (YAML in, resolved YAML saved in the run).
+
+Every field has a default, so `recsys-tf train --data DIR --out RUN` needs nothing else; override
+with `--config FILE.yaml` and `--set section.key=value` (value parsed as YAML: numbers, lists, bools).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class TextConfig:
+    preset: str = "minilm-l6"          # see recsys_tf.text.presets
+    mode: str = "frozen"               # frozen | last_n_layers | full | lora
+    item_sequence_length: int = 64
+    query_sequence_length: int = 32
+    pooling: str = "mean"
+    trainable_layers: int = 1          # last_n_layers mode
+    lora_rank: int = 4                 # lora mode
+    cache_dir: str = ""                # frozen mode embedding cache; default RUN/text_cache
+
+
+@dataclass
+class ModelConfig:
+    embedding_dim: int = 64
+    id_dim: int = 32
+    attribute_dim: int = 16
+    hidden_dims: list = field(default_factory=lambda: [128])
+    dropout: float = 0.1
+    id_dropout: float = 0.2
+    user_id_dropout: float = 0.2
+    history_encoder: str = "attention"  # attention | transformer | mean
+    max_history: int = 20
+    num_heads: int = 2
+    personalize_search: bool = True
+    temperature: float = 0.05
+    learn_temperature: bool = False
+    logq_correction: bool = True
+    remove_accidental_hits: bool = True
+    num_hard_negatives: int = 0
+    num_uniform_negatives: int = 0
+    use_text: bool = True               # False = the ID-only ablation (no text tower)
+
+
+@dataclass
+class TaskConfig:
+    recommend: float = 1.0
+    search: float = 1.0
+    rating: float = 0.5
+    click: float = 0.2
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 256               # global batch; per replica = batch_size / replicas
+    learning_rate: float = 3e-3
+    seed: int = 42
+    strategy: str = "auto"              # auto | default | mirrored | multi_worker | tpu
+    mixed_precision: bool = False       # mixed_float16 on GPU, mixed_bfloat16 on TPU
+    jit_compile: bool = False           # XLA for the train step (GPU/TPU)
+    early_stopping_patience: int = 3
+    monitor: str = "recommend/recall@10"
+    backup_every_steps: int = 100
+    eval_k: list = field(default_factory=lambda: [10, 50])
+    histogram_every_epochs: int = 1
+    max_steps_per_epoch: int = 0        # 0 = whole epoch (tests use small values)
+
+
+@dataclass
+class ExperimentConfig:
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ExperimentConfig:
+        data = data or {}
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"config has unknown section(s) {sorted(unknown)}; sections are text, model, tasks, train.")
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            section_cls = type(getattr(cls(), f.name))
+            values = data.get(f.name) or {}
+            names = {x.name for x in dataclasses.fields(section_cls)}
+            bad = set(values) - names
+            if bad:
+                raise ValueError(f"config section `{f.name}` has unknown key(s) {sorted(bad)}; "
+                                 f"known keys: {sorted(names)}.")
+            kwargs[f.name] = section_cls(**values)
+        return cls(**kwargs)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    data = yaml.safe_load(Path(path).read_text()) if path else {}
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}.")
+    data = data or {}
+    for item in overrides or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(f"`--set` takes section.key=value. Received: {item!r}. Fix: e.g. --set train.epochs=3")
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        data.setdefault(section, {})[name] = yaml.safe_load(value)
+    return ExperimentConfig.from_dict(data)

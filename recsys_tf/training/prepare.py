@@ -1,0 +1,93 @@
+"""From a split dataset to model inputs: vocabularies, catalog features, text vectors, examples."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recsys_tf.data.schema import Dataset
+from recsys_tf.features.catalog import Catalog
+from recsys_tf.features.examples import build_examples
+from recsys_tf.features.vocabulary import Vocabularies
+from recsys_tf.training.config import ExperimentConfig
+
+ID_ONLY_TEXT_DIM = 8  # the ID-only ablation feeds zero "text" vectors of this size
+
+
+@dataclass
+class PreparedData:
+    vocab: Vocabularies
+    catalog: Catalog
+    text_vectors: np.ndarray          # (n_items + 1, text_dim), row 0 zeros
+    query_texts: list[str]            # distinct training/eval queries; index i + 1
+    query_vectors: np.ndarray         # (n_queries + 1, text_dim), row 0 zeros
+    train: dict
+    validation: dict
+    sampling_probability: np.ndarray
+    rating_mean: float
+    seen: dict                        # user_id -> item indices in training (excluded at evaluation)
+
+
+def _events_with_split(dataset: Dataset, name: str):
+    return dataset.split(name)
+
+
+def text_encoders(config: ExperimentConfig):
+    """(item encoder, query encoder) sharing one backbone, or (None, None) for the ID-only ablation."""
+    if not config.model.use_text:
+        return None, None
+    from recsys_tf.text.text_encoder import TextEncoder
+
+    text = config.text
+    item_encoder = TextEncoder.from_preset(text.preset, sequence_length=text.item_sequence_length,
+                                           pooling=text.pooling, training_mode=text.mode,
+                                           trainable_layers=text.trainable_layers, lora_rank=text.lora_rank,
+                                           seed=config.train.seed, name="item_text_encoder")
+    query_encoder = TextEncoder(item_encoder.backbone, item_encoder.tokenizer,
+                                sequence_length=text.query_sequence_length, pooling=text.pooling,
+                                training_mode=text.mode, trainable_layers=text.trainable_layers,
+                                lora_rank=text.lora_rank, preset=item_encoder.preset, name="query_text_encoder")
+    if text.mode == "lora":  # enable_lora ran once through item_encoder; do not wrap the layers twice
+        pass
+    return item_encoder, query_encoder
+
+
+def encode_with_cache(encoder, texts: list[str], cache_dir: Path) -> np.ndarray:
+    from recsys_tf.text.embedding_cache import EmbeddingCache
+
+    return EmbeddingCache(encoder, cache_dir).encode(texts, progress=len(texts) > 512)
+
+
+def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, item_encoder=None,
+            query_encoder=None, vocab: Vocabularies | None = None) -> PreparedData:
+    run_dir = Path(run_dir)
+    train_events = _events_with_split(dataset, "train")
+    validation_events = _events_with_split(dataset, "validation")
+    vocab = vocab or Vocabularies.from_dataset(dataset.items, dataset.events)
+    catalog = Catalog.from_items(dataset.items, vocab)
+    queries = sorted(set(dataset.events.loc[dataset.events["query"].astype(str) != "", "query"].astype(str)))
+    if item_encoder is not None:
+        cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else run_dir / "text_cache"
+        item_vectors = encode_with_cache(item_encoder, catalog.texts, cache_dir)
+        query_vectors = encode_with_cache(query_encoder, queries, cache_dir) if queries else \
+            np.zeros((0, item_encoder.output_dim), np.float32)
+        dim = item_encoder.output_dim
+    else:
+        dim = ID_ONLY_TEXT_DIM
+        item_vectors = np.zeros((catalog.size, dim), np.float32)
+        query_vectors = np.zeros((len(queries), dim), np.float32)
+    pad = np.zeros((1, dim), np.float32)
+    query_index = {q: i + 1 for i, q in enumerate(queries)}
+    max_history = config.model.max_history
+    train = build_examples(train_events, train_events, vocab, max_history, query_index)
+    validation = build_examples(validation_events, train_events, vocab, max_history, query_index)
+    ratings = train_events["rating"].dropna()
+    seen: dict[str, np.ndarray] = {}
+    for user, group in train_events.groupby("user_id"):
+        seen[str(user)] = np.unique(vocab.item_index(group["item_id"].to_numpy()))
+    return PreparedData(vocab=vocab, catalog=catalog, text_vectors=np.concatenate([pad, item_vectors]),
+                        query_texts=queries, query_vectors=np.concatenate([pad, query_vectors]),
+                        train=train, validation=validation,
+                        sampling_probability=catalog.sampling_probability(train["target_item"]),
+                        rating_mean=float(ratings.mean()) if len(ratings) else 0.0, seen=seen)

@@ -1,0 +1,116 @@
+"""Run directories: `train_run` (the `recsys-tf train` job) and `load_run` (for evaluate/export).
+
+RUN/
+  config.yaml            resolved ExperimentConfig
+  run.json               data directory, strategy, replicas, text preset, counts
+  vocab.json             vocabularies (item ids, categories, brands, devices, user hash bins)
+  best.weights.h5        weights of the best validation epoch (last.weights.h5: the final ones)
+  history.json           per-epoch losses and validation metrics
+  checkpoints/backup/    crash-recovery checkpoint (model + optimizer + position)
+  logs/                  TensorBoard: train/, validation/, projector/
+  text_cache/            frozen-mode embedding cache
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
+from recsys_tf.training.config import ExperimentConfig
+
+
+def _check_split(dataset: Dataset, data_dir) -> None:
+    if "split" not in dataset.events.columns:
+        raise DatasetError(f"{data_dir}: events have no `split` column. Fix: `recsys-tf data split {data_dir} "
+                           "--out SPLIT_DIR` and train on SPLIT_DIR.")
+    if not (dataset.events["split"] == "train").any():
+        raise DatasetError(f"{data_dir}: no training events (split == 'train'). Fix: check the split fractions.")
+
+
+def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfig, log=print) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from recsys_tf.training.builder import build_model
+    from recsys_tf.training.prepare import prepare, text_encoders
+    from recsys_tf.training.strategy import choose_strategy, set_mixed_precision
+    from recsys_tf.training.trainer import Trainer, is_chief
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dataset = read_dataset(data_dir)
+    _check_split(dataset, data_dir)
+    saved_config = run_dir / "config.yaml"
+    if saved_config.exists() and (run_dir / "checkpoints" / "backup").exists():
+        previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
+        if previous.to_dict() != config.to_dict():
+            raise ValueError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
+                             "would mix two experiments. Fix: use a new --out, or the same config to resume.")
+    keras.utils.set_random_seed(config.train.seed)
+    strategy = choose_strategy(config.train.strategy)
+    policy = set_mixed_precision(config.train.mixed_precision, strategy)
+    if config.train.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"`train.batch_size` ({config.train.batch_size}) must be divisible by the number of "
+                         f"replicas ({strategy.num_replicas_in_sync}). Fix: --set train.batch_size=...")
+    log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
+    with strategy.scope():
+        item_encoder, query_encoder = text_encoders(config)
+        prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder)
+        model = build_model(config, prepared.vocab, prepared.catalog, prepared.text_vectors,
+                            prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder)
+    if is_chief():
+        config.save(saved_config)
+        prepared.vocab.save(run_dir / "vocab.json")
+        info = {"data_dir": str(Path(data_dir).resolve()), "strategy": type(strategy).__name__,
+                "replicas": strategy.num_replicas_in_sync, "precision": policy,
+                "text_preset": item_encoder.preset if item_encoder is not None else None,
+                "train_examples": int(len(prepared.train["target_item"])),
+                "validation_examples": int(len(prepared.validation["target_item"])),
+                "items": prepared.catalog.size, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (run_dir / "run.json").write_text(json.dumps(info, indent=2))
+    validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
+    trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
+    trainer.logger.hparams({**{f"model.{k}": v for k, v in config.to_dict()["model"].items()},
+                            **{f"text.{k}": v for k, v in config.to_dict()["text"].items()},
+                            "train.learning_rate": config.train.learning_rate,
+                            "train.batch_size": config.train.batch_size})
+    result = trainer.fit(log=log)
+    if is_chief():
+        model.load_weights(str(run_dir / "best.weights.h5"))
+        embeddings = model.item_tower(tf.range(1, prepared.catalog.size + 1), training=False).numpy()
+        trainer.logger.projector(embeddings, list(zip(prepared.catalog.item_ids, prepared.catalog.titles,
+                                                      prepared.catalog.categories)))
+        trainer.logger.flush()
+    return result
+
+
+def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
+    """Rebuild a trained model: returns (model, config, vocab, dataset, item_encoder, query_encoder).
+    The item encoder is the text tower (frozen weights = the preset's) that export signatures use on
+    raw text; None for the ID-only ablation."""
+    import numpy as np
+    import yaml
+
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.features.vocabulary import Vocabularies
+    from recsys_tf.training.builder import build_model
+    from recsys_tf.training.prepare import ID_ONLY_TEXT_DIM, text_encoders
+
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "vocab.json", "run.json", "best.weights.h5"):
+        if not (run_dir / name).exists():
+            raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
+                               "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
+    config = ExperimentConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    info = json.loads((run_dir / "run.json").read_text())
+    dataset = read_dataset(data_dir or info["data_dir"])
+    vocab = Vocabularies.load(run_dir / "vocab.json")
+    catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
+    item_encoder, query_encoder = text_encoders(config)
+    dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
+    model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
+                        None, 0.0, item_encoder, query_encoder)
+    model.build_all()
+    model.load_weights(str(run_dir / "best.weights.h5"))
+    return model, config, vocab, dataset, item_encoder, query_encoder

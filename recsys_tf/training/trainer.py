@@ -1,0 +1,230 @@
+"""`train_run`: the training job behind `recsys-tf train`.
+
+One custom loop for every strategy (default, Mirrored, MultiWorkerMirrored, TPU): a `tf.function`
+step runs `strategy.run` (GradientTape + Keras 3 optimizer) and `strategy.reduce` sums the
+replicas' shares of each task loss. Each epoch ends with full-catalog validation (Recall@K,
+NDCG@K for recommend and search), TensorBoard summaries, best/last weights and early stopping.
+
+Crash safety (BackupAndRestore semantics): a `tf.train.Checkpoint` of model, optimizer and
+position (epoch, step in epoch, best metric, patience) is written every `backup_every_steps`
+steps and at each epoch end; rerunning the same command restores it and skips the batches
+already trained (shuffling is seeded per epoch, so the remaining batches are the same ones).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from recsys_tf.training.config import ExperimentConfig
+
+
+def is_chief() -> bool:
+    config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
+    task = config.get("task", {})
+    return task.get("type", "chief") == "chief" or (task.get("type") == "worker" and int(task.get("index", 0)) == 0
+                                                    and "chief" not in config.get("cluster", {}))
+
+
+def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list | None, ks, batch_size: int = 512,
+                       query_vectors: np.ndarray | None = None) -> dict[str, float]:
+    """Full-catalog Recall@K / NDCG@K of recommend (and search, for rows with a query)."""
+    import tensorflow as tf
+
+    from recsys_tf.evaluation.topk import hit_metrics, top_k_items
+
+    n = len(examples["target_item"])
+    if n == 0:
+        return {}
+    item_vectors = model.item_tower(tf.range(model.item_tower.num_items + 1), training=False).numpy()
+    user_vectors, search_vectors = [], []
+    search_rows = np.flatnonzero(examples["has_query"] > 0) if model.query_tower is not None else np.array([], int)
+    for start in range(0, n, batch_size):
+        batch = {k: v[start:start + batch_size] for k, v in examples.items() if k not in ("query_text",)}
+        if query_vectors is not None and "query_index" in batch:
+            batch["query_vector"] = query_vectors[batch.pop("query_index")]
+        batch = {k: tf.constant(v) for k, v in batch.items()}
+        users = model.user_embedding(batch, training=False)
+        user_vectors.append(users.numpy())
+        if len(search_rows) and model.query_tower is not None and "query_vector" in batch:
+            search_vectors.append(model.query_embedding(batch, user_embedding=users, training=False).numpy())
+    user_vectors = np.concatenate(user_vectors)
+    k_max = max(ks)
+    exclude = [seen.get(u) for u in user_ids] if seen is not None and user_ids is not None else None
+    top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=exclude)
+    metrics = {f"recommend/{k}": float(v.mean()) for k, v in hit_metrics(top, examples["target_item"], ks).items()}
+    if len(search_rows) and search_vectors:
+        queries = np.concatenate(search_vectors)[search_rows]
+        top, _ = top_k_items(queries, item_vectors, k_max)
+        metrics.update({f"search/{k}": float(v.mean())
+                        for k, v in hit_metrics(top, examples["target_item"][search_rows], ks).items()})
+    return metrics
+
+
+class Trainer:
+    def __init__(self, model, config: ExperimentConfig, strategy, run_dir: Path, prepared, validation_users):
+        import keras
+        import tensorflow as tf
+
+        self.model, self.config, self.strategy, self.run_dir = model, config, strategy, Path(run_dir)
+        self.prepared, self.validation_users = prepared, validation_users
+        self.chief = is_chief()
+        train = config.train
+        with strategy.scope():
+            # create every lazily-built variable before the optimizer sees the variable list
+            model.build_all()
+            self.optimizer = keras.optimizers.Adam(train.learning_rate)
+            if keras.mixed_precision.global_policy().name == "mixed_float16":
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            self.optimizer.build(model.trainable_variables)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.best = tf.Variable(-np.inf, dtype=tf.float64, trainable=False)
+            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, epoch=self.epoch,
+                                              step_in_epoch=self.step_in_epoch, global_step=self.global_step,
+                                              best=self.best, bad_epochs=self.bad_epochs)
+        backup_dir = self.run_dir / "checkpoints" / "backup"
+        if not self.chief:  # every worker must save (collective), only the chief's copy is kept
+            backup_dir = Path(tempfile.mkdtemp(prefix="recsys_tf_worker_backup_"))
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(backup_dir), max_to_keep=1)
+        self.logger = TensorBoardLoggerFactory.make(self.run_dir / "logs", self.chief)
+        self._step_fn = self._make_step()
+
+    def _make_step(self):
+        import tensorflow as tf
+
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        scaled = hasattr(optimizer, "scale_loss")
+
+        def replica_step(batch):
+            with tf.GradientTape() as tape:
+                losses = model.compute_losses(batch, training=True)
+                loss = optimizer.scale_loss(losses["total"]) if scaled else losses["total"]
+            variables = model.trainable_variables
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
+            return losses
+
+        def step(distributed_batch):
+            per_replica = strategy.run(replica_step, args=(distributed_batch,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+        return tf.function(step, jit_compile=self.config.train.jit_compile or None)
+
+    def _plain_dataset(self, epoch: int):
+        from recsys_tf.features.examples import make_dataset
+
+        train = self.config.train
+        query_vectors = self.prepared.query_vectors if "query_index" in self.prepared.train else None
+        return make_dataset(self.prepared.train, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
+                            query_vectors=query_vectors)
+
+    def _dataset(self, epoch: int, skip: int):
+        from recsys_tf.features.examples import make_dataset
+
+        train = self.config.train
+        examples = {k: v for k, v in self.prepared.train.items()}
+        query_vectors = self.prepared.query_vectors if "query_index" in examples else None
+        dataset = make_dataset(examples, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
+                               query_vectors=query_vectors)
+        if train.max_steps_per_epoch:
+            dataset = dataset.take(train.max_steps_per_epoch)
+        if skip:
+            dataset = dataset.skip(skip)
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def steps_per_epoch(self) -> int:
+        steps = math.ceil(len(self.prepared.train["target_item"]) / self.config.train.batch_size)
+        return min(steps, self.config.train.max_steps_per_epoch) if self.config.train.max_steps_per_epoch else steps
+
+    def validate(self) -> dict[str, float]:
+        return evaluate_retrieval(self.model, self.prepared.validation, self.prepared.seen, self.validation_users,
+                                  self.config.train.eval_k, query_vectors=self.prepared.query_vectors)
+
+    def fit(self, log=print) -> dict:
+        from tqdm import tqdm
+
+        train = self.config.train
+        restored = self.manager.latest_checkpoint
+        if restored:
+            self.checkpoint.restore(restored)
+            log(f"resumed from {restored}: epoch {int(self.epoch.numpy()) + 1}, "
+                f"step {int(self.step_in_epoch.numpy())} of the epoch")
+        history_path = self.run_dir / "history.json"
+        history = json.loads(history_path.read_text()) if restored and history_path.exists() else []
+        steps = self.steps_per_epoch()
+        while int(self.epoch.numpy()) < train.epochs and int(self.bad_epochs.numpy()) < train.early_stopping_patience:
+            epoch = int(self.epoch.numpy())
+            skip = int(self.step_in_epoch.numpy())
+            totals: dict[str, float] = {}
+            started = time.perf_counter()
+            bar = tqdm(total=steps, initial=skip, desc=f"epoch {epoch + 1}/{train.epochs}", unit="step",
+                       disable=None if self.chief else True, mininterval=10)
+            for batch in self._dataset(epoch, skip):
+                losses = {k: float(v) for k, v in self._step_fn(batch).items()}
+                for k, v in losses.items():
+                    totals[k] = totals.get(k, 0.0) + v
+                self.step_in_epoch.assign_add(1)
+                self.global_step.assign_add(1)
+                step = int(self.global_step.numpy())
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses['total']:.3f}")
+                if step % 10 == 0:
+                    self.logger.scalars({f"loss/{k}": v for k, v in losses.items()}, step)
+                    lr = self.optimizer.learning_rate
+                    self.logger.scalars({"learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr)}, step)
+                if train.backup_every_steps and step % train.backup_every_steps == 0:
+                    self.manager.save(checkpoint_number=step)
+            bar.close()
+            n_steps = max(1, int(self.step_in_epoch.numpy()) - skip)
+            record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 2),
+                      **{f"train/{k}": v / n_steps for k, v in totals.items()}}
+            record.update(self.validate())
+            metric = record.get(train.monitor)
+            improved = metric is not None and metric > float(self.best.numpy())
+            if improved:
+                self.best.assign(metric)
+                self.bad_epochs.assign(0)
+                if self.chief:
+                    self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+            elif metric is not None:
+                self.bad_epochs.assign_add(1)
+            step = int(self.global_step.numpy())
+            self.logger.scalars({k: v for k, v in record.items() if "/" in k and not k.startswith("train/")},
+                                step, writer="validation")
+            if train.histogram_every_epochs and (epoch + 1) % train.histogram_every_epochs == 0:
+                self.logger.histograms(self.model.trainable_variables, step)
+            self.logger.flush()
+            history.append(record)
+            log("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            self.epoch.assign_add(1)
+            self.step_in_epoch.assign(0)
+            self.manager.save(checkpoint_number=step)
+            if self.chief:
+                _atomic_text(history_path, json.dumps(history, indent=2))
+        if self.chief:
+            self.model.save_weights(str(self.run_dir / "last.weights.h5"))
+            if not (self.run_dir / "best.weights.h5").exists():
+                self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+        return {"history": history, "best": float(self.best.numpy())}
+
+
+class TensorBoardLoggerFactory:
+    @staticmethod
+    def make(log_dir, enabled):
+        from recsys_tf.training.monitoring import TensorBoardLogger
+
+        return TensorBoardLogger(log_dir, enabled)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
