@@ -5,8 +5,10 @@ Logits are `query · candidate / temperature` over every candidate of the *globa
 single-device loss), then keras-rs does the bookkeeping:
 `SamplingProbabilityCorrection` (logQ: subtract log of each candidate's probability of being in
 the batch, Yi et al. 2019 — without it in-batch negatives punish popular items, TFRS #535),
-`RemoveAccidentalHits` (a batch row whose positive item also appears as another row's positive
-is not a negative), optional `HardNegativeMining` (keep the top-k negatives).
+and optional `HardNegativeMining` (keep the top-k negatives). Accidental hits (a batch row whose
+positive item is also another row's positive is not a negative) are masked here: keras-rs 0.4.0's
+`RemoveAccidentalHits` adds `finfo(float32).smallest_normal / 100` (~1e-40, a no-op) instead of a
+large negative number, so it removes nothing (tests/heads/test_heads.py checks against NumPy).
 Extra uniformly sampled negatives can be added with `extra_candidates`.
 """
 from __future__ import annotations
@@ -67,7 +69,6 @@ class RetrievalHead(keras.layers.Layer):
         self.temperature, self.learn_temperature = float(temperature), bool(learn_temperature)
         self.logq_correction, self.remove_accidental_hits = bool(logq_correction), bool(remove_accidental_hits)
         self.num_hard_negatives = int(num_hard_negatives) if num_hard_negatives else None
-        self.accidental_hits = keras_rs.layers.RemoveAccidentalHits()
         self.sampling_correction = keras_rs.layers.SamplingProbabilityCorrection()
         self.hard_negatives = (keras_rs.layers.HardNegativeMining(self.num_hard_negatives)
                                if self.num_hard_negatives else None)
@@ -101,7 +102,9 @@ class RetrievalHead(keras.layers.Layer):
         if self.logq_correction and all_prob is not None:
             logits = self.sampling_correction(logits, ops.broadcast_to(all_prob[None, :], ops.shape(logits)))
         if self.remove_accidental_hits:
-            logits = self.accidental_hits(logits, labels, all_ids)
+            positive_ids = ops.take(all_ids, positions)
+            duplicate = ops.cast(ops.equal(positive_ids[:, None], all_ids[None, :]), logits.dtype) - labels
+            logits = logits - 1e9 * duplicate
         if self.hard_negatives is not None:
             logits, labels = self.hard_negatives(logits, labels)
         return keras.losses.categorical_crossentropy(labels, logits, from_logits=True)

@@ -47,6 +47,7 @@ class RecommenderModel(keras.Model):
             raise ValueError(f"`task_weights` has unknown task(s) {sorted(unknown)}; tasks are {TASKS}.")
         self.task_weights = {k: float(v) for k, v in weights.items()}
         self.num_uniform_negatives = int(num_uniform_negatives)
+        self.seed_generator = keras.random.SeedGenerator(3)
         rows = item_tower.num_items + 1
         probability = np.full(rows, 1.0 / rows, np.float32) if sampling_probability is None \
             else np.asarray(sampling_probability, np.float32)
@@ -115,7 +116,8 @@ class RecommenderModel(keras.Model):
         probability = ops.take(self.sampling_probability, target, axis=0)
         extra = {}
         if self.num_uniform_negatives:
-            extra_ids = keras.random.randint((self.num_uniform_negatives,), 1, self.item_tower.num_items + 1)
+            extra_ids = keras.random.randint((self.num_uniform_negatives,), 1, self.item_tower.num_items + 1,
+                                            seed=self.seed_generator)
             extra = {"extra_candidates": self.item_embedding(extra_ids, training=training), "extra_ids": extra_ids,
                      "extra_probability": ops.full((self.num_uniform_negatives,),
                                                    self.num_uniform_negatives / self.item_tower.num_items)}

@@ -62,6 +62,9 @@ class ItemTower(keras.layers.Layer):
         self.brand_embedding = keras.layers.Embedding(self.num_brands + 1, self.attribute_dim, name="brand_embedding")
         self.price_embedding = keras.layers.Embedding(len(PRICE_BUCKET_EDGES) + 2, self.attribute_dim // 2 or 1,
                                                       name="price_embedding")
+        # own seed state, created with the layer: a global one would be created lazily inside
+        # `strategy.run`, which MultiWorkerMirroredStrategy rejects ("destinations can not be empty")
+        self.seed_generator = keras.random.SeedGenerator(1)
         self.text_projection = keras.layers.Dense(self.output_dim, name="text_projection")
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="item_mlp")
         self.build()
@@ -120,8 +123,10 @@ class ItemTower(keras.layers.Layer):
         if item_index is None:
             item_index = ops.zeros_like(ops.cast(category_index, "int32"))
         ids = self.id_embedding(item_index)
+        # unknown items (index 0) get no id signal: exactly what id dropout trains the MLP for
+        ids = ids * ops.expand_dims(ops.cast(item_index > 0, ids.dtype), -1)
         if training and self.id_dropout > 0:
-            keep = keras.random.uniform(ops.shape(item_index), seed=None) >= self.id_dropout
+            keep = keras.random.uniform(ops.shape(item_index), seed=self.seed_generator) >= self.id_dropout
             ids = ids * ops.expand_dims(ops.cast(keep, ids.dtype), -1)
         features = ops.concatenate([
             self.text_projection(text_vector), ids, self.category_embedding(category_index),

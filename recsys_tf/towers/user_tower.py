@@ -51,6 +51,7 @@ class UserTower(keras.layers.Layer):
                             if history_encoder == "transformer" else None)
         self.attention_score = keras.layers.Dense(1, name="attention_score") if history_encoder != "mean" else None
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="user_mlp")
+        self.seed_generator = keras.random.SeedGenerator(2)  # see ItemTower: created with the layer
         self.build()
 
     def build(self, input_shape=None):
@@ -88,7 +89,7 @@ class UserTower(keras.layers.Layer):
         pooled, last, _ = self.encode_history(inputs, training=training)
         user = self.user_embedding(ops.cast(inputs["user_bin"], "int32"))
         if training and self.user_id_dropout > 0:
-            keep = keras.random.uniform(ops.shape(inputs["user_bin"])) >= self.user_id_dropout
+            keep = keras.random.uniform(ops.shape(inputs["user_bin"]), seed=self.seed_generator) >= self.user_id_dropout
             user = user * ops.expand_dims(ops.cast(keep, user.dtype), -1)
         context = ops.concatenate([self.hour_embedding(inputs["hour"]), self.weekday_embedding(inputs["weekday"]),
                                    self.device_embedding(inputs["device"])], axis=-1)

@@ -37,6 +37,8 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     from recsys_tf.training.strategy import choose_strategy, set_mixed_precision
     from recsys_tf.training.trainer import Trainer, is_chief
 
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs in the process
+    strategy = choose_strategy(config.train.strategy)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_dataset(data_dir)
@@ -48,7 +50,6 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
             raise ValueError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
                              "would mix two experiments. Fix: use a new --out, or the same config to resume.")
     keras.utils.set_random_seed(config.train.seed)
-    strategy = choose_strategy(config.train.strategy)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"`train.batch_size` ({config.train.batch_size}) must be divisible by the number of "

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recsys_tf.heads import RankingHead, RetrievalHead
+
+
+def _numpy_softmax_loss(query, candidates, ids, probability, temperature, logq, remove_hits):
+    logits = query @ candidates.T / temperature
+    if logq:
+        logits = logits - np.log(np.clip(probability, 1e-6, 1.0))[None, :]
+    if remove_hits:
+        same = ids[None, :] == ids[:, None]
+        np.fill_diagonal(same, False)
+        logits = np.where(same, logits - 1e9, logits)  # keras-rs uses the smallest float; any huge value
+    logits = logits - logits.max(axis=1, keepdims=True)
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -np.diag(log_softmax)
+
+
+@pytest.mark.parametrize("logq", [True, False])
+@pytest.mark.parametrize("remove_hits", [True, False])
+def test_retrieval_loss_matches_numpy(logq, remove_hits):
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(6, 4)).astype("float32")
+    candidates = rng.normal(size=(6, 4)).astype("float32")
+    ids = np.array([3, 5, 3, 7, 8, 5], np.int32)  # accidental hits: rows 0/2 and 1/5
+    probability = rng.uniform(0.01, 0.5, size=6).astype("float32")
+    head = RetrievalHead(temperature=0.5, logq_correction=logq, remove_accidental_hits=remove_hits)
+    ours = head(query, candidates, ids, probability).numpy()
+    expected = _numpy_softmax_loss(query, candidates, ids, probability, 0.5, logq, remove_hits)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_logq_lowers_the_penalty_on_popular_negatives():
+    query = np.eye(3, 4, dtype="float32")
+    candidates = np.eye(3, 4, dtype="float32") + 0.5
+    ids = np.arange(3)
+    popular_first = np.array([0.9, 0.05, 0.05], np.float32)
+    plain = RetrievalHead(temperature=1.0, logq_correction=False)(query, candidates, ids, popular_first).numpy()
+    corrected = RetrievalHead(temperature=1.0)(query, candidates, ids, popular_first).numpy()
+    assert corrected[1] < plain[1] and corrected[2] < plain[2]  # popular negative pushed down less
+
+
+def test_hard_negatives_and_extra_candidates():
+    rng = np.random.default_rng(1)
+    head = RetrievalHead(num_hard_negatives=2)
+    q, c = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(5, 4)).astype("float32")
+    extra = rng.normal(size=(3, 4)).astype("float32")
+    loss = head(q, c, np.arange(5), None, extra_candidates=extra, extra_ids=np.arange(10, 13),
+                extra_probability=np.full(3, 0.1, np.float32))
+    assert loss.shape == (5,) and np.isfinite(loss.numpy()).all()
+
+
+def test_ranking_head_rating_has_biases_and_round_trips():
+    head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.5)
+    u, i = np.ones((2, 4), "float32"), np.ones((2, 4), "float32")
+    out = head(u, i, np.array([0, 1]), np.array([1, 2]))
+    assert out.shape == (2,)
+    head.user_bias.embeddings.assign(tf.ones((4, 1)))
+    np.testing.assert_allclose(head(u, i, np.array([0, 1]), np.array([1, 2])).numpy(), out.numpy() + 1.0, atol=1e-5)
+    config = head.get_config()
+    assert RankingHead.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="kind.*Received"):
+        RankingHead("ctr")
+
+
+def test_retrieval_head_config_and_errors():
+    head = RetrievalHead(temperature=0.1, learn_temperature=True, num_hard_negatives=3)
+    assert RetrievalHead.from_config(head.get_config()).get_config() == head.get_config()
+    assert len(head.trainable_weights) == 1
+    with pytest.raises(ValueError, match="temperature.*Received"):
+        RetrievalHead(temperature=0)

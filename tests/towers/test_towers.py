@@ -1,0 +1,100 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recsys_tf.towers import ItemTower, QueryTower, UserTower
+
+N_ITEMS, TEXT_DIM, D = 12, 6, 8
+
+
+def _item_tower(**kwargs):
+    rng = np.random.default_rng(0)
+    return ItemTower(N_ITEMS, 3, 4, catalog_category=rng.integers(0, 4, N_ITEMS + 1),
+                     catalog_brand=rng.integers(0, 5, N_ITEMS + 1), catalog_price=rng.integers(0, 5, N_ITEMS + 1),
+                     catalog_text_vectors=rng.normal(size=(N_ITEMS + 1, TEXT_DIM)).astype("float32"),
+                     output_dim=D, id_dim=4, attribute_dim=4, hidden_dims=[16], **kwargs)
+
+
+def _user_inputs(batch=3, history=5):
+    items = np.zeros((batch, history), np.int32)
+    items[0, -3:] = [1, 2, 3]
+    items[1, -1:] = [4]  # row 2: empty history
+    return {"history_items": items, "history_events": (items > 0).astype(np.int32),
+            "history_recency": (items > 0).astype(np.int32), "user_bin": np.array([1, 2, 3], np.int32),
+            "hour": np.array([0, 5, 23], np.int32), "weekday": np.array([0, 3, 6], np.int32),
+            "device": np.array([0, 1, 2], np.int32)}
+
+
+def test_item_tower_shapes_norms_and_ranks():
+    tower = _item_tower()
+    out = tower(np.array([1, 2, 0]))
+    assert out.shape == (3, D)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, atol=1e-5)
+    assert tower(np.array([[1, 2], [3, 0]])).shape == (2, 2, D)
+    # a catalog item equals embedding its own features with its own id
+    by_features = tower.embed_features(tf.gather(tower.catalog_text, [2]), tf.gather(tower.catalog_category, [2]),
+                                       tf.gather(tower.catalog_brand, [2]), tf.gather(tower.catalog_price, [2]),
+                                       item_index=tf.constant([2]))
+    np.testing.assert_allclose(by_features.numpy(), tower(np.array([2])).numpy(), atol=1e-6)
+
+
+def test_item_tower_id_dropout_only_in_training():
+    tower = _item_tower(id_dropout=0.99)
+    np.testing.assert_allclose(tower(np.array([1, 2])).numpy(), tower(np.array([1, 2])).numpy())
+    train = tower(np.array([1, 2] * 50), training=True).numpy()
+    cold = tower.embed_features(tf.gather(tower.catalog_text, [1, 2] * 50), tf.gather(tower.catalog_category, [1, 2] * 50),
+                                tf.gather(tower.catalog_brand, [1, 2] * 50), tf.gather(tower.catalog_price, [1, 2] * 50))
+    assert np.isclose(train, cold.numpy(), atol=1e-5).all(axis=1).mean() > 0.8  # ids mostly dropped
+
+
+@pytest.mark.parametrize("encoder", ["attention", "transformer", "mean"])
+def test_user_tower_masks_padding(encoder):
+    tower = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D, history_encoder=encoder,
+                      hidden_dims=[16])
+    inputs = _user_inputs()
+    out = tower(inputs).numpy()
+    assert out.shape == (3, D) and np.isfinite(out).all()
+    _, _, weights = tower.encode_history({k: tf.constant(v) for k, v in inputs.items()})
+    weights = weights.numpy()
+    assert (weights[inputs["history_items"] == 0] == 0).all()
+    np.testing.assert_allclose(weights[:2].sum(axis=1), 1.0, atol=1e-5)
+    assert weights[2].sum() == 0  # empty history -> no behaviour signal
+    changed = dict(inputs, history_events=inputs["history_events"] + (inputs["history_items"] == 0) * 3)
+    np.testing.assert_allclose(tower(changed).numpy(), out, atol=1e-5)  # padded positions are ignored
+
+
+def test_query_tower_gate():
+    tower = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], personalize=True)
+    vectors = np.random.default_rng(1).normal(size=(3, TEXT_DIM)).astype("float32")
+    anonymous = tower({"query_vector": vectors}).numpy()
+    user = np.eye(3, D, dtype="float32")
+    personal = tower({"query_vector": vectors, "user_embedding": user}).numpy()
+    assert anonymous.shape == personal.shape == (3, D)
+    assert not np.allclose(anonymous, personal)
+    np.testing.assert_allclose(np.linalg.norm(personal, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", ["item", "user", "query"])
+def test_get_config_round_trip_and_keras_save(make, tmp_path):
+    if make == "item":
+        layer, call_input = _item_tower(), np.array([1, 2, 0])
+    elif make == "user":
+        layer, call_input = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D,
+                                      hidden_dims=[16]), _user_inputs()
+    else:
+        layer = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16])
+        call_input = {"query_vector": np.ones((2, TEXT_DIM), "float32")}
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+    expected = layer(call_input).numpy()
+    if make == "user":
+        inputs = {k: keras.Input(shape=np.asarray(v).shape[1:], dtype="int32", name=k) for k, v in call_input.items()}
+    elif make == "item":
+        inputs = keras.Input(shape=(), dtype="int32")
+    else:
+        inputs = {"query_vector": keras.Input(shape=(TEXT_DIM,), name="query_vector")}
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded(call_input).numpy(), expected, atol=1e-5)

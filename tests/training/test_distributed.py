@@ -1,0 +1,58 @@
+"""tf.distribute: MirroredStrategy on 2 logical CPU devices matches one device; 2 worker processes on
+127.0.0.1 train an epoch with MultiWorkerMirroredStrategy."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.training.conftest import TINY
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+def test_mirrored_matches_single_device(split_dir, tmp_path):
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("distributed_check.py")), str(split_dir),
+                          str(tmp_path), json.dumps(TINY)], capture_output=True, text=True, env=_env(), timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads(out.stdout.split("RESULT ", 1)[1])
+    for key, value in results["default"].items():
+        assert abs(value - results["mirrored"][key]) < 1e-3, (key, value, results["mirrored"][key])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.xfail(strict=True, reason="known open defect (issue 4 note): the full model's step fails under "
+                   "MultiWorkerMirroredStrategy with 'destinations can not be empty'; minimal Keras 3 models with "
+                   "all_gather/all_reduce/Embedding train fine across 2 workers. strict: passing means it was fixed.")
+def test_multi_worker_two_processes(split_dir, tmp_path):
+    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    procs = []
+    for index in range(2):
+        env = _env()
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        args = [sys.executable, "-m", "recsys_tf.cli.main", "train", "--data", str(split_dir), "--out",
+                str(tmp_path / "run"), "--strategy", "multi_worker"]
+        for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=4"]:
+            args += ["--set", item]
+        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, outputs):
+        assert proc.returncode == 0, stderr[-3000:]
+    assert "MultiWorkerMirroredStrategy with 2 replica(s)" in outputs[0][0]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[0]["epoch"] == 1 and history[0]["train/total"] > 0

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+
+from recsys_tf.cli.main import main
+from recsys_tf.training.config import load_config
+from recsys_tf.training.run import load_run, train_run
+from tests.training.conftest import TINY
+
+
+def _tags(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = set()
+    for sub in ("train", "validation"):
+        accumulator = EventAccumulator(str(log_dir / sub), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["tensors"])
+    return tags
+
+
+def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--data", str(split_dir), "--out", str(run)]
+    for item in TINY + ["train.epochs=2"]:
+        args += ["--set", item]
+    assert main(args) == 0
+    for name in ("config.yaml", "vocab.json", "run.json", "best.weights.h5", "last.weights.h5", "history.json"):
+        assert (run / name).exists(), name
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 2 and "recommend/recall@10" in history[-1] and "search/recall@10" in history[-1]
+    tags = _tags(run / "logs")
+    assert {"loss/recommend", "loss/search", "loss/rating", "loss/click", "loss/total", "learning_rate",
+            "recommend/recall@10", "recommend/ndcg@10"} <= tags
+    assert any(t.startswith("weights/") for t in tags)
+    assert (run / "logs" / "projector" / "projector_config.pbtxt").exists()
+    assert (run / "logs" / "projector" / "metadata.tsv").read_text().startswith("item_id\ttitle\tcategory")
+    # a finished run reloads to the same embeddings
+    model, config, vocab, dataset, _, _ = load_run(run)
+    assert config.train.epochs == 2 and model.item_tower.num_items == len(vocab.items)
+    out = model.item_tower(np.arange(5), training=False).numpy()
+    assert np.isfinite(out).all()
+
+
+def test_tasks_can_be_switched_off(split_dir, tmp_path):
+    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=2", "tasks.search=0",
+                                       "tasks.rating=0", "tasks.click=0", "model.use_text=false"])
+    result = train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
+    record = result["history"][0]
+    assert "train/recommend" in record and "train/search" not in record and "train/rating" not in record
+
+
+def test_bad_settings_are_clear(split_dir, tmp_path):
+    with pytest.raises(ValueError, match="unknown key"):
+        load_config(None, ["train.epoch=3"])
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_config(None, ["epochs=3"])
+    (tmp_path / "c.yaml").write_text("- not a mapping\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(tmp_path / "c.yaml")
