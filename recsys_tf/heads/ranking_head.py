@@ -35,6 +35,9 @@ class RankingHead(keras.layers.Layer):
         self.mlp = mlp(self.hidden_dims, 1, self.dropout, name=f"{kind}_mlp")
         self.user_bias = keras.layers.Embedding(self.num_user_bins, 1, embeddings_initializer="zeros", name="user_bias")
         self.item_bias = keras.layers.Embedding(self.num_items + 1, 1, embeddings_initializer="zeros", name="item_bias")
+        # a weight, not only config: saved with the weights, so a rebuilt model keeps the train mean
+        self.global_mean_weight = self.add_weight(name="global_mean", shape=(), trainable=False,
+                                                  initializer=keras.initializers.Constant(self.global_mean))
 
     def call(self, user, item, user_bin, item_index, training=None):
         x0 = ops.concatenate([user, item, user * item], axis=-1)
@@ -44,7 +47,7 @@ class RankingHead(keras.layers.Layer):
         score = ops.squeeze(ops.cast(self.mlp(x, training=training), "float32"), -1)
         score = score + ops.squeeze(self.user_bias(ops.cast(user_bin, "int32")), -1) \
             + ops.squeeze(self.item_bias(ops.cast(item_index, "int32")), -1)
-        return score + self.global_mean
+        return score + ops.cast(self.global_mean_weight, score.dtype)
 
     def probability(self, logits):
         return ops.sigmoid(logits)

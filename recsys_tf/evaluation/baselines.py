@@ -1,0 +1,86 @@
+"""Classic baselines scored over the full catalog, in the item-index space of the model
+(column 0 = padding, never recommended): popularity, item-kNN (cosine), EASE (Steck 2019) and
+BM25 for search (the `bm25s` library)."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def interaction_matrix(user_rows: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Binary users x (n_items + 1) matrix."""
+    data = np.ones(len(user_rows), np.float32)
+    matrix = sp.csr_matrix((data, (user_rows, item_index)), shape=(n_users, n_items + 1))
+    matrix.data[:] = 1.0
+    return matrix
+
+
+class Popularity:
+    def __init__(self, train_item_index: np.ndarray, n_items: int):
+        counts = np.bincount(train_item_index, minlength=n_items + 1).astype(np.float32)
+        counts[0] = 0
+        self.scores_vector = counts
+
+    def scores(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.scores_vector, (history.shape[0], self.scores_vector.size)).copy()
+
+
+class ItemKNN:
+    """Cosine item-item similarity over the interaction matrix; score = sum over the user's items."""
+
+    def __init__(self, matrix: sp.csr_matrix):
+        norms = np.sqrt(np.asarray(matrix.power(2).sum(axis=0))).ravel() + 1e-9
+        normalised = matrix @ sp.diags(1.0 / norms)
+        similarity = (normalised.T @ normalised).toarray().astype(np.float32)
+        np.fill_diagonal(similarity, 0.0)
+        self.similarity = similarity
+
+    def scores(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(history @ self.similarity)
+
+
+class EASE:
+    """Embarrassingly Shallow Autoencoder: B = I - P diag(1/diag(P)), P = (X^T X + λI)^-1."""
+
+    def __init__(self, matrix: sp.csr_matrix, l2: float = 500.0):
+        gram = (matrix.T @ matrix).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += l2
+        precision = np.linalg.inv(gram)
+        weights = -precision / np.diag(precision)[None, :]
+        np.fill_diagonal(weights, 0.0)
+        self.weights = weights.astype(np.float32)
+
+    def scores(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(history @ self.weights)
+
+
+class BM25Search:
+    """BM25 over item texts (title, description, brand, category) with `bm25s`."""
+
+    def __init__(self, item_texts: list[str]):
+        import bm25s
+
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize(item_texts, stopwords="en", show_progress=False), show_progress=False)
+        self.n_items = len(item_texts)
+
+    def top_k(self, queries: list[str], k: int) -> np.ndarray:
+        """Item indices (1-based, as the model's) of the top k items per query."""
+        import bm25s
+
+        k = min(k, self.n_items)
+        results, _ = self.retriever.retrieve(bm25s.tokenize(queries, stopwords="en", show_progress=False), k=k,
+                                             show_progress=False)
+        return np.asarray(results) + 1
+
+
+def top_k_from_scores(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
+    scores = scores.astype(np.float32, copy=True)
+    scores[:, 0] = -np.inf
+    if exclude is not None:
+        rows, cols = exclude.nonzero()
+        scores[rows, cols] = -np.inf
+    k = min(k, scores.shape[1] - 1)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)

@@ -1,0 +1,144 @@
+"""`export_run`: a trained run -> ROOT/NAME/<version>/ SavedModel with retrieval signatures.
+
+Steps: rebuild the model from the run, embed every catalog item, index them (TFRS BruteForce or
+ScaNN), trace the signatures (`signatures.py`) into a `keras.export.ExportArchive` (Keras 3
+towers + text encoder + the tf_keras TFRS index in one SavedModel), write warm-up requests, check
+the result in a fresh process, then rename the temporary directory into the next version.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from recsys_tf.export import versions as version_dirs
+
+SAVE_NAMESPACES = ["Scann", "TFText"]
+
+
+def _endpoint(fn):
+    def endpoint(*args):  # closure over fn: see signatures.signature_functions
+        return fn(*args)
+
+    return endpoint
+
+
+def build_archive(graph, functions):
+    from recsys_tf.export.archive import new_export_archive
+
+    archive = new_export_archive()
+    model = graph.model
+    for layer in (model.item_tower, model.user_tower, model.query_tower, model.rating_head, model.click_head,
+                  graph.query_encoder, graph.item_encoder, graph.item_lookup):
+        if layer is not None:
+            archive.track(layer)
+    archive.track(graph.index)
+    for name, (fn, spec) in functions.items():
+        archive.add_endpoint(name, _endpoint(fn), input_signature=spec)
+    return archive
+
+
+def _reload_check(version_dir: Path, samples: dict, index_kind: str, out_file: Path) -> dict:
+    """Run every signature in a fresh process that imports only tensorflow, tensorflow_text (and
+    scann ops for ScaNN exports); returns {signature: {output: array}}."""
+    import pickle  # noqa: F401  (not used: outputs travel as .npz, never pickled)
+
+    inputs_file = out_file.with_suffix(".inputs.npz")
+    flat = {f"{sig}::{key}": np.asarray(v).astype(str) if np.asarray(v).dtype == object else np.asarray(v)
+            for sig, inputs in samples.items() for key, v in inputs.items()}
+    np.savez(inputs_file, **flat)
+    scann_import = "from scann import scann_ops  # noqa: F401" if index_kind == "scann" else ""
+    code = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401
+        {scann_import}
+        model = tf.saved_model.load({str(version_dir)!r})
+        data = np.load({str(inputs_file)!r}, allow_pickle=False)
+        out = {{}}
+        for key in data.files:
+            sig, name = key.split("::")
+            out.setdefault(sig, {{}})[name] = data[key]
+        result = {{}}
+        for sig, inputs in out.items():
+            fn = model.signatures[sig]
+            res = fn(**{{k: tf.constant(v) for k, v in inputs.items()}})
+            for k, v in res.items():
+                v = v.numpy()
+                result[f"{{sig}}::{{k}}"] = v.astype(str) if v.dtype == object else v
+        np.savez({str(out_file)!r}, **result)
+    """)
+    env = {"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "2", "HOME": str(Path.home())}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"the export did not reload in a fresh process:\n{done.stderr[-3000:]}")
+    data = np.load(out_file, allow_pickle=False)
+    result: dict = {}
+    for key in data.files:
+        sig, name = key.split("::")
+        result.setdefault(sig, {})[name] = data[key]
+    return result
+
+
+def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str = "brute_force",
+               max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
+               scann_params: dict | None = None, log=print) -> Path:
+    import tensorflow as tf
+
+    from recsys_tf.export.signatures import ServingGraph, signature_functions
+    from recsys_tf.export.warmup import sample_inputs, write_warmup
+    from recsys_tf.index.build import build_index, recall_against_exact
+    from recsys_tf.training.run import load_run
+
+    target_dir = version_dirs.model_dir(export_root, model_name)
+    model, config, vocab, dataset, item_encoder, query_encoder = load_run(run_dir)
+    n_items = len(vocab.items)
+    embeddings = model.item_tower(tf.range(1, n_items + 1), training=False).numpy()
+    fetch = max_k + max_exclude
+    index = build_index(index_kind, embeddings, vocab.items, k=min(fetch, n_items), **(scann_params or {}))
+    graph = ServingGraph(model, vocab, index, query_encoder, max_k=min(max_k, n_items),
+                         max_exclude=min(max_exclude, max(0, n_items - min(max_k, n_items))),
+                         max_history=config.model.max_history, item_encoder=item_encoder)
+    functions = signature_functions(graph)
+    report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions)}
+    if index_kind == "scann":
+        rng = np.random.default_rng(0)
+        queries = embeddings[rng.choice(n_items, size=min(500, n_items), replace=False)]
+        queries = queries + rng.normal(scale=0.05, size=queries.shape).astype(np.float32)
+        report["scann_recall@10"] = recall_against_exact(index, embeddings, vocab.items, queries, min(10, n_items))
+        log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
+    tmp = version_dir_tmp = version_dirs.new_temporary(target_dir)
+    try:
+        archive = build_archive(graph, functions)
+        archive.write_out(str(tmp), options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_NAMESPACES),
+                          verbose=False)
+        samples = sample_inputs(vocab, functions)
+        write_warmup(tmp, model_name, samples)
+        if verify:
+            expected = {sig: {k: v.numpy() for k, v in tf.function(functions[sig][0])(
+                *[tf.constant(samples[sig][spec.name]) for spec in functions[sig][1]]).items()} for sig in samples}
+            reloaded = _reload_check(tmp, samples, index_kind, tmp.parent / f"{tmp.name}.check.npz")
+            for sig, outputs in expected.items():
+                for key, value in outputs.items():
+                    got = reloaded[sig][key]
+                    if value.dtype == object:
+                        value = value.astype(str)
+                        if not np.array_equal(got, value):
+                            raise RuntimeError(f"signature {sig!r} output {key!r} differs after reload: {got} vs {value}")
+                    elif not np.allclose(got, value, atol=1e-4):
+                        raise RuntimeError(f"signature {sig!r} output {key!r} differs after reload")
+            report["reload_check"] = "identical outputs in a fresh process (tensorflow + tensorflow_text only)"
+        (tmp / "assets.extra" / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
+        for leftover in tmp.parent.glob(f"{tmp.name}.check*"):
+            leftover.unlink()
+        final = version_dirs.commit(tmp, target_dir, version)
+    except BaseException:
+        shutil.rmtree(version_dir_tmp, ignore_errors=True)
+        for leftover in target_dir.glob(f"{version_dir_tmp.name}.check*"):
+            leftover.unlink()
+        raise
+    log(f"exported {final} ({index_kind}, {n_items} items, signatures: {', '.join(sorted(functions))})")
+    return final

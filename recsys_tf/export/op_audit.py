@@ -1,0 +1,61 @@
+"""`recsys-tf export check`: which TF Serving image can load a SavedModel.
+
+Every op in the SavedModel's graphs (including function libraries) is classified by which library
+registers it: core TensorFlow, TF Text (linked into stock `tensorflow/serving`) or ScaNN (`Scann>`
+ops: only a ScaNN-enabled TF Serving build). Registrations are read in fresh subprocesses that
+import exactly one library each, so the answer does not depend on what this process imported.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+_REGISTERED = """
+import json, sys
+import tensorflow as tf
+from tensorflow.python.framework import op_def_registry
+before = set(op_def_registry.get_registered_ops())
+if sys.argv[1] == "tftext":
+    import tensorflow_text  # noqa
+elif sys.argv[1] == "scann":
+    from scann import scann_ops  # noqa
+    import scann.scann_ops.py.scann_ops as _  # noqa
+after = set(op_def_registry.get_registered_ops())
+print(json.dumps(sorted(after if sys.argv[1] == "core" else after - before)))
+"""
+
+
+def _registered(library: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", _REGISTERED, library], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def saved_model_ops(path: str | Path) -> set[str]:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    ops = set()
+    for graph in proto.meta_graphs:
+        ops |= {node.op for node in graph.graph_def.node}
+        for function in graph.graph_def.library.function:
+            ops |= {node.op for node in function.node_def}
+    return ops
+
+
+def audit(path: str | Path) -> dict:
+    ops = saved_model_ops(path)
+    core, tftext = _registered("core"), _registered("tftext")
+    classes = {"core": sorted(ops & core), "tftext": sorted((ops - core) & tftext),
+               "scann": sorted(op for op in ops - core - tftext if op.startswith("Scann>")),
+               "unknown": sorted(op for op in ops - core - tftext if not op.startswith("Scann>"))}
+    if classes["unknown"]:
+        image = None
+    elif classes["scann"]:
+        image = "ScaNN-enabled TF Serving (google-research scann/tf_serving build, TF 2.20)"
+    else:
+        image = "stock tensorflow/serving:2.20.x (core TF + TF Text ops)"
+    return {"ops": classes, "serving_image": image}

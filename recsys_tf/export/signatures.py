@@ -1,0 +1,191 @@
+"""Serving signatures over a trained model + a retrieval index. All inputs are raw strings / ints;
+tokenisation, id lookup and hashing run inside the graph.
+
+Conventions (README "Serving signatures"):
+* string matrices (`history_item_ids`, `exclude_item_ids`, `candidate_item_ids`) are dense,
+  right-padded with "" (TF Serving takes dense tensors); "" and unknown ids are ignored;
+* `k` is a per-row int32; the batch returns `min(max(k), max_k)` columns, clipped to [1, max_k]
+  (k <= 0 gives 1 result, k > max_k gives max_k); positions beyond a row's own k, or beyond the
+  items left after exclusions, hold item id "" and score -1e9 (finite, never NaN);
+* `recommend` excludes the user's history and `exclude_item_ids`; `similar_items` excludes the item;
+* history order is oldest -> newest (most recent last); event types are taken as "view" and
+  recency by position (serving has no timestamps); hour/weekday come from the server clock.
+* an empty history falls back to the user id and context (what the user tower learned for
+  users without history); an unknown user id hashes to a bucket like any new user.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
+
+PAD_SCORE = -1e9
+VIEW_EVENT = EVENT_VOCABULARY.index("view") + 1
+
+
+class ServingGraph:
+    """Holds the pieces the signature functions close over (built once, tracked by the archive)."""
+
+    def __init__(self, model, vocab, index, query_encoder, max_k: int, max_exclude: int, max_history: int,
+                 item_encoder=None):
+        self.model, self.vocab, self.index = model, vocab, index
+        self.query_encoder = query_encoder
+        self.item_encoder = item_encoder or query_encoder
+        self.max_k, self.max_exclude, self.max_history = int(max_k), int(max_exclude), int(max_history)
+        self.fetch = self.max_k + self.max_exclude
+        self.item_lookup = keras.layers.StringLookup(vocabulary=list(vocab.items), num_oov_indices=1,
+                                                     mask_token=None, name="item_lookup")
+        self.item_lookup(tf.constant([""]))  # builds it (the archive only tracks built layers)
+        self.item_vectors = tf.Variable(model.item_tower(tf.range(len(vocab.items) + 1), training=False),
+                                        trainable=False, name="item_vectors")
+
+    # --- pieces ---------------------------------------------------------------------------------
+    def lookup(self, ids):
+        return tf.cast(self.item_lookup(ids), tf.int32)
+
+    def _k(self, k):
+        return tf.clip_by_value(tf.reduce_max(tf.concat([tf.reshape(k, [-1]), [1]], 0)), 1, self.max_k)
+
+    def user_inputs(self, user_id, history_item_ids):
+        history = history_item_ids[:, -self.max_history:]
+        items = self.lookup(history)
+        # right-align: the newest item in the last column, as in training
+        lengths = tf.reduce_sum(tf.cast(items > 0, tf.int32), axis=1)
+        order = tf.argsort(tf.cast(items > 0, tf.int32), axis=1, stable=True)
+        items = tf.gather(items, order, batch_dims=1)
+        width = tf.shape(items)[1]
+        position_from_end = width - 1 - tf.range(width)[None, :]
+        valid = position_from_end < lengths[:, None]
+        recency = tf.where(valid, tf.minimum(position_from_end + 1, RECENCY_BUCKETS - 1), 0)
+        now = tf.cast(tf.timestamp(), tf.int64)
+        batch = tf.shape(user_id)[0]
+        hour = tf.fill([batch], tf.cast((now // 3600) % 24, tf.int32))
+        weekday = tf.fill([batch], tf.cast(((now // 86400) + 3) % 7, tf.int32))  # 1970-01-01 was a Thursday
+        return {"history_items": items, "history_events": tf.where(valid, VIEW_EVENT, 0),
+                "history_recency": recency,
+                "user_bin": tf.cast(tf.strings.to_hash_bucket_fast(user_id, self.vocab.user_bins), tf.int32),
+                "hour": hour, "weekday": weekday, "device": tf.zeros([batch], tf.int32)}
+
+    def user_embedding(self, user_id, history_item_ids):
+        inputs = self.user_inputs(user_id, history_item_ids)
+        return self.model.user_tower(inputs, training=False), inputs["history_items"]
+
+    def query_embedding(self, query, user=None):
+        query = tf.strings.substr(query, 0, 4096, unit="UTF8_CHAR")  # bound work; the encoder truncates anyway
+        vector = self.query_encoder(query, training=False)
+        inputs = {"query_vector": vector}
+        if user is not None:
+            inputs["user_embedding"] = user
+        return self.model.query_tower(inputs, training=False)
+
+    def retrieve(self, queries, k, exclude_ids=None):
+        """Top-k (scores, ids) from the index after removing `exclude_ids` (B, E) strings."""
+        scores, ids = self.index(queries, k=self.fetch)
+        valid = tf.ones_like(scores, tf.bool)
+        if exclude_ids is not None:
+            exclude_ids = exclude_ids[:, : self.max_exclude]
+            hit = tf.reduce_any(tf.equal(ids[:, :, None], exclude_ids[:, None, :]) & (exclude_ids[:, None, :] != ""),
+                                axis=-1)
+            valid = ~hit
+        masked = tf.where(valid, scores, PAD_SCORE)
+        top_scores, order = tf.math.top_k(masked, k=self.fetch)
+        top_ids = tf.gather(ids, order, batch_dims=1)
+        kk = self._k(k)
+        top_scores, top_ids = top_scores[:, :kk], top_ids[:, :kk]
+        row_k = tf.clip_by_value(tf.reshape(k, [-1])[:, None], 1, self.max_k)
+        keep = (tf.range(kk)[None, :] < row_k) & (top_scores > PAD_SCORE / 2)
+        return tf.where(keep, top_scores, PAD_SCORE), tf.where(keep, top_ids, "")
+
+    def explain(self, result_ids, history_items):
+        """For each result, the history item most similar to it ("because you viewed ...")."""
+        result_vectors = tf.gather(self.item_vectors, self.lookup(result_ids))
+        history_vectors = tf.gather(self.item_vectors, history_items)
+        similarity = tf.einsum("bkd,bhd->bkh", result_vectors, history_vectors)
+        similarity = tf.where(history_items[:, None, :] > 0, similarity, -2.0)
+        best = tf.argmax(similarity, axis=-1, output_type=tf.int32)
+        best_index = tf.gather(history_items, best, batch_dims=1)
+        names = tf.concat([[""], tf.constant(list(self.vocab.items))], 0)
+        has_history = tf.reduce_any(history_items > 0, axis=1)[:, None] & (result_ids != "")
+        return tf.where(has_history, tf.gather(names, best_index), "")
+
+
+def signature_functions(graph: ServingGraph) -> dict:
+    """name -> (function, input signature). Each is a closure (never default arguments: those are
+    traced as inputs and fail with NotEncodableError)."""
+    s = tf.TensorSpec
+    strings, string_matrix, ints = s([None], tf.string), s([None, None], tf.string), s([None], tf.int32)
+
+    def recommend(user_id, history_item_ids, exclude_item_ids, k):
+        user, history = graph.user_embedding(user_id, history_item_ids)
+        exclude = tf.concat([history_item_ids, exclude_item_ids], axis=1)
+        scores, ids = graph.retrieve(user, k, exclude)
+        return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
+
+    def search(query, k):
+        scores, ids = graph.retrieve(graph.query_embedding(query), k)
+        return {"item_ids": ids, "scores": scores}
+
+    def search_personalized(query, user_id, history_item_ids, k):
+        user, _ = graph.user_embedding(user_id, history_item_ids)
+        scores, ids = graph.retrieve(graph.query_embedding(query, user), k)
+        return {"item_ids": ids, "scores": scores}
+
+    def similar_items(item_id, k):
+        vectors = tf.gather(graph.item_vectors, graph.lookup(item_id))
+        scores, ids = graph.retrieve(vectors, k, tf.reshape(item_id, [-1, 1]))
+        known = graph.lookup(item_id)[:, None] > 0
+        return {"item_ids": tf.where(known, ids, ""), "scores": tf.where(known, scores, PAD_SCORE)}
+
+    def similar_to_text(item_text, k):
+        text = graph.item_encoder(tf.strings.substr(item_text, 0, 4096, unit="UTF8_CHAR"), training=False)
+        zeros = tf.zeros_like(tf.strings.length(item_text))
+        vectors = graph.model.item_tower.embed_features(text, zeros, zeros, zeros, training=False)
+        scores, ids = graph.retrieve(vectors, k)
+        return {"item_ids": ids, "scores": scores}
+
+    def score(user_id, history_item_ids, candidate_item_ids):
+        user, _ = graph.user_embedding(user_id, history_item_ids)
+        candidates = graph.lookup(candidate_item_ids)
+        n = tf.shape(candidates)[1]
+        items = tf.gather(graph.item_vectors, candidates)
+        users = tf.repeat(user[:, None, :], n, axis=1)
+        bins = tf.repeat(tf.cast(tf.strings.to_hash_bucket_fast(user_id, graph.vocab.user_bins), tf.int32)[:, None], n, 1)
+        flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))  # noqa: E731
+        shape = tf.shape(candidates)
+        out = {"retrieval_score": tf.reduce_sum(users * items, axis=-1)}
+        if graph.model.rating_head is not None:
+            rating = graph.model.rating_head(flat(users), flat(items), flat(bins), flat(candidates), training=False)
+            out["rating"] = tf.reshape(rating, shape)
+        if graph.model.click_head is not None:
+            logits = graph.model.click_head(flat(users), flat(items), flat(bins), flat(candidates), training=False)
+            out["click_probability"] = tf.reshape(tf.sigmoid(logits), shape)
+        known = candidates > 0
+        return {k: tf.where(known, v, 0.0) for k, v in out.items()} | {"known": known}
+
+    def embed_query(query):
+        return {"embedding": graph.query_embedding(query)}
+
+    def embed_items(item_id):
+        return {"embedding": tf.gather(graph.item_vectors, graph.lookup(item_id)),
+                "known": graph.lookup(item_id) > 0}
+
+    functions = {
+        "recommend": (recommend, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
+                                  s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k")]),
+        "similar_items": (similar_items, [s([None], tf.string, name="item_id"), s([None], tf.int32, name="k")]),
+        "score": (score, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
+                          s([None, None], tf.string, name="candidate_item_ids")]),
+        "embed_items": (embed_items, [s([None], tf.string, name="item_id")]),
+    }
+    if graph.model.query_tower is not None and graph.query_encoder is not None:
+        functions.update({
+            "search": (search, [s([None], tf.string, name="query"), s([None], tf.int32, name="k")]),
+            "search_personalized": (search_personalized, [
+                s([None], tf.string, name="query"), s([None], tf.string, name="user_id"),
+                s([None, None], tf.string, name="history_item_ids"), s([None], tf.int32, name="k")]),
+            "similar_to_text": (similar_to_text, [s([None], tf.string, name="item_text"), s([None], tf.int32, name="k")]),
+            "embed_query": (embed_query, [s([None], tf.string, name="query")]),
+        })
+    del strings, string_matrix, ints
+    return functions
