@@ -22,3 +22,27 @@ def small_dataset():
     from recsys_tf.data.synthetic import generate
 
     return generate(n_items=300, n_users=120, sessions_per_user=6, seed=7, n_judgment_queries=20)
+
+
+@pytest.fixture(scope="session")
+def split_dir(tmp_path_factory, small_dataset):
+    """The small synthetic dataset, split temporal-last, on disk."""
+    from recsys_tf.data.schema import write_dataset
+    from recsys_tf.data.splits import split_dataset
+
+    out = tmp_path_factory.mktemp("data") / "split"
+    write_dataset(split_dataset(small_dataset, "temporal-last"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, split_dir):
+    """A trained tiny-preset run directory (1 short epoch), shared by evaluation/export/serving tests."""
+    from recsys_tf.training.config import load_config
+    from recsys_tf.training.run import train_run
+    from tests.training.conftest import TINY
+
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    train_run(split_dir, run, load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=8"]),
+              log=lambda *_: None)
+    return run

@@ -16,19 +16,17 @@ _REGISTERED = """
 import json, sys
 import tensorflow as tf
 from tensorflow.python.framework import op_def_registry
-before = set(op_def_registry.get_registered_ops())
 if sys.argv[1] == "tftext":
-    import tensorflow_text  # noqa
-elif sys.argv[1] == "scann":
-    from scann import scann_ops  # noqa
-    import scann.scann_ops.py.scann_ops as _  # noqa
-after = set(op_def_registry.get_registered_ops())
-print(json.dumps(sorted(after if sys.argv[1] == "core" else after - before)))
+    import tensorflow_text  # noqa: F401
+ops = json.loads(sys.stdin.read())
+print(json.dumps(sorted(op for op in ops if op_def_registry.get(op) is not None)))
 """
 
 
-def _registered(library: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", _REGISTERED, library], capture_output=True, text=True, check=True,
+def _registered(library: str, ops: set[str]) -> set[str]:
+    """The subset of `ops` registered in a fresh process with tensorflow (+ `library`) imported."""
+    out = subprocess.run([sys.executable, "-c", _REGISTERED, library], input=json.dumps(sorted(ops)),
+                         capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -48,7 +46,8 @@ def saved_model_ops(path: str | Path) -> set[str]:
 
 def audit(path: str | Path) -> dict:
     ops = saved_model_ops(path)
-    core, tftext = _registered("core"), _registered("tftext")
+    core = _registered("core", ops)
+    tftext = _registered("tftext", ops - core)
     classes = {"core": sorted(ops & core), "tftext": sorted((ops - core) & tftext),
                "scann": sorted(op for op in ops - core - tftext if op.startswith("Scann>")),
                "unknown": sorted(op for op in ops - core - tftext if not op.startswith("Scann>"))}

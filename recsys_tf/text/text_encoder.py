@@ -117,6 +117,9 @@ class TextEncoder(keras.layers.Layer):
         """Raw strings `(batch,)` -> {"token_ids", "padding_mask"} int32 `(batch, sequence_length)`.
         Runs in tf.data pipelines and in graphs (tokenizer ops are TF / TF Text)."""
         text = tf.convert_to_tensor(text, dtype=tf.string)
+        # invalid UTF-8 (from a client or a file) becomes U+FFFD, which the tokenizer then deletes
+        # like the reference does, instead of failing the whole batch
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
         token_ids, _ = self._get_packer()(self.tokenizer(text))
         token_ids = tf.cast(token_ids, tf.int32)
         # Masks are int32, not bool: a bool tensor in a distributed dataset fails under

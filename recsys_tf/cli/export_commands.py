@@ -1,0 +1,54 @@
+"""`recsys-tf export --run RUN --index {scann,brute_force} --export-root ROOT --model-name NAME` and
+`recsys-tf export check DIR` (op audit: which TF Serving image can load it)."""
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    export = subparsers.add_parser("export", help="write a TF Serving model version (or `export check DIR`)")
+    export.add_argument("--run", help="training run directory")
+    export.add_argument("--index", choices=["brute_force", "scann"], default="brute_force")
+    export.add_argument("--export-root", default="exports")
+    export.add_argument("--model-name", default="recsys")
+    export.add_argument("--max-k", type=int, default=100)
+    export.add_argument("--version", type=int, help="exact version number (default: next free)")
+    export.add_argument("--no-verify", action="store_true", help="skip the fresh-process reload check")
+    export.set_defaults(func=cmd_export)
+    sub = export.add_subparsers(dest="export_command")
+    check = sub.add_parser("check", help="list the SavedModel's ops and the serving image that can load it")
+    check.add_argument("dir")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_check)
+
+
+def cmd_export(args) -> int:
+    from recsys_tf.cli.main import UserError
+    from recsys_tf.export.exporter import export_run
+
+    if not args.run:
+        raise UserError("`--run` is required to export. Fix: recsys-tf export --run RUN --export-root ROOT")
+    if not 1 <= args.max_k <= 1000:
+        raise UserError(f"`--max-k` must be in [1, 1000]. Received: {args.max_k}.")
+    export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
+               verify=not args.no_verify)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from pathlib import Path
+
+    from recsys_tf.cli.main import UserError
+    from recsys_tf.export.op_audit import audit
+
+    if not (Path(args.dir) / "saved_model.pb").exists():
+        raise UserError(f"{args.dir} has no saved_model.pb. Fix: pass a version directory, e.g. exports/recsys/1.")
+    result = audit(args.dir)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        ops = result["ops"]
+        print(f"{args.dir}: {len(ops['core'])} core TF ops, TF Text ops {ops['tftext']}, ScaNN ops {ops['scann']}, "
+              f"unknown ops {ops['unknown']}")
+        print(f"serving image: {result['serving_image'] or 'NONE (unknown custom ops)'}")
+    return 0 if result["serving_image"] else 1

@@ -1,0 +1,118 @@
+"""Exported SavedModels: every signature, bad inputs, versioning, atomicity, op audit, warm-up."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recsys_tf.cli.main import main
+from recsys_tf.export import versions
+from recsys_tf.export.exporter import export_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def brute_force_export(tiny_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("exports")
+    path = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, log=lambda *_: None)
+    return root, path
+
+
+@pytest.fixture(scope="module")
+def loaded(brute_force_export):
+    return tf.saved_model.load(str(brute_force_export[1]))
+
+
+def _strings(rows):
+    width = max(1, max(len(r) for r in rows)) if rows else 1
+    return tf.constant([list(r) + [""] * (width - len(r)) for r in rows] or np.zeros((0, width), str), tf.string)
+
+
+def _assert_clean(ids, scores):
+    ids, scores = ids.numpy().astype(str), scores.numpy()
+    assert np.isfinite(scores).all()
+    for row in ids:
+        real = [i for i in row if i]
+        assert len(real) == len(set(real)), f"duplicate ids {row}"
+    return ids, scores
+
+
+def test_layout_versions_and_warmup(brute_force_export, tiny_run):
+    root, path = brute_force_export
+    assert path.name == "1" and path.parent == root / "recsys"
+    assert not list((root / "recsys").glob(".tmp-*"))
+    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")))
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    names = {prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request.model_spec.signature_name
+             for r in records}
+    assert names == {"recommend", "search", "search_personalized", "similar_items", "similar_to_text", "score",
+                     "embed_query", "embed_items"}
+    second = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, verify=False, log=lambda *_: None)
+    assert second.name == "2"
+
+
+def test_recommend(loaded, brute_force_export):
+    fn = loaded.signatures["recommend"]
+    out = fn(user_id=tf.constant(["U00001", "nobody", ""]),
+             history_item_ids=_strings([["SKU000001", "SKU000002"], [], ["NOT-AN-ITEM"]]),
+             exclude_item_ids=_strings([["SKU000003"], [], []]), k=tf.constant([5, 3, 0]))
+    ids, scores = _assert_clean(out["item_ids"], out["scores"])
+    assert ids.shape == (3, 5)
+    assert not {"SKU000001", "SKU000002", "SKU000003"} & set(ids[0])
+    assert (ids[1, 3:] == "").all() and (ids[2, 1:] == "").all() and ids[2, 0] != ""  # k=0 -> 1 result
+    because = out["because_item_ids"].numpy().astype(str)
+    assert set(because[0][ids[0] != ""]) <= {"SKU000001", "SKU000002"} and (because[1] == "").all()
+
+
+def test_search_bad_inputs(loaded):
+    fn = loaded.signatures["search"]
+    queries = tf.constant([b"wireless earbuds", b"", b"   ", b"x" * 100_000, b"\xff\xfe broken utf-8", "无线耳机".encode()])
+    out = fn(query=queries, k=tf.constant([10, 10, 10, 10, 10, 500]))
+    ids, _ = _assert_clean(out["item_ids"], out["scores"])
+    assert ids.shape == (6, 20)  # k > max_k is capped at max_k
+    empty = fn(query=tf.constant([], tf.string), k=tf.constant([], tf.int32))
+    assert empty["item_ids"].shape[0] == 0
+
+
+def test_similar_score_and_embeddings(loaded):
+    out = loaded.signatures["similar_items"](item_id=tf.constant(["SKU000005", "unknown"]), k=tf.constant([5, 5]))
+    ids, _ = _assert_clean(out["item_ids"], out["scores"])
+    assert "SKU000005" not in ids[0] and (ids[1] == "").all()
+    text = loaded.signatures["similar_to_text"](item_text=tf.constant(["Acme wireless earbuds, black"]), k=tf.constant([3]))
+    _assert_clean(text["item_ids"], text["scores"])
+    scored = loaded.signatures["score"](user_id=tf.constant(["U00001"]), history_item_ids=_strings([["SKU000001"]]),
+                                        candidate_item_ids=_strings([["SKU000002", "nope"]]))
+    assert scored["rating"].shape == (1, 2) and np.isfinite(scored["rating"].numpy()).all()
+    assert scored["known"].numpy().tolist() == [[True, False]]
+    assert 0 <= scored["click_probability"].numpy()[0, 0] <= 1
+    vectors = loaded.signatures["embed_items"](item_id=tf.constant(["SKU000001"]))["embedding"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    query = loaded.signatures["embed_query"](query=tf.constant(["mug"]))["embedding"].numpy()
+    assert query.shape == vectors.shape
+
+
+def test_scann_export_and_op_audit(tiny_run, tmp_path, brute_force_export, capsys):
+    path = export_run(tiny_run, tmp_path, "recsys", "scann", max_k=20, log=lambda *_: None)
+    report = json.loads((path / "assets.extra" / "recsys_tf_export.json").read_text())
+    assert report["scann_recall@10"] >= 0.95
+    assert main(["export", "check", str(path)]) == 0
+    assert "ScaNN-enabled" in capsys.readouterr().out
+    assert main(["export", "check", str(brute_force_export[1])]) == 0
+    assert "stock tensorflow/serving" in capsys.readouterr().out
+
+
+def test_version_commit_is_atomic_and_names_are_sanitised(tmp_path):
+    model = versions.model_dir(tmp_path, "m")
+    (model / "3").mkdir(parents=True)
+    tmp = versions.new_temporary(model)
+    (tmp / "saved_model.pb").write_text("x")
+    assert versions.versions(model) == [3]  # a temporary directory is never a version
+    assert versions.commit(tmp, model).name == "4"
+    other = versions.new_temporary(model)
+    with pytest.raises(FileExistsError, match="version 4 already exists"):
+        versions.commit(other, model, version=4)
+    for bad in ("../evil", ".hidden", "a/b", ""):
+        with pytest.raises(ValueError, match="model-name"):
+            versions.model_dir(tmp_path, bad)
