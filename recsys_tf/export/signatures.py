@@ -187,5 +187,6 @@ def signature_functions(graph: ServingGraph) -> dict:
             "similar_to_text": (similar_to_text, [s([None], tf.string, name="item_text"), s([None], tf.int32, name="k")]),
             "embed_query": (embed_query, [s([None], tf.string, name="query")]),
         })
+    functions["serving_default"] = functions["recommend"]  # what a request without signature_name gets
     del strings, string_matrix, ints
     return functions

@@ -23,6 +23,7 @@ def sample_inputs(vocab, signatures) -> dict[str, dict[str, np.ndarray]]:
         "embed_query": {"query": np.array(["wireless earbuds"], object)},
         "embed_items": {"item_id": np.array(items[:2], object)},
     }
+    samples["serving_default"] = samples["recommend"]
     return {name: samples[name] for name in signatures if name in samples}
 
 

@@ -48,7 +48,7 @@ def test_layout_versions_and_warmup(brute_force_export, tiny_run):
     names = {prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request.model_spec.signature_name
              for r in records}
     assert names == {"recommend", "search", "search_personalized", "similar_items", "similar_to_text", "score",
-                     "embed_query", "embed_items"}
+                     "embed_query", "embed_items", "serving_default"}
     second = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, verify=False, log=lambda *_: None)
     assert second.name == "2"
 

@@ -1,0 +1,103 @@
+"""`RecsysClient`: the signatures of a recsys_tf export as Python methods, over any transport.
+
+Subclasses implement one method, `_predict(signature, inputs) -> outputs` (dicts of numpy arrays);
+this class builds the inputs each signature expects (names, dtypes, "" padding) and bounds every
+request (`max_batch`, `max_k`, `max_history`) so a client never sends an unbounded request.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+class ServingError(RuntimeError):
+    """A request failed; the message names the endpoint, the model and what to do."""
+
+
+def _string_matrix(rows, width_cap: int) -> np.ndarray:
+    rows = [[str(x) for x in (r or [])][-width_cap:] for r in rows]
+    width = max([len(r) for r in rows] + [1])
+    return np.array([r + [""] * (width - len(r)) for r in rows], dtype=object).reshape(len(rows), width)
+
+
+class RecsysClient:
+    max_batch = 1024
+    max_k = 1000
+    max_history = 256
+
+    def __init__(self, endpoint: str, model: str):
+        self.endpoint, self.model = endpoint, model
+
+    # --- transport ------------------------------------------------------------------------------
+    def _predict(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def predict(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sizes = {np.asarray(v).shape[0] for v in inputs.values() if np.asarray(v).ndim}
+        if sizes and max(sizes) > self.max_batch:
+            raise ValueError(f"batch of {max(sizes)} rows exceeds max_batch={self.max_batch}. Fix: send smaller batches.")
+        return self._predict(signature, inputs)
+
+    def _k(self, k: int, n: int) -> np.ndarray:
+        if not isinstance(k, int | np.integer) or not 1 <= k <= self.max_k:
+            raise ValueError(f"`k` must be an integer in [1, {self.max_k}]. Received: k={k!r}.")
+        return np.full(n, k, np.int32)
+
+    # --- signatures -----------------------------------------------------------------------------
+    def search(self, queries: list[str] | str, k: int = 10) -> list[list[tuple[str, float]]]:
+        queries = [queries] if isinstance(queries, str) else list(queries)
+        out = self.predict("search", {"query": np.array(queries, object), "k": self._k(k, len(queries))})
+        return _pairs(out)
+
+    def recommend(self, user_ids: list[str] | str, histories=None, exclude=None, k: int = 10):
+        user_ids = [user_ids] if isinstance(user_ids, str) else list(user_ids)
+        histories = histories if histories is not None else [[] for _ in user_ids]
+        if histories and not isinstance(histories[0], list | tuple):
+            histories = [histories]
+        exclude = exclude if exclude is not None else [[] for _ in user_ids]
+        out = self.predict("recommend", {"user_id": np.array(user_ids, object),
+                                         "history_item_ids": _string_matrix(histories, self.max_history),
+                                         "exclude_item_ids": _string_matrix(exclude, self.max_history),
+                                         "k": self._k(k, len(user_ids))})
+        because = np.asarray(out["because_item_ids"]).astype(str)
+        return [[(i, s, b) for (i, s), b in zip(row, brow)] for row, brow in zip(_pairs(out), because)]
+
+    def similar_items(self, item_ids: list[str] | str, k: int = 10):
+        item_ids = [item_ids] if isinstance(item_ids, str) else list(item_ids)
+        return _pairs(self.predict("similar_items", {"item_id": np.array(item_ids, object), "k": self._k(k, len(item_ids))}))
+
+    def score(self, user_id: str, history, candidate_item_ids) -> dict[str, np.ndarray]:
+        return self.predict("score", {"user_id": np.array([user_id], object),
+                                      "history_item_ids": _string_matrix([history], self.max_history),
+                                      "candidate_item_ids": _string_matrix([candidate_item_ids], self.max_history)})
+
+    @staticmethod
+    def join_catalog(results, items: pd.DataFrame) -> pd.DataFrame:
+        """Results of one query (list of (item_id, score[, because])) joined with the catalog."""
+        columns = ["item_id", "score", "because_item_id"][: len(results[0])] if results else ["item_id", "score"]
+        frame = pd.DataFrame(results, columns=columns)
+        return frame.merge(items, on="item_id", how="left")
+
+
+def _pairs(out) -> list[list[tuple[str, float]]]:
+    ids = np.asarray(out["item_ids"]).astype(str)
+    scores = np.asarray(out["scores"], dtype=float)
+    return [[(i, float(s)) for i, s in zip(row_i, row_s) if i] for row_i, row_s in zip(ids, scores)]
+
+
+def make_client(endpoint: str, model: str, **kwargs) -> RecsysClient:
+    """`grpc://host:8500`, `http://host:8501` or `file://EXPORT_DIR/NAME/VERSION` (local SavedModel)."""
+    if endpoint.startswith("grpc://"):
+        from recsys_tf.serving.grpc_client import GrpcClient
+
+        return GrpcClient(endpoint[len("grpc://"):], model, **kwargs)
+    if endpoint.startswith(("http://", "https://")):
+        from recsys_tf.serving.rest_client import RestClient
+
+        return RestClient(endpoint, model, **kwargs)
+    if endpoint.startswith("file://"):
+        from recsys_tf.serving.local_client import LocalClient
+
+        return LocalClient(endpoint[len("file://"):], model)
+    raise ValueError(f"`--endpoint` must start with grpc://, http://, https:// or file://. Received: {endpoint!r}. "
+                     "Fix: e.g. --endpoint grpc://localhost:8500")

@@ -1,0 +1,70 @@
+"""Both clients against TF Serving's gRPC and REST protocols on 127.0.0.1, every signature."""
+import numpy as np
+import pytest
+
+from recsys_tf.export.exporter import export_run
+from recsys_tf.serving import GrpcClient, LocalClient, RestClient, ServingError
+from tests.serving.savedmodel_server import SavedModelServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def exports(tiny_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving_exports")
+    brute = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, verify=False, log=lambda *_: None)
+    scann = export_run(tiny_run, root, "recsys", "scann", max_k=20, verify=False, log=lambda *_: None)
+    return root, brute, scann
+
+
+@pytest.fixture(scope="module")
+def server(exports):
+    with SavedModelServer(exports[0], "recsys", labels={"stable": 1, "canary": 2}) as running:
+        yield running
+
+
+def _clients(server, **kwargs):
+    return [GrpcClient(f"127.0.0.1:{server.grpc_port}", "recsys", **kwargs),
+            RestClient(f"http://127.0.0.1:{server.rest_port}", "recsys", **kwargs)]
+
+
+@pytest.mark.parametrize("label", ["stable", "canary"])  # brute force (v1) and ScaNN (v2)
+def test_every_signature_matches_the_saved_model(server, exports, label):
+    local = LocalClient(str(exports[1] if label == "stable" else exports[2]))
+    for client in _clients(server, label=label):
+        assert client.search(["wireless earbuds", ""], k=5) == local.search(["wireless earbuds", ""], k=5)
+        recs = client.recommend(["U00001"], [["SKU000001", "SKU000002"]], k=5)
+        assert recs == local.recommend(["U00001"], [["SKU000001", "SKU000002"]], k=5)
+        assert len(recs[0]) == 5 and all(b in ("SKU000001", "SKU000002") for _, _, b in recs[0])
+        assert client.similar_items(["SKU000003"], k=4) == local.similar_items(["SKU000003"], k=4)
+        scored = client.score("U00001", ["SKU000001"], ["SKU000002", "SKU000004"])
+        np.testing.assert_allclose(scored["rating"], local.score("U00001", ["SKU000001"],
+                                                                 ["SKU000002", "SKU000004"])["rating"], atol=1e-5)
+        embedded = client.predict("embed_query", {"query": np.array(["mug"], object)})["embedding"]
+        assert embedded.shape[0] == 1
+
+
+def test_errors_name_endpoint_and_model(server):
+    for client in _clients(server):
+        client.model = "nope"
+        with pytest.raises(ServingError, match="nope.*not found|not found.*nope"):
+            client.search("mug")
+        client.model = "recsys"
+        with pytest.raises(ServingError, match="bad input"):
+            client.predict("search", {"query": np.array(["mug"], object)})  # k missing
+        with pytest.raises(ValueError, match="k.*Received"):
+            client.search("mug", k=0)
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", "recsys")
+    assert rest.status()["model_version_status"][0]["state"] == "AVAILABLE"
+    assert "search" in rest.metadata()["metadata"]["signature_def"]
+
+
+def test_unreachable_and_deadline(exports):
+    with pytest.raises(ServingError, match="cannot connect"):
+        RestClient("http://127.0.0.1:1", "recsys", retries=1, backoff=0.01).search("mug")
+    with pytest.raises(ServingError, match="unavailable"):
+        GrpcClient("127.0.0.1:1", "recsys", retries=1, backoff=0.01, timeout=1).search("mug")
+    with SavedModelServer(exports[0], "recsys", delay=1.5) as slow:
+        for client in _clients(slow, timeout=0.3, retries=0):
+            with pytest.raises(ServingError, match="within 0.3s|deadline|Deadline"):
+                client.search("mug")
