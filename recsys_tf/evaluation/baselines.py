@@ -83,4 +83,6 @@ def top_k_from_scores(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None 
     k = min(k, scores.shape[1] - 1)
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    top[~np.isfinite(np.take_along_axis(scores, top, axis=1))] = 0  # fewer than k allowed items: padding
+    return top

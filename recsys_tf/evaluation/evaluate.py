@@ -21,8 +21,17 @@ def _mean(metrics: dict, prefix: str) -> dict:
     return {f"{prefix}/{k}": float(np.mean(v)) for k, v in metrics.items()}
 
 
+PROTOCOLS = ("temporal-last", "tfrs", "cold-start-items")
+
+
 def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEFAULT_KS, include_seen: bool = False,
-                 baselines: bool = True, batch_size: int = 512) -> dict[str, float]:
+                 baselines: bool = True, batch_size: int = 512, protocol: str = "temporal-last") -> dict[str, float]:
+    """Protocols: `temporal-last` / `cold-start-items` score the test split of such a split;
+    `tfrs` (on a `random` split) reports `recommend/hit_rate@K` with seen items NOT excluded and
+    `recommend_exclude_seen/hit_rate@K` with the user's training items excluded, over every test
+    interaction, plus `rating/rmse` — the TFRS tutorials' numbers."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
     import tensorflow as tf
 
     from recsys_tf.features.examples import build_examples
@@ -65,9 +74,17 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
         if model.query_tower is not None:
             search_vectors.append(model.query_embedding(batch, user_embedding=u, training=False).numpy())
     user_vectors = np.concatenate(user_vectors)
-    exclude_lists = None if include_seen else [query_history[i].indices for i in range(len(targets))]
-    top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=exclude_lists)
-    results.update(_mean(hit_metrics(top, targets, ks), "recommend"))
+    seen_lists = [query_history[i].indices for i in range(len(targets))]
+    if protocol == "tfrs":
+        top, _ = top_k_items(user_vectors, item_vectors, k_max)
+        results.update({k.replace("recall@", "hit_rate@"): v for k, v in
+                        _mean(hit_metrics(top, targets, ks), "recommend").items()})
+        top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=seen_lists)
+        results.update({k.replace("recall@", "hit_rate@"): v for k, v in
+                        _mean(hit_metrics(top, targets, ks), "recommend_exclude_seen").items()})
+    else:
+        top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=None if include_seen else seen_lists)
+        results.update(_mean(hit_metrics(top, targets, ks), "recommend"))
 
     # --- model: search (test events that carry a query; the clicked item is relevant)
     search_rows = np.flatnonzero(examples["has_query"] > 0)
@@ -93,8 +110,15 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
         train_index = vocab.item_index(history_events["item_id"].to_numpy())
         for name, baseline in (("popularity", Popularity(train_index, n_items)), ("item_knn", ItemKNN(hist_matrix)),
                                ("ease", EASE(hist_matrix))):
-            top = top_k_from_scores(baseline.scores(query_history), k_max, exclude)
-            results.update(_mean(hit_metrics(top, targets, ks), f"baselines/{name}/recommend"))
+            scores = baseline.scores(query_history)
+            if protocol == "tfrs":
+                for suffix, excluded in (("recommend", None), ("recommend_exclude_seen", query_history)):
+                    top = top_k_from_scores(scores, k_max, excluded)
+                    results.update({k.replace("recall@", "hit_rate@"): v for k, v in
+                                    _mean(hit_metrics(top, targets, ks), f"baselines/{name}/{suffix}").items()})
+            else:
+                top = top_k_from_scores(scores, k_max, exclude)
+                results.update(_mean(hit_metrics(top, targets, ks), f"baselines/{name}/recommend"))
         if len(search_rows):
             from recsys_tf.features.catalog import Catalog
 
@@ -102,6 +126,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
             bm25 = BM25Search(catalog.texts)
             top = bm25.top_k(test["query"].astype(str).to_numpy()[search_rows].tolist(), k_max)
             results.update(_mean(hit_metrics(top, targets[search_rows], ks), "baselines/bm25/search"))
+    results["protocol"] = protocol
     results["counts/test_events"] = float(len(targets))
     results["counts/search_events"] = float(len(search_rows))
     return results
@@ -149,14 +174,22 @@ def write_report(metrics: dict, out_dir: str | Path, ks=DEFAULT_KS) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    ks = [k for k in ks if any(key.endswith(f"@{k}") for key in metrics)] or list(ks)
     lines = ["# Evaluation report", "", "## Recommend (next item, full catalog)", "",
              "| model | " + " | ".join(f"recall@{k}" for k in ks) + " | ndcg@10 | mrr |",
              "|---" * (len(ks) + 3) + "|"]
-    rows = [("recsys_tf", "recommend")] + [(name, f"baselines/{name}/recommend") for name in ("popularity", "item_knn", "ease")]
-    for label, prefix in rows:
-        if f"{prefix}/recall@{ks[0]}" in metrics:
-            lines.append(f"| {label} | " + " | ".join(f"{metrics[f'{prefix}/recall@{k}']:.4f}" for k in ks)
-                         + f" | {metrics.get(f'{prefix}/ndcg@10', 0):.4f} | {metrics.get(f'{prefix}/mrr', 0):.4f} |")
+    names = [("recsys_tf", "")] + [(name, f"baselines/{name}/") for name in ("popularity", "item_knn", "ease")]
+    for task, metric in (("recommend", "recall"), ("recommend", "hit_rate"), ("recommend_exclude_seen", "hit_rate")):
+        if f"{task}/{metric}@{ks[0]}" not in metrics:
+            continue
+        if metric == "hit_rate":
+            lines += ["", f"### {task} ({'seen items excluded' if 'exclude' in task else 'seen items NOT excluded'})", "",
+                      "| model | " + " | ".join(f"hit@{k}" for k in ks) + " | ndcg@10 | mrr |", "|---" * (len(ks) + 3) + "|"]
+        for label, base in names:
+            prefix = f"{base}{task}"
+            if f"{prefix}/{metric}@{ks[0]}" in metrics:
+                lines.append(f"| {label} | " + " | ".join(f"{metrics[f'{prefix}/{metric}@{k}']:.4f}" for k in ks)
+                             + f" | {metrics.get(f'{prefix}/ndcg@10', 0):.4f} | {metrics.get(f'{prefix}/mrr', 0):.4f} |")
     if "search/recall@10" in metrics:
         lines += ["", "## Search (query -> clicked item)", "", "| model | recall@10 | ndcg@10 | mrr |", "|---|---|---|---|"]
         for label, prefix in (("recsys_tf", "search"), ("bm25", "baselines/bm25/search")):

@@ -27,7 +27,10 @@ def top_k_items(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, exc
                 if seen is not None and len(seen):
                     scores[row, seen] = -np.inf
         values, indices = tf.math.top_k(scores, k=k)
-        out_idx[start:stop], out_score[start:stop] = indices.numpy(), values.numpy()
+        values, indices = values.numpy(), indices.numpy()
+        # fewer than k allowed items left: those positions are padding (index 0), never a hit
+        indices[~np.isfinite(values)] = 0
+        out_idx[start:stop], out_score[start:stop] = indices, np.where(np.isfinite(values), values, 0.0)
     return out_idx, out_score
 
 
