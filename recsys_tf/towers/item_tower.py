@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 from recsys_tf.features.vocabulary import PRICE_BUCKET_EDGES
-from recsys_tf.towers.mlp import l2_normalize, mlp
+from recsys_tf.towers.mlp import l2_normalize, mlp, text_skip_weight, with_text_skip
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -15,7 +15,8 @@ class ItemTower(keras.layers.Layer):
 
     The catalog's per-item features live inside the tower as non-trainable tables, so
     `tower(item_index)` works the same in training, evaluation and exported signatures:
-    `(batch,)` or `(batch, n)` int32 indices (0 = unknown/padding) -> `(..., output_dim)`.
+    `(batch,)` or `(batch, n)` int32 indices (0 = unknown/padding) -> `(..., embedding_dim)`
+    (`output_dim` learned dimensions, plus the item's normalised text vector with `text_skip`).
 
     Text: `catalog_text_vectors` `(num_items + 1, text_dim)` are the TextEncoder's vectors of
     each item's text (frozen mode: computed once through the embedding cache). With a
@@ -38,7 +39,7 @@ class ItemTower(keras.layers.Layer):
                  catalog_brand=None, catalog_price=None, catalog_text_vectors=None, text_dim: int = 384,
                  output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
                  dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
-                 **kwargs):
+                 text_skip: bool = True, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
             raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
@@ -47,6 +48,7 @@ class ItemTower(keras.layers.Layer):
         self.output_dim, self.id_dim, self.attribute_dim = int(output_dim), int(id_dim), int(attribute_dim)
         self.hidden_dims, self.dropout, self.id_dropout = list(hidden_dims), float(dropout), float(id_dropout)
         self.text_encoder = text_encoder
+        self.text_skip = bool(text_skip)
         rows = self.num_items + 1
         self._initial = {
             "category": np.zeros(rows, np.int32) if catalog_category is None else np.asarray(catalog_category, np.int32),
@@ -89,7 +91,13 @@ class ItemTower(keras.layers.Layer):
             layer.build((None,))
         self.text_projection.build((None, self.text_dim))
         self.mlp.build((None, self.features_dim))
+        self.skip_weight = text_skip_weight(self) if self.text_skip else None
         self.built = True
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the tower's output: `output_dim` (+ `text_dim` with the text skip)."""
+        return self.output_dim + (self.text_dim if self.text_skip else 0)
 
     @property
     def features_dim(self) -> int:
@@ -131,7 +139,10 @@ class ItemTower(keras.layers.Layer):
         features = ops.concatenate([
             self.text_projection(text_vector), ids, self.category_embedding(category_index),
             self.brand_embedding(brand_index), self.price_embedding(price_bucket)], axis=-1)
-        return l2_normalize(ops.cast(self.mlp(features, training=training), "float32"))
+        learned = ops.cast(self.mlp(features, training=training), "float32")
+        if self.skip_weight is not None:
+            return with_text_skip(learned, ops.cast(text_vector, "float32"), self.skip_weight)
+        return l2_normalize(learned)
 
     def get_config(self):
         config = super().get_config()
@@ -139,7 +150,7 @@ class ItemTower(keras.layers.Layer):
             "num_items": self.num_items, "num_categories": self.num_categories, "num_brands": self.num_brands,
             "text_dim": self.text_dim, "output_dim": self.output_dim, "id_dim": self.id_dim,
             "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
-            "id_dropout": self.id_dropout,
+            "id_dropout": self.id_dropout, "text_skip": self.text_skip,
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
             "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
         })

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from recsys_tf.towers.mlp import l2_normalize, mlp
+from recsys_tf.towers.mlp import l2_normalize, mlp, text_skip_weight, with_text_skip
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -21,14 +21,14 @@ class QueryTower(keras.layers.Layer):
     """
 
     def __init__(self, text_encoder=None, text_dim: int = 384, output_dim: int = 64, hidden_dims=(128,),
-                 dropout: float = 0.0, personalize: bool = True, **kwargs):
+                 dropout: float = 0.0, personalize: bool = True, text_skip: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.text_encoder = text_encoder
         self.text_dim = int(text_encoder.output_dim if text_encoder is not None else text_dim)
         self.output_dim, self.hidden_dims, self.dropout = int(output_dim), list(hidden_dims), float(dropout)
-        self.personalize = bool(personalize)
+        self.personalize, self.text_skip = bool(personalize), bool(text_skip)
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="query_mlp")
-        self.gate = keras.layers.Dense(self.output_dim, activation="sigmoid", name="personal_gate") \
+        self.gate = keras.layers.Dense(self.embedding_dim, activation="sigmoid", name="personal_gate") \
             if self.personalize else None
         self.build()
 
@@ -37,15 +37,22 @@ class QueryTower(keras.layers.Layer):
             return
         self.mlp.build((None, self.text_dim))
         if self.gate is not None:
-            self.gate.build((None, 2 * self.output_dim))
+            self.gate.build((None, 2 * self.embedding_dim))
+        self.skip_weight = text_skip_weight(self) if self.text_skip else None
         self.built = True
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.output_dim + (self.text_dim if self.text_skip else 0)
 
     def call(self, inputs, training=None):
         if "query_vector" in inputs:
             vector = inputs["query_vector"]
         else:
             vector = self.text_encoder(inputs["query"], training=training)
-        query = l2_normalize(ops.cast(self.mlp(vector, training=training), "float32"))
+        learned = ops.cast(self.mlp(vector, training=training), "float32")
+        query = (with_text_skip(learned, ops.cast(vector, "float32"), self.skip_weight) if self.skip_weight is not None
+                 else l2_normalize(learned))
         user = inputs.get("user_embedding")
         if self.gate is None or user is None:
             return query
@@ -57,7 +64,7 @@ class QueryTower(keras.layers.Layer):
         config.update({
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
             "text_dim": self.text_dim, "output_dim": self.output_dim, "hidden_dims": self.hidden_dims,
-            "dropout": self.dropout, "personalize": self.personalize})
+            "dropout": self.dropout, "personalize": self.personalize, "text_skip": self.text_skip})
         return config
 
     @classmethod

@@ -6,7 +6,7 @@ import keras_hub
 from keras import ops
 
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
-from recsys_tf.towers.mlp import l2_normalize, mlp
+from recsys_tf.towers.mlp import l2_normalize, mlp, text_skip_weight, with_text_skip
 
 ENCODERS = ("attention", "transformer", "mean")
 
@@ -39,7 +39,7 @@ class UserTower(keras.layers.Layer):
         self.output_dim, self.history_encoder, self.num_heads = int(output_dim), history_encoder, int(num_heads)
         self.user_id_dim, self.hidden_dims = int(user_id_dim), list(hidden_dims)
         self.dropout, self.user_id_dropout = float(dropout), float(user_id_dropout)
-        d = item_tower.output_dim
+        d = item_tower.embedding_dim
         self.event_embedding = keras.layers.Embedding(len(EVENT_VOCABULARY) + 1, d, name="event_embedding")
         self.recency_embedding = keras.layers.Embedding(RECENCY_BUCKETS, d, name="recency_embedding")
         self.user_embedding = keras.layers.Embedding(self.num_user_bins, self.user_id_dim, name="user_id_embedding")
@@ -57,7 +57,7 @@ class UserTower(keras.layers.Layer):
     def build(self, input_shape=None):
         if self.built:
             return
-        d = self.item_tower.output_dim
+        d = self.item_tower.embedding_dim
         for layer in (self.event_embedding, self.recency_embedding, self.user_embedding, self.hour_embedding,
                       self.weekday_embedding, self.device_embedding):
             layer.build((None,))
@@ -66,7 +66,12 @@ class UserTower(keras.layers.Layer):
         if self.attention_score is not None:
             self.attention_score.build((None, None, d))
         self.mlp.build((None, 2 * d + self.user_id_dim + 16))
+        self.skip_weight = text_skip_weight(self) if self.item_tower.text_skip else None
         self.built = True
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.item_tower.embedding_dim - self.item_tower.output_dim + self.output_dim
 
     def encode_history(self, inputs, training=None):
         items = ops.cast(inputs["history_items"], "int32")
@@ -86,7 +91,7 @@ class UserTower(keras.layers.Layer):
         return pooled, last, weights
 
     def call(self, inputs, training=None):
-        pooled, last, _ = self.encode_history(inputs, training=training)
+        pooled, last, weights = self.encode_history(inputs, training=training)
         user = self.user_embedding(ops.cast(inputs["user_bin"], "int32"))
         if training and self.user_id_dropout > 0:
             keep = keras.random.uniform(ops.shape(inputs["user_bin"]), seed=self.seed_generator) >= self.user_id_dropout
@@ -94,7 +99,13 @@ class UserTower(keras.layers.Layer):
         context = ops.concatenate([self.hour_embedding(inputs["hour"]), self.weekday_embedding(inputs["weekday"]),
                                    self.device_embedding(inputs["device"])], axis=-1)
         features = ops.concatenate([pooled, last, user, context], axis=-1)
-        return l2_normalize(ops.cast(self.mlp(features, training=training), "float32"))
+        learned = ops.cast(self.mlp(features, training=training), "float32")
+        if self.skip_weight is None:
+            return l2_normalize(learned)
+        # the text side of a user: attention-weighted text vectors of the history items
+        history_text = ops.take(self.item_tower.catalog_text, ops.cast(inputs["history_items"], "int32"), axis=0)
+        text = ops.sum(history_text * ops.expand_dims(weights, -1), axis=1)
+        return with_text_skip(learned, text, self.skip_weight)
 
     def get_config(self):
         config = super().get_config()

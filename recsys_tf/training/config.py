@@ -44,6 +44,7 @@ class ModelConfig:
     num_hard_negatives: int = 0
     num_uniform_negatives: int = 0
     use_text: bool = True               # False = the ID-only ablation (no text tower)
+    text_skip: bool = True              # embeddings also carry the normalised text vector (towers/mlp.py)
 
 
 @dataclass
@@ -58,7 +59,7 @@ class TaskConfig:
 class TrainConfig:
     epochs: int = 8
     batch_size: int = 256               # global batch; per replica = batch_size / replicas
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     seed: int = 42
     strategy: str = "auto"              # auto | default | mirrored | multi_worker | tpu
     mixed_precision: bool = False       # mixed_float16 on GPU, mixed_bfloat16 on TPU

@@ -29,9 +29,11 @@ def _user_inputs(batch=3, history=5):
 def test_item_tower_shapes_norms_and_ranks():
     tower = _item_tower()
     out = tower(np.array([1, 2, 0]))
-    assert out.shape == (3, D)
+    assert out.shape == (3, tower.embedding_dim) and tower.embedding_dim == D + TEXT_DIM
     np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, atol=1e-5)
-    assert tower(np.array([[1, 2], [3, 0]])).shape == (2, 2, D)
+    assert tower(np.array([[1, 2], [3, 0]])).shape == (2, 2, tower.embedding_dim)
+    plain = _item_tower(text_skip=False)
+    assert plain(np.array([1])).shape == (1, D)
     # a catalog item equals embedding its own features with its own id
     by_features = tower.embed_features(tf.gather(tower.catalog_text, [2]), tf.gather(tower.catalog_category, [2]),
                                        tf.gather(tower.catalog_brand, [2]), tf.gather(tower.catalog_price, [2]),
@@ -54,7 +56,7 @@ def test_user_tower_masks_padding(encoder):
                       hidden_dims=[16])
     inputs = _user_inputs()
     out = tower(inputs).numpy()
-    assert out.shape == (3, D) and np.isfinite(out).all()
+    assert out.shape == (3, tower.embedding_dim) and np.isfinite(out).all()
     _, _, weights = tower.encode_history({k: tf.constant(v) for k, v in inputs.items()})
     weights = weights.numpy()
     assert (weights[inputs["history_items"] == 0] == 0).all()
@@ -68,9 +70,9 @@ def test_query_tower_gate():
     tower = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], personalize=True)
     vectors = np.random.default_rng(1).normal(size=(3, TEXT_DIM)).astype("float32")
     anonymous = tower({"query_vector": vectors}).numpy()
-    user = np.eye(3, D, dtype="float32")
+    user = np.eye(3, tower.embedding_dim, dtype="float32")
     personal = tower({"query_vector": vectors, "user_embedding": user}).numpy()
-    assert anonymous.shape == personal.shape == (3, D)
+    assert anonymous.shape == personal.shape == (3, D + TEXT_DIM)
     assert not np.allclose(anonymous, personal)
     np.testing.assert_allclose(np.linalg.norm(personal, axis=1), 1.0, atol=1e-5)
 
@@ -98,3 +100,13 @@ def test_get_config_round_trip_and_keras_save(make, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded(call_input).numpy(), expected, atol=1e-5)
+
+
+def test_text_skip_keeps_text_similarity():
+    """With the skip, two items with the same text are closer than with the learned part alone."""
+    tower = _item_tower(id_dropout=0.0)
+    same_text = tf.gather(tower.catalog_text, [3, 3])
+    a = tower.embed_features(same_text, tf.constant([1, 2]), tf.constant([1, 3]), tf.constant([1, 4])).numpy()
+    plain = _item_tower(text_skip=False, id_dropout=0.0)
+    b = plain.embed_features(same_text, tf.constant([1, 2]), tf.constant([1, 3]), tf.constant([1, 4])).numpy()
+    assert a[0] @ a[1] > b[0] @ b[1] - 1e-6
