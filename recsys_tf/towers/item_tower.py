@@ -39,7 +39,7 @@ class ItemTower(keras.layers.Layer):
                  catalog_brand=None, catalog_price=None, catalog_text_vectors=None, text_dim: int = 384,
                  output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
                  dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
-                 text_skip: bool = True, **kwargs):
+                 text_skip: bool = True, text_skip_init: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
             raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
@@ -48,7 +48,7 @@ class ItemTower(keras.layers.Layer):
         self.output_dim, self.id_dim, self.attribute_dim = int(output_dim), int(id_dim), int(attribute_dim)
         self.hidden_dims, self.dropout, self.id_dropout = list(hidden_dims), float(dropout), float(id_dropout)
         self.text_encoder = text_encoder
-        self.text_skip = bool(text_skip)
+        self.text_skip, self.text_skip_init = bool(text_skip), float(text_skip_init)
         rows = self.num_items + 1
         self._initial = {
             "category": np.zeros(rows, np.int32) if catalog_category is None else np.asarray(catalog_category, np.int32),
@@ -91,7 +91,7 @@ class ItemTower(keras.layers.Layer):
             layer.build((None,))
         self.text_projection.build((None, self.text_dim))
         self.mlp.build((None, self.features_dim))
-        self.skip_weight = text_skip_weight(self) if self.text_skip else None
+        self.skip_weight = text_skip_weight(self, self.text_skip_init) if self.text_skip else None
         self.built = True
 
     @property
@@ -150,7 +150,7 @@ class ItemTower(keras.layers.Layer):
             "num_items": self.num_items, "num_categories": self.num_categories, "num_brands": self.num_brands,
             "text_dim": self.text_dim, "output_dim": self.output_dim, "id_dim": self.id_dim,
             "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
-            "id_dropout": self.id_dropout, "text_skip": self.text_skip,
+            "id_dropout": self.id_dropout, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
             "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
         })

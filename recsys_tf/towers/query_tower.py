@@ -21,12 +21,14 @@ class QueryTower(keras.layers.Layer):
     """
 
     def __init__(self, text_encoder=None, text_dim: int = 384, output_dim: int = 64, hidden_dims=(128,),
-                 dropout: float = 0.0, personalize: bool = True, text_skip: bool = True, **kwargs):
+                 dropout: float = 0.0, personalize: bool = True, text_skip: bool = True,
+                 text_skip_init: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.text_encoder = text_encoder
         self.text_dim = int(text_encoder.output_dim if text_encoder is not None else text_dim)
         self.output_dim, self.hidden_dims, self.dropout = int(output_dim), list(hidden_dims), float(dropout)
         self.personalize, self.text_skip = bool(personalize), bool(text_skip)
+        self.text_skip_init = float(text_skip_init)
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="query_mlp")
         self.gate = keras.layers.Dense(self.embedding_dim, activation="sigmoid", name="personal_gate") \
             if self.personalize else None
@@ -38,7 +40,7 @@ class QueryTower(keras.layers.Layer):
         self.mlp.build((None, self.text_dim))
         if self.gate is not None:
             self.gate.build((None, 2 * self.embedding_dim))
-        self.skip_weight = text_skip_weight(self) if self.text_skip else None
+        self.skip_weight = text_skip_weight(self, self.text_skip_init) if self.text_skip else None
         self.built = True
 
     @property
@@ -64,7 +66,8 @@ class QueryTower(keras.layers.Layer):
         config.update({
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
             "text_dim": self.text_dim, "output_dim": self.output_dim, "hidden_dims": self.hidden_dims,
-            "dropout": self.dropout, "personalize": self.personalize, "text_skip": self.text_skip})
+            "dropout": self.dropout, "personalize": self.personalize, "text_skip": self.text_skip,
+            "text_skip_init": self.text_skip_init})
         return config
 
     @classmethod

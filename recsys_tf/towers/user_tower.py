@@ -66,7 +66,8 @@ class UserTower(keras.layers.Layer):
         if self.attention_score is not None:
             self.attention_score.build((None, None, d))
         self.mlp.build((None, 2 * d + self.user_id_dim + 16))
-        self.skip_weight = text_skip_weight(self) if self.item_tower.text_skip else None
+        self.skip_weight = (text_skip_weight(self, self.item_tower.text_skip_init) if self.item_tower.text_skip
+                            else None)
         self.built = True
 
     @property

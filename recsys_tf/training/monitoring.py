@@ -57,7 +57,7 @@ class TensorBoardLogger:
         import tensorflow as tf
         from tensorboard.plugins import projector
 
-        out = self.log_dir / "projector"
+        out = self.log_dir / "train"  # TensorBoard's projector only looks in runs (dirs with event files)
         out.mkdir(parents=True, exist_ok=True)
         with (out / "metadata.tsv").open("w", encoding="utf-8") as handle:
             handle.write("item_id\ttitle\tcategory\n")

@@ -176,7 +176,7 @@ class Trainer:
                 step = int(self.global_step.numpy())
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses['total']:.3f}")
-                if step % 10 == 0:
+                if step % 10 == 0 or int(self.step_in_epoch.numpy()) == steps:  # and each epoch's last step
                     self.logger.scalars({f"loss/{k}": v for k, v in losses.items()}, step)
                     lr = self.optimizer.learning_rate
                     self.logger.scalars({"learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr)}, step)

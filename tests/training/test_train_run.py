@@ -34,8 +34,8 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     assert {"loss/recommend", "loss/search", "loss/rating", "loss/click", "loss/total", "learning_rate",
             "recommend/recall@10", "recommend/ndcg@10"} <= tags
     assert any(t.startswith("weights/") for t in tags)
-    assert (run / "logs" / "projector" / "projector_config.pbtxt").exists()
-    assert (run / "logs" / "projector" / "metadata.tsv").read_text().startswith("item_id\ttitle\tcategory")
+    assert (run / "logs" / "train" / "projector_config.pbtxt").exists()
+    assert (run / "logs" / "train" / "metadata.tsv").read_text().startswith("item_id\ttitle\tcategory")
     # a finished run reloads to the same embeddings
     model, config, vocab, dataset, _, _ = load_run(run)
     assert config.train.epochs == 2 and model.item_tower.num_items == len(vocab.items)
