@@ -7,6 +7,8 @@ ROOT="${1:-runs/demo}"
 BIN=.venv/bin
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$ROOT"
+# the demo starts over each time (a run dir only resumes with the same config); the text cache survives
+rm -rf "$ROOT/run" "$ROOT/report" "$ROOT/exports"
 step() { echo; echo "== $*"; }
 step "1/8 generate synthetic e-commerce data"
 $BIN/recsys-tf data synth --out "$ROOT/data/raw"
@@ -16,7 +18,7 @@ $BIN/recsys-tf data stats "$ROOT/data/raw" | tail -n 4
 step "3/8 split (temporal-last: each user's last event is test, the one before validation)"
 $BIN/recsys-tf data split "$ROOT/data/raw" --out "$ROOT/data/split"
 step "4/8 train (text tower: all-MiniLM-L6-v2, frozen, embeddings cached)"
-$BIN/recsys-tf train --data "$ROOT/data/split" --out "$ROOT/run" 2>&1 | grep -v "^WARNING\|^I0000\|^W0000\|cuda\|cpu_feature\|rebuild TensorFlow"
+$BIN/recsys-tf train --data "$ROOT/data/split" --out "$ROOT/run" --set text.cache_dir="$ROOT/text_cache" 2>&1 | grep -v "^WARNING\|^I0000\|^W0000\|cuda\|cpu_feature\|rebuild TensorFlow"
 step "5/8 evaluate against popularity, item-kNN, EASE and BM25"
 $BIN/recsys-tf evaluate --run "$ROOT/run" --out "$ROOT/report" 2>&1 | grep -v "^WARNING\|^I0000\|^W0000\|cuda\|cpu_feature\|rebuild TensorFlow"
 step "6/8 export for TF Serving: brute force (stock image) and ScaNN"

@@ -7,7 +7,8 @@ Conventions (README "Serving signatures"):
 * `k` is a per-row int32; the batch returns `min(max(k), max_k)` columns, clipped to [1, max_k]
   (k <= 0 gives 1 result, k > max_k gives max_k); positions beyond a row's own k, or beyond the
   items left after exclusions, hold item id "" and score -1e9 (finite, never NaN);
-* `recommend` excludes the user's history and `exclude_item_ids`; `similar_items` excludes the item;
+* `recommend` excludes the user's last `max_history` history items and `exclude_item_ids` (at most
+  `max_exclude` = 64 ids in all); `similar_items` excludes the item;
 * history order is oldest -> newest (most recent last); event types are taken as "view" and
   recency by position (serving has no timestamps); hour/weekday come from the server clock.
 * an empty history falls back to the user id and context (what the user tower learned for
@@ -118,7 +119,9 @@ def signature_functions(graph: ServingGraph) -> dict:
 
     def recommend(user_id, history_item_ids, exclude_item_ids, k):
         user, history = graph.user_embedding(user_id, history_item_ids)
-        exclude = tf.concat([history_item_ids, exclude_item_ids], axis=1)
+        # the history the model saw (most recent max_history) first, then the caller's ids;
+        # `retrieve` keeps the first max_exclude columns of this
+        exclude = tf.concat([history_item_ids[:, -graph.max_history:], exclude_item_ids], axis=1)
         scores, ids = graph.retrieve(user, k, exclude)
         return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
 

@@ -116,3 +116,21 @@ def test_version_commit_is_atomic_and_names_are_sanitised(tmp_path):
     for bad in ("../evil", ".hidden", "a/b", ""):
         with pytest.raises(ValueError, match="model-name"):
             versions.model_dir(tmp_path, bad)
+
+
+def test_recommend_and_score_edge_inputs(loaded):
+    long_history = _strings([[f"SKU{i:06d}" for i in range(200)] + ["\xff"]])
+    out = loaded.signatures["recommend"](user_id=tf.constant(["x" * 100_000]), history_item_ids=long_history,
+                                         exclude_item_ids=_strings([[]]), k=tf.constant([20]))
+    ids, _ = _assert_clean(out["item_ids"], out["scores"])
+    recent = {f"SKU{i:06d}" for i in range(200 - 20, 200)}
+    assert not recent & set(ids[0])  # the most recent history items are excluded
+    empty = loaded.signatures["recommend"](user_id=tf.constant([], tf.string),
+                                           history_item_ids=tf.zeros([0, 1], tf.string),
+                                           exclude_item_ids=tf.zeros([0, 1], tf.string), k=tf.constant([], tf.int32))
+    assert empty["item_ids"].shape[0] == 0
+    assert loaded.signatures["similar_items"](item_id=tf.constant([], tf.string),
+                                              k=tf.constant([], tf.int32))["item_ids"].shape[0] == 0
+    scored = loaded.signatures["score"](user_id=tf.constant([""]), history_item_ids=_strings([[]]),
+                                        candidate_item_ids=_strings([["SKU000001"]]))
+    assert np.isfinite(scored["rating"].numpy()).all()
