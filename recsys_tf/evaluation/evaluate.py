@@ -11,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_tf.evaluation.baselines import EASE, BM25Search, ItemKNN, Popularity, interaction_matrix, top_k_from_scores
+from recsys_tf.evaluation.baselines import (
+    EASE,
+    BM25Search,
+    ItemKNN,
+    Popularity,
+    interaction_matrix,
+    top_k_from_scores,
+)
 from recsys_tf.evaluation.topk import hit_metrics, top_k_items
 
 DEFAULT_KS = (1, 5, 10, 50, 100)

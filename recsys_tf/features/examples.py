@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 
 from recsys_tf.data.schema import EVENT_STRENGTH
-from recsys_tf.features.vocabulary import EVENT_VOCABULARY, Vocabularies, hash_user_ids_to_bins, recency_bucket
+from recsys_tf.features.vocabulary import (
+    EVENT_VOCABULARY,
+    Vocabularies,
+    hash_user_ids_to_bins,
+    recency_bucket,
+)
 
 CLICK_EVENTS = {"click", "cart", "purchase", "search_click", "rating"}
 

@@ -86,8 +86,7 @@ class ItemTower(keras.layers.Layer):
             tokens = self._initial["tokens"]
             self.catalog_tokens = self.add_weight(name="catalog_tokens", shape=tokens.shape, dtype="int32",
                                                   trainable=False, initializer=keras.initializers.Constant(tokens))
-        for layer, dim in ((self.id_embedding, None), (self.category_embedding, None), (self.brand_embedding, None),
-                           (self.price_embedding, None)):
+        for layer in (self.id_embedding, self.category_embedding, self.brand_embedding, self.price_embedding):
             layer.build((None,))
         self.text_projection.build((None, self.text_dim))
         self.mlp.build((None, self.features_dim))

@@ -2,9 +2,14 @@ import json
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
-from recsys_tf.evaluation.baselines import EASE, ItemKNN, Popularity, interaction_matrix, top_k_from_scores
+from recsys_tf.evaluation.baselines import (
+    EASE,
+    ItemKNN,
+    Popularity,
+    interaction_matrix,
+    top_k_from_scores,
+)
 from recsys_tf.evaluation.evaluate import graded_ndcg
 from recsys_tf.evaluation.topk import hit_metrics, top_k_items
 

@@ -51,7 +51,7 @@ def test_multi_worker_two_processes(split_dir, tmp_path):
             args += ["--set", item]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (stdout, stderr) in zip(procs, outputs):
+    for proc, (_, stderr) in zip(procs, outputs):
         assert proc.returncode == 0, stderr[-3000:]
     assert "MultiWorkerMirroredStrategy with 2 replica(s)" in outputs[0][0]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
