@@ -14,10 +14,10 @@ INDEX_KINDS = ("brute_force", "scann")
 
 def default_scann_params(num_items: int, k: int) -> dict:
     """ScaNN settings from catalog size: leaves ≈ √N; search 12% of the leaves, but at least
-    2·√leaves (small catalogs have few, coarse leaves); exact re-scoring of max(4·k, 100)
+    3·√leaves (small catalogs have few, coarse leaves); exact re-scoring of max(4·k, 100)
     candidates. Aimed at recall@10 ≥ 0.95 (checked at export and by benchmarks/index_bench.py)."""
     leaves = max(1, int(round(math.sqrt(num_items))))
-    to_search = max(math.ceil(0.12 * leaves), 2 * math.ceil(math.sqrt(leaves)))
+    to_search = max(math.ceil(0.12 * leaves), 3 * math.ceil(math.sqrt(leaves)))
     return {"num_leaves": leaves, "num_leaves_to_search": min(leaves, to_search),
             "num_reordering_candidates": max(4 * k, 100), "dimensions_per_block": 2}
 
