@@ -21,6 +21,18 @@ from recsys_tf.data.validation import (
 )
 
 
+PROGRESS_MIN_BYTES = 20_000_000  # show a progress bar for input files larger than this
+
+
+def _progress(iterable, path: Path, total: int | None = None):
+    """Lines of a large file with a progress bar on a terminal (tqdm hides itself otherwise)."""
+    if path.stat().st_size < PROGRESS_MIN_BYTES:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=f"reading {path.name}", unit="line", disable=None, mininterval=1.0)
+
+
 def _reject(file_name: str, row, reason: str, record) -> dict:
     text = record if isinstance(record, str) else repr(record)
     return {"file": file_name, "row": str(row), "reason": reason, "record": text[:MAX_RECORD_CHARS]}
@@ -54,7 +66,7 @@ def read_delimited(path: Path, *, sep: str, encoding: str = "utf-8", names=None,
         start = 1
     if names is None:
         raise DatasetError(f"{path}: no column names. Fix: the file needs a header line.")
-    for number, raw in enumerate(lines[start:], start=start + 1):
+    for number, raw in _progress(enumerate(lines[start:], start=start + 1), path, total=len(lines) - start):
         if not raw.strip():
             continue  # blank line: not a row
         try:
@@ -81,7 +93,7 @@ def read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], pd.DataFrame]:
     """Read JSON Lines; undecodable or invalid lines (or non-objects) become rejects."""
     records, rejects = [], []
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in _progress(enumerate(handle, start=1), path):
             if not raw.strip():
                 continue
             try:
