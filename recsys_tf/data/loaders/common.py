@@ -20,7 +20,6 @@ from recsys_tf.data.validation import (
     validate_users,
 )
 
-
 PROGRESS_MIN_BYTES = 20_000_000  # show a progress bar for input files larger than this
 
 
