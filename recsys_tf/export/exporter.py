@@ -46,8 +46,6 @@ def build_archive(graph, functions):
 def _reload_check(version_dir: Path, samples: dict, index_kind: str, out_file: Path) -> dict:
     """Run every signature in a fresh process that imports only tensorflow, tensorflow_text (and
     scann ops for ScaNN exports); returns {signature: {output: array}}."""
-    import pickle  # noqa: F401  (not used: outputs travel as .npz, never pickled)
-
     inputs_file = out_file.with_suffix(".inputs.npz")
     flat = {f"{sig}::{key}": np.asarray(v).astype(str) if np.asarray(v).dtype == object else np.asarray(v)
             for sig, inputs in samples.items() for key, v in inputs.items()}
@@ -110,7 +108,7 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
         queries = queries + rng.normal(scale=0.05, size=queries.shape).astype(np.float32)
         report["scann_recall@10"] = recall_against_exact(index, embeddings, vocab.items, queries, min(10, n_items))
         log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
-    tmp = version_dir_tmp = version_dirs.new_temporary(target_dir)
+    tmp = version_dirs.new_temporary(target_dir)
     try:
         archive = build_archive(graph, functions)
         archive.write_out(str(tmp), options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_NAMESPACES),
@@ -136,8 +134,8 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
             leftover.unlink()
         final = version_dirs.commit(tmp, target_dir, version)
     except BaseException:
-        shutil.rmtree(version_dir_tmp, ignore_errors=True)
-        for leftover in target_dir.glob(f"{version_dir_tmp.name}.check*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in target_dir.glob(f"{tmp.name}.check*"):
             leftover.unlink()
         raise
     log(f"exported {final} ({index_kind}, {n_items} items, signatures: {', '.join(sorted(functions))})")

@@ -115,7 +115,6 @@ def signature_functions(graph: ServingGraph) -> dict:
     """name -> (function, input signature). Each is a closure (never default arguments: those are
     traced as inputs and fail with NotEncodableError)."""
     s = tf.TensorSpec
-    strings, string_matrix, ints = s([None], tf.string), s([None, None], tf.string), s([None], tf.int32)
 
     def recommend(user_id, history_item_ids, exclude_item_ids, k):
         user, history = graph.user_embedding(user_id, history_item_ids)
@@ -191,5 +190,4 @@ def signature_functions(graph: ServingGraph) -> dict:
             "embed_query": (embed_query, [s([None], tf.string, name="query")]),
         })
     functions["serving_default"] = functions["recommend"]  # what a request without signature_name gets
-    del strings, string_matrix, ints
     return functions

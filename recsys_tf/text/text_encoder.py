@@ -85,7 +85,9 @@ class TextEncoder(keras.layers.Layer):
         elif self.training_mode == "full":
             backbone.trainable = True
         elif self.training_mode == "lora":
-            backbone.enable_lora(self.lora_rank)
+            # a second encoder sharing the backbone (the query encoder) must not wrap it again
+            if not getattr(backbone, "_lora_enabled_layers", None):
+                backbone.enable_lora(self.lora_rank)
         else:  # last_n_layers: only the top N transformer blocks train
             backbone.trainable = True
             n_layers = backbone.get_config()["num_layers"]

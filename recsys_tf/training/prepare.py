@@ -48,8 +48,6 @@ def text_encoders(config: ExperimentConfig):
                                 sequence_length=text.query_sequence_length, pooling=text.pooling,
                                 training_mode=text.mode, trainable_layers=text.trainable_layers,
                                 lora_rank=text.lora_rank, preset=item_encoder.preset, name="query_text_encoder")
-    if text.mode == "lora":  # enable_lora ran once through item_encoder; do not wrap the layers twice
-        pass
     return item_encoder, query_encoder
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys_tf.training.config import ExperimentConfig
+from recsys_tf.training.monitoring import TensorBoardLogger
 
 
 def is_chief() -> bool:
@@ -94,7 +95,7 @@ class Trainer:
         if not self.chief:  # every worker must save (collective), only the chief's copy is kept
             backup_dir = Path(tempfile.mkdtemp(prefix="recsys_tf_worker_backup_"))
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(backup_dir), max_to_keep=1)
-        self.logger = TensorBoardLoggerFactory.make(self.run_dir / "logs", self.chief)
+        self.logger = TensorBoardLogger(self.run_dir / "logs", self.chief)
         self._step_fn = self._make_step()
 
     def _make_step(self):
@@ -214,14 +215,6 @@ class Trainer:
             if not (self.run_dir / "best.weights.h5").exists():
                 self.model.save_weights(str(self.run_dir / "best.weights.h5"))
         return {"history": history, "best": float(self.best.numpy())}
-
-
-class TensorBoardLoggerFactory:
-    @staticmethod
-    def make(log_dir, enabled):
-        from recsys_tf.training.monitoring import TensorBoardLogger
-
-        return TensorBoardLogger(log_dir, enabled)
 
 
 def _atomic_text(path: Path, text: str) -> None:
