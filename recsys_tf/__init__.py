@@ -1,4 +1,13 @@
-"""recsys_tf: BERT-in-the-tower recommendation and search for TF Serving."""
+"""recsys_tf: BERT-in-the-tower recommendation and search for TF Serving.
+
+Public API (imported lazily, so `import recsys_tf` stays light and sets nothing but the one
+environment default below):
+
+    from recsys_tf import TextEncoder, ItemTower, UserTower, QueryTower, RetrievalHead, RankingHead
+    from recsys_tf import RecommenderModel, load_config, train_run, load_run, evaluate_run, export_run
+    from recsys_tf import GrpcClient, RestClient, LocalClient, generate, read_dataset, write_dataset
+"""
+import importlib
 import os
 
 # TFRS (imported for its ScaNN/BruteForce index layers) needs Keras 2 behind `tf.keras`;
@@ -7,3 +16,24 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "generate": "recsys_tf.data.synthetic", "read_dataset": "recsys_tf.data.schema",
+    "write_dataset": "recsys_tf.data.schema", "split_dataset": "recsys_tf.data.splits",
+    "TextEncoder": "recsys_tf.text.text_encoder", "BertReferenceTokenizer": "recsys_tf.text.tokenizer",
+    "EmbeddingCache": "recsys_tf.text.embedding_cache",
+    "ItemTower": "recsys_tf.towers.item_tower", "UserTower": "recsys_tf.towers.user_tower",
+    "QueryTower": "recsys_tf.towers.query_tower", "RetrievalHead": "recsys_tf.heads.retrieval_head",
+    "RankingHead": "recsys_tf.heads.ranking_head", "RecommenderModel": "recsys_tf.models.recommender",
+    "load_config": "recsys_tf.training.config", "train_run": "recsys_tf.training.run",
+    "load_run": "recsys_tf.training.run", "evaluate_run": "recsys_tf.evaluation.evaluate",
+    "export_run": "recsys_tf.export.exporter", "GrpcClient": "recsys_tf.serving.grpc_client",
+    "RestClient": "recsys_tf.serving.rest_client", "LocalClient": "recsys_tf.serving.local_client",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'recsys_tf' has no attribute {name!r}")
