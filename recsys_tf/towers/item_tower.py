@@ -6,7 +6,14 @@ import numpy as np
 from keras import ops
 
 from recsys_tf.features.vocabulary import PRICE_BUCKET_EDGES
-from recsys_tf.towers.mlp import l2_normalize, mlp, text_skip_weight, with_text_skip
+from recsys_tf.towers.mlp import (
+    deserialize_optional,
+    l2_normalize,
+    mlp,
+    serialize_optional,
+    text_skip_weight,
+    with_text_skip,
+)
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -150,16 +157,14 @@ class ItemTower(keras.layers.Layer):
             "text_dim": self.text_dim, "output_dim": self.output_dim, "id_dim": self.id_dim,
             "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
             "id_dropout": self.id_dropout, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
-            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
+            "text_encoder": serialize_optional(self.text_encoder),
             "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
         })
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if config.get("text_encoder"):
-            config["text_encoder"] = keras.saving.deserialize_keras_object(config["text_encoder"])
+        config = deserialize_optional(config, "text_encoder")
         shape = config.pop("catalog_token_ids", None)
         # catalog tables are weights: from_config makes zero tables, loading weights fills them
         if shape:

@@ -57,5 +57,18 @@ def with_text_skip(learned, text, weight):
     return l2_normalize(ops.concatenate([l2_normalize(learned), weight * l2_normalize(text)], axis=-1))
 
 
+def serialize_optional(layer):
+    """`keras.saving.serialize_keras_object`, or None for an absent optional sub-layer."""
+    return keras.saving.serialize_keras_object(layer) if layer is not None else None
+
+
+def deserialize_optional(config: dict, key: str) -> dict:
+    """A copy of `config` with `config[key]` deserialised when present (optional sub-layers)."""
+    config = dict(config)
+    if config.get(key):
+        config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
+
+
 def text_skip_weight(layer, initial: float = 1.0):
     return layer.add_weight(name="text_skip_weight", shape=(), initializer=keras.initializers.Constant(initial))

@@ -4,7 +4,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from recsys_tf.towers.mlp import l2_normalize, mlp, text_skip_weight, with_text_skip
+from recsys_tf.towers.mlp import (
+    deserialize_optional,
+    l2_normalize,
+    mlp,
+    serialize_optional,
+    text_skip_weight,
+    with_text_skip,
+)
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -64,7 +71,7 @@ class QueryTower(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({
-            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder) if self.text_encoder else None,
+            "text_encoder": serialize_optional(self.text_encoder),
             "text_dim": self.text_dim, "output_dim": self.output_dim, "hidden_dims": self.hidden_dims,
             "dropout": self.dropout, "personalize": self.personalize, "text_skip": self.text_skip,
             "text_skip_init": self.text_skip_init})
@@ -72,7 +79,4 @@ class QueryTower(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if config.get("text_encoder"):
-            config["text_encoder"] = keras.saving.deserialize_keras_object(config["text_encoder"])
-        return cls(**config)
+        return cls(**deserialize_optional(config, "text_encoder"))
