@@ -1,24 +1,70 @@
-"""`recsys-tf evaluate --run RUN [--data DIR] [--include-seen] [--no-baselines] --out REPORT`."""
+"""`recsys-tf evaluate --run RUN [--data DIR] [--protocol P] [--baselines all] [--ablation NAME=RUN] --out REPORT`
+and `recsys-tf evaluate --compare REPORT_A REPORT_B [--out DIR]`."""
 from __future__ import annotations
+
+import sys
 
 
 def register(subparsers) -> None:
-    evaluate = subparsers.add_parser("evaluate", help="full-catalog metrics of a run vs baselines")
-    evaluate.add_argument("--run", required=True)
+    evaluate = subparsers.add_parser("evaluate", help="full-catalog metrics of a run vs baselines, or --compare")
+    evaluate.add_argument("--run", help="trained run directory")
     evaluate.add_argument("--data", help="dataset directory (default: the one the run trained on)")
-    evaluate.add_argument("--out", required=True, help="report directory (metrics.json, report.md)")
+    evaluate.add_argument("--out", help="report directory (metrics.json, report.md, plots, per_query.parquet)")
     evaluate.add_argument("--include-seen", action="store_true", help="do not exclude already-seen items (TFRS)")
-    evaluate.add_argument("--no-baselines", action="store_true")
+    evaluate.add_argument("--baselines", default="all",
+                          help="all, none, or a comma list of popularity,item_knn,ease,bm25,zero_shot_text")
+    evaluate.add_argument("--no-baselines", action="store_true", help="same as --baselines none")
+    evaluate.add_argument("--ablation", action="append", default=[], metavar="NAME=RUN",
+                          help="also evaluate another run (e.g. id_only=runs/id_only) as ablations/NAME")
     evaluate.add_argument("--protocol", choices=["temporal-last", "tfrs", "cold-start-items"], default="temporal-last",
                           help="tfrs: TFRS tutorial protocol on a random split (hit rates with and without seen items)")
+    evaluate.add_argument("--ks", default="1,5,10,50,100", help="cut-offs K, comma separated")
+    evaluate.add_argument("--retrieval", choices=["exact", "scann"], default="exact",
+                          help="exact top-k (default) or the ScaNN index the export would use")
+    evaluate.add_argument("--compare", nargs=2, metavar=("REPORT_A", "REPORT_B"),
+                          help="paired bootstrap comparison of two reports (per-user deltas, 95%% CI)")
+    evaluate.add_argument("--system", default="recsys_tf", help="with --compare: which system's rows to compare")
     evaluate.set_defaults(func=cmd_evaluate)
 
 
-def cmd_evaluate(args) -> int:
-    from recsys_tf.evaluation.evaluate import evaluate_run, write_report
+def _parse_ablations(values: list[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--ablation expects NAME=RUN_DIR. Received: {value!r}. Fix: e.g. --ablation id_only=runs/id")
+        out[name] = path
+    return out
 
-    metrics = evaluate_run(args.run, args.data, include_seen=args.include_seen, baselines=not args.no_baselines,
-                           protocol=args.protocol)
+
+def cmd_evaluate(args) -> int:
+    if args.compare:
+        from recsys_tf.evaluation.compare import compare_reports, render_comparison, write_comparison
+
+        result = compare_reports(args.compare[0], args.compare[1], system=args.system)
+        if args.out:
+            write_comparison(result, args.compare[0], args.compare[1], args.out)
+        print(render_comparison(result, *args.compare))
+        return 0
+    if not args.run or not args.out:
+        print("recsys-tf evaluate needs --run RUN and --out REPORT (or --compare REPORT_A REPORT_B).", file=sys.stderr)
+        return 2
+    from recsys_tf.evaluation.evaluate import BASELINES, evaluate_run, write_report
+
+    if args.no_baselines or args.baselines == "none":
+        baselines = ()
+    elif args.baselines == "all":
+        baselines = BASELINES
+    else:
+        baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    try:
+        ks = tuple(int(k) for k in args.ks.split(","))
+    except ValueError:
+        print(f"--ks expects comma-separated integers. Received: {args.ks!r}.", file=sys.stderr)
+        return 2
+    metrics = evaluate_run(args.run, args.data, ks=ks, include_seen=args.include_seen, baselines=baselines,
+                           protocol=args.protocol, ablations=_parse_ablations(args.ablation), retrieval=args.retrieval)
     report = write_report(metrics, args.out)
     print(report.read_text())
+    print(f"TensorBoard: tensorboard --logdir {report.parent / 'tensorboard'}")
     return 0

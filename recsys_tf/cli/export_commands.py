@@ -13,6 +13,8 @@ def register(subparsers) -> None:
     export.add_argument("--model-name", default="recsys")
     export.add_argument("--max-k", type=int, default=100)
     export.add_argument("--version", type=int, help="exact version number (default: next free)")
+    export.add_argument("--scann-params", help="JSON file from `recsys-tf index tune --out` (its `chosen` "
+                                               "settings) or a plain {num_leaves: ..., ...} object")
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process reload check")
     export.set_defaults(func=cmd_export)
     sub = export.add_subparsers(dest="export_command")
@@ -30,8 +32,17 @@ def cmd_export(args) -> int:
         raise UserError("`--run` is required to export. Fix: recsys-tf export --run RUN --export-root ROOT")
     if not 1 <= args.max_k <= 1000:
         raise UserError(f"`--max-k` must be in [1, 1000]. Received: {args.max_k}.")
+    scann_params = None
+    if args.scann_params:
+        with open(args.scann_params) as handle:
+            loaded = json.load(handle)
+        scann_params = loaded.get("chosen", loaded)
+        allowed = {"num_leaves", "num_leaves_to_search", "num_reordering_candidates", "dimensions_per_block"}
+        unknown = sorted(set(scann_params) - allowed)
+        if unknown:
+            raise UserError(f"--scann-params {args.scann_params}: unknown keys {unknown}. Allowed: {sorted(allowed)}.")
     export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
-               verify=not args.no_verify)
+               verify=not args.no_verify, scann_params=scann_params)
     return 0
 
 

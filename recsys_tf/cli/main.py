@@ -8,7 +8,7 @@ import sys
 
 # Stage modules, in pipeline order. Imported lazily so `recsys-tf data ...` never loads TensorFlow.
 STAGES = ["data_commands", "text_commands", "train_commands", "evaluate_commands", "export_commands",
-          "serving_commands"]
+          "index_commands", "serving_commands"]
 
 
 class UserError(Exception):

@@ -1,15 +1,32 @@
-"""`evaluate_run`: the model and the baselines on the test split, same metrics, same candidates.
+"""`evaluate_run`: the model, its ablations and the baselines on the test split — same tasks, same
+candidates (the full catalog), same metric code.
 
-Protocol `temporal-last` (default): each test event is one query; its user's train + validation
-events before it are the history; every catalog item is a candidate; items the user interacted
-with before are excluded (`include_seen=True` keeps them, as the TFRS tutorials do).
+Tasks
+- `recommend`: each test event is one query; its user's train + validation events before it are the
+  history; the target is the test item. Items the user interacted with before are excluded
+  (`include_seen=True` keeps them, as the TFRS tutorials do). Breakdowns: `recommend/cold_start_items/…`
+  (target never seen in training) and `recommend/short_history/…` (fewer than SHORT_HISTORY events).
+- `search`: test events with a query; the clicked item is relevant.
+- `search_judged`: anonymous judged queries (judgments.parquet), graded NDCG.
+- `related`: related items / bundles — the user's last purchase before the test event → the test
+  item (the synthetic generator buys complements after purchases); the query item is excluded.
+- `rating`: RMSE / MAE on test ratings.
+
+Systems: `recsys_tf` (flat keys `recommend/recall@10`), `baselines/<name>/…` (popularity, item_knn,
+ease, bm25, zero_shot_text) and `ablations/<name>/…` (other runs, e.g. the ID-only two-tower).
+
+Protocol `tfrs` (on a `random` split) reports `recommend/hit_rate@K` with seen items NOT excluded and
+`recommend_exclude_seen/hit_rate@K` with the user's training items excluded, over every test
+interaction, plus `rating/rmse` — the TFRS tutorials' numbers.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
 from recsys_tf.evaluation.baselines import (
     EASE,
@@ -19,30 +36,84 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
-from recsys_tf.evaluation.topk import hit_metrics, top_k_items
+from recsys_tf.evaluation.metrics import graded_ndcg, list_metrics, popularity_decile_share, ranking_metrics
+from recsys_tf.evaluation.topk import top_k_items
 
 DEFAULT_KS = (1, 5, 10, 50, 100)
-
-
-def _mean(metrics: dict, prefix: str) -> dict:
-    return {f"{prefix}/{k}": float(np.mean(v)) for k, v in metrics.items()}
-
-
 PROTOCOLS = ("temporal-last", "tfrs", "cold-start-items")
+BASELINES = ("popularity", "item_knn", "ease", "bm25", "zero_shot_text")
+SHORT_HISTORY = 5          # users with fewer history events form the `short_history` breakdown
+LIST_METRIC_TASKS = ("recommend", "related")
+
+
+class Evaluation(dict):
+    """Flat metrics (`dict`), plus `per_query` (one row per task × system × query, the input of
+    `compare_reports`) and `distributions` (plot data, e.g. popularity-decile shares)."""
+
+    def __init__(self, metrics=None, per_query: pd.DataFrame | None = None, distributions: dict | None = None,
+                 ks=DEFAULT_KS):
+        super().__init__(metrics or {})
+        self.per_query = per_query
+        self.distributions = distributions or {}
+        self.ks = tuple(ks)
+
+
+@dataclasses.dataclass
+class Task:
+    name: str
+    keys: np.ndarray                  # stable query keys (join key for --compare)
+    users: np.ndarray                 # bootstrap unit
+    relevant: object                  # int array (one target) or list of item-index collections
+    exclude: list | None = None       # per query: item indices never returned
+    segments: dict = dataclasses.field(default_factory=dict)
+    grades: list | None = None        # graded judgments: item index -> relevance
+    query_rows: np.ndarray | None = None  # rows of the test examples this task's queries come from
+    query_items: np.ndarray | None = None  # related: the query item per query
+    query_texts: list | None = None
+
+    def exclude_matrix(self, n_items: int) -> sp.csr_matrix | None:
+        if self.exclude is None:
+            return None
+        rows = np.concatenate([np.full(len(e), i) for i, e in enumerate(self.exclude)] or [np.zeros(0)])
+        cols = np.concatenate([np.asarray(e) for e in self.exclude] or [np.zeros(0)])
+        return sp.csr_matrix((np.ones(len(rows), np.float32), (rows.astype(int), cols.astype(int))),
+                             shape=(len(self.exclude), n_items + 1))
+
+
+def _query_keys(test: pd.DataFrame) -> np.ndarray:
+    return (test["user_id"].astype(str) + "|" + test["timestamp"].astype(str) + "|" + test["item_id"].astype(str)
+            + "|" + test.groupby(["user_id", "timestamp", "item_id"]).cumcount().astype(str)).to_numpy()
+
+
+def _last_purchase(test: pd.DataFrame, history_events: pd.DataFrame) -> pd.Series:
+    """Item id of each test event's user's last purchase before it ('' if none)."""
+    purchases = history_events[history_events["event"].astype(str) == "purchase"][["user_id", "timestamp", "item_id"]]
+    left = test[["user_id", "timestamp"]].copy()
+    left["row"] = np.arange(len(left))
+    left["timestamp"] = left["timestamp"].astype(np.int64)
+    right = purchases.rename(columns={"item_id": "query_item"}).astype({"timestamp": np.int64})
+    merged = pd.merge_asof(left.sort_values("timestamp"), right.sort_values("timestamp"), on="timestamp",
+                           by="user_id", allow_exact_matches=False, direction="backward")
+    return merged.sort_values("row")["query_item"].fillna("").astype(str).reset_index(drop=True)
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEFAULT_KS, include_seen: bool = False,
-                 baselines: bool = True, batch_size: int = 512, protocol: str = "temporal-last") -> dict[str, float]:
-    """Protocols: `temporal-last` / `cold-start-items` score the test split of such a split;
-    `tfrs` (on a `random` split) reports `recommend/hit_rate@K` with seen items NOT excluded and
-    `recommend_exclude_seen/hit_rate@K` with the user's training items excluded, over every test
-    interaction, plus `rating/rmse` — the TFRS tutorials' numbers."""
+                 baselines: bool | tuple = True, batch_size: int = 512, protocol: str = "temporal-last",
+                 ablations: dict | None = None, retrieval: str = "exact", progress: bool = False) -> Evaluation:
+    """Evaluate `run_dir` (and `ablations` = {name: other run dir}) against the baselines.
+
+    `baselines`: True (all of BASELINES), False, or a tuple of names. `retrieval`: `exact` (batched
+    matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
-    import tensorflow as tf
-
-    from recsys_tf.features.examples import build_examples
-    from recsys_tf.text.embedding_cache import encode_texts
+    if retrieval not in ("exact", "scann"):
+        raise ValueError(f"`retrieval` must be 'exact' or 'scann'. Received: retrieval={retrieval!r}.")
+    chosen = BASELINES if baselines is True else tuple(baselines or ())
+    unknown = sorted(set(chosen) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"Unknown baselines {unknown}. Fix: choose from {list(BASELINES)} or `all`.")
+    ks = tuple(sorted(set(int(k) for k in ks)))
+    from recsys_tf.features.catalog import Catalog
     from recsys_tf.training.run import load_run
 
     model, config, vocab, dataset, item_encoder, query_encoder = load_run(run_dir, data_dir)
@@ -51,166 +122,286 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     test = events[events["split"] == "test"].reset_index(drop=True)
     if test.empty:
         raise ValueError(f"{data_dir or 'the run dataset'} has no test events. Fix: split with a test fraction > 0.")
-    queries = sorted(set(test.loc[test["query"].astype(str) != "", "query"].astype(str)))
-    query_index = {q: i + 1 for i, q in enumerate(queries)}
-    examples = build_examples(test, history_events, vocab, config.model.max_history, query_index)
+    catalog = Catalog.from_items(dataset.items, vocab)
     n_items = len(vocab.items)
+    k_max = min(max(ks), n_items)
     users = sorted(set(history_events["user_id"].astype(str)) | set(test["user_id"].astype(str)))
     user_row = {u: i for i, u in enumerate(users)}
     hist_matrix = interaction_matrix(np.array([user_row[u] for u in history_events["user_id"].astype(str)]),
                                      vocab.item_index(history_events["item_id"].to_numpy()), len(users), n_items)
-    test_rows = np.array([user_row[u] for u in test["user_id"].astype(str)])
-    query_history = hist_matrix[test_rows]
-    exclude = None if include_seen else query_history
-    targets = examples["target_item"]
-    k_max = max(ks)
-    results: dict[str, float] = {}
+    test_users = test["user_id"].astype(str).to_numpy()
+    query_history = hist_matrix[np.array([user_row[u] for u in test_users])]
+    seen_lists = [query_history[i].indices for i in range(len(test))]
+    train_index = vocab.item_index(history_events["item_id"].to_numpy())
+    train_counts = np.bincount(train_index, minlength=n_items + 1).astype(np.float64)
+    train_counts[0] = 0
+    targets = vocab.item_index(test["item_id"].to_numpy())
+    keys = _query_keys(test)
+    history_length = np.asarray(query_history.sum(axis=1)).ravel()
 
-    # --- model: recommend
+    # ---- tasks
+    tasks: list[Task] = []
+    segments = {"cold_start_items": train_counts[targets] == 0, "short_history": history_length < SHORT_HISTORY}
+    if protocol == "tfrs":
+        tasks.append(Task("recommend", keys, test_users, targets, None, segments, query_rows=np.arange(len(test))))
+        tasks.append(Task("recommend_exclude_seen", keys, test_users, targets, seen_lists, segments,
+                          query_rows=np.arange(len(test))))
+    else:
+        tasks.append(Task("recommend", keys, test_users, targets, None if include_seen else seen_lists, segments,
+                          query_rows=np.arange(len(test))))
+    queries_text = test["query"].astype(str).to_numpy()
+    search_rows = np.flatnonzero(queries_text != "")
+    if len(search_rows):
+        tasks.append(Task("search", keys[search_rows], test_users[search_rows], targets[search_rows],
+                          query_rows=search_rows, query_texts=queries_text[search_rows].tolist()))
+    last_purchase = _last_purchase(test, history_events).to_numpy()
+    known = np.isin(last_purchase, np.asarray(vocab.items, dtype=object))
+    related_rows = np.flatnonzero(known & (last_purchase != test["item_id"].astype(str).to_numpy()))
+    if len(related_rows):
+        query_items = vocab.item_index(last_purchase[related_rows])
+        tasks.append(Task("related", keys[related_rows], test_users[related_rows], targets[related_rows],
+                          [np.array([i]) for i in query_items], query_rows=related_rows, query_items=query_items))
+    if dataset.judgments is not None and len(dataset.judgments):
+        judgments = dataset.judgments[dataset.judgments["item_id"].isin(set(vocab.items))]
+        grouped = list(judgments.groupby("query"))
+        grades = [dict(zip(vocab.item_index(g["item_id"].to_numpy()).tolist(), g["relevance"].astype(float)))
+                  for _, g in grouped]
+        names = np.array([str(q) for q, _ in grouped], dtype=object)
+        tasks.append(Task("search_judged", names, names, [[i for i, r in g.items() if r > 0] for g in grades],
+                          grades=grades, query_texts=names.tolist()))
+
+    # ---- systems: name -> function(task) -> top (or None when the system cannot do the task)
+    systems: dict[str, object] = {}
+    extras: dict[str, dict] = {}
+    model_systems = {"": (model, config, item_encoder, query_encoder)}
+    for name, path in (ablations or {}).items():
+        other = load_run(path, data_dir or _data_dir_of(run_dir))
+        if list(other[2].items) != list(vocab.items):
+            raise ValueError(f"Ablation run {path} was trained on a different item vocabulary than {run_dir}. "
+                             "Fix: train both runs on the same dataset directory.")
+        model_systems[f"ablations/{name}/"] = (other[0], other[1], other[4], other[5])
+    for prefix, (m, cfg, item_enc, query_enc) in model_systems.items():
+        vectors = _model_vectors(m, cfg, vocab, test, history_events, tasks, item_enc, query_enc, batch_size)
+        systems[prefix] = _vector_ranker(vectors, k_max, n_items, retrieval)
+        extras[prefix] = vectors
+    if chosen:
+        baseline_scores = {}
+        if "popularity" in chosen:
+            baseline_scores["popularity"] = Popularity(train_index, n_items)
+        if "item_knn" in chosen:
+            baseline_scores["item_knn"] = ItemKNN(hist_matrix)
+        if "ease" in chosen:
+            baseline_scores["ease"] = EASE(hist_matrix)
+        for name, baseline in baseline_scores.items():
+            systems[f"baselines/{name}/"] = _score_ranker(baseline, query_history, k_max, n_items)
+        if "bm25" in chosen:
+            systems["baselines/bm25/"] = _bm25_ranker(BM25Search(catalog.texts), k_max)
+        if "zero_shot_text" in chosen:
+            zero_shot = _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, tasks)
+            if zero_shot is not None:
+                systems["baselines/zero_shot_text/"] = _vector_ranker(zero_shot, k_max, n_items, "exact")
+
+    # ---- metrics
+    results: dict[str, float] = {}
+    rows = []
+    distributions: dict[str, dict] = {}
+    target_popularity = float(train_counts[targets].mean())
+    for task in tasks:
+        exclude_matrix = task.exclude_matrix(n_items)
+        for prefix, ranker in systems.items():
+            top = ranker(task, exclude_matrix)
+            if top is None:
+                continue
+            per_query = ranking_metrics(top, task.relevant, ks)
+            if task.grades is not None:
+                for k in ks:
+                    per_query[f"ndcg@{k}"] = graded_ndcg(top, task.grades, k)
+            for metric, values in per_query.items():
+                results[f"{prefix}{task.name}/{metric}"] = float(np.mean(values))
+            for segment, mask in task.segments.items():
+                if mask.any():
+                    for metric, values in per_query.items():
+                        results[f"{prefix}{task.name}/{segment}/{metric}"] = float(np.mean(values[mask]))
+            if task.name in LIST_METRIC_TASKS:
+                for metric, value in list_metrics(top, ks, n_items, catalog.category, train_counts, len(users),
+                                                  target_popularity).items():
+                    results[f"{prefix}{task.name}/{metric}"] = value
+                distributions.setdefault(f"{task.name}/popularity_decile_share@10", {})[prefix or "recsys_tf/"] = \
+                    popularity_decile_share(top, train_counts, 10)
+            frame = pd.DataFrame(per_query)
+            frame.insert(0, "user", task.users)
+            frame.insert(0, "key", task.keys)
+            frame.insert(0, "system", (prefix or "recsys_tf/").rstrip("/"))
+            frame.insert(0, "task", task.name)
+            rows.append(frame)
+        for segment, mask in task.segments.items():
+            results[f"counts/{task.name}/{segment}"] = float(mask.sum())
+        results[f"counts/{task.name}"] = float(len(task.keys))
+    for task in tasks:
+        if task.name in LIST_METRIC_TASKS:
+            distributions.setdefault(f"{task.name}/popularity_decile_share@10", {})["targets"] = \
+                popularity_decile_share(np.asarray(task.relevant)[:, None], train_counts, 1)
+
+    # ---- ratings
+    has_rating = ~test["rating"].isna().to_numpy() if "rating" in test.columns else np.zeros(len(test), bool)
+    for prefix, vectors in extras.items():
+        predicted = vectors.get("ratings")
+        if predicted is not None and has_rating.any():
+            error = predicted[has_rating] - test["rating"].to_numpy(np.float64)[has_rating]
+            results[f"{prefix}rating/rmse"] = float(np.sqrt(np.mean(error ** 2)))
+            results[f"{prefix}rating/mae"] = float(np.mean(np.abs(error)))
+            rows.append(pd.DataFrame({"task": "rating", "system": (prefix or "recsys_tf/").rstrip("/"),
+                                      "key": keys[has_rating], "user": test_users[has_rating],
+                                      "squared_error": error ** 2, "absolute_error": np.abs(error)}))
+    results["protocol"] = protocol
+    results["counts/test_events"] = float(len(test))
+    results["counts/search_events"] = float(len(search_rows))
+    per_query = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return Evaluation(results, per_query, distributions, ks)
+
+
+def _data_dir_of(run_dir) -> str:
+    import json
+
+    return json.loads((Path(run_dir) / "run.json").read_text())["data_dir"]
+
+
+def _model_vectors(model, config, vocab, test, history_events, tasks, item_encoder, query_encoder,
+                   batch_size) -> dict:
+    """Item vectors and the query vectors of every task for one trained model."""
+    import tensorflow as tf
+
+    from recsys_tf.features.examples import build_examples
+    from recsys_tf.text.embedding_cache import encode_texts
+
+    n_items = len(vocab.items)
+    texts = sorted({q for t in tasks if t.name == "search" for q in t.query_texts})
+    query_index = {q: i + 1 for i, q in enumerate(texts)}
+    examples = build_examples(test, history_events, vocab, config.model.max_history, query_index)
     item_vectors = model.item_tower(tf.range(n_items + 1), training=False).numpy()
-    query_vectors = np.zeros((len(queries) + 1, model.query_tower.text_dim if model.query_tower else 1), np.float32)
-    if model.query_tower is not None and queries:
-        query_vectors[1:] = encode_texts(query_encoder, queries)
-    user_vectors, search_vectors = [], []
-    for start in range(0, len(targets), batch_size):
+    has_query_tower = model.query_tower is not None and query_encoder is not None
+    query_vectors = np.zeros((len(texts) + 1, model.query_tower.text_dim if model.query_tower else 1), np.float32)
+    if has_query_tower and texts:
+        query_vectors[1:] = encode_texts(query_encoder, texts)
+    users, searches = [], []
+    for start in range(0, len(examples["target_item"]), batch_size):
         batch = {k: v[start:start + batch_size] for k, v in examples.items()}
         batch["query_vector"] = query_vectors[batch.pop("query_index")]
         batch = {k: tf.constant(v) for k, v in batch.items()}
         u = model.user_embedding(batch, training=False)
-        user_vectors.append(u.numpy())
-        if model.query_tower is not None:
-            search_vectors.append(model.query_embedding(batch, user_embedding=u, training=False).numpy())
-    user_vectors = np.concatenate(user_vectors)
-    seen_lists = [query_history[i].indices for i in range(len(targets))]
-    if protocol == "tfrs":
-        top, _ = top_k_items(user_vectors, item_vectors, k_max)
-        results.update({k.replace("recall@", "hit_rate@"): v for k, v in
-                        _mean(hit_metrics(top, targets, ks), "recommend").items()})
-        top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=seen_lists)
-        results.update({k.replace("recall@", "hit_rate@"): v for k, v in
-                        _mean(hit_metrics(top, targets, ks), "recommend_exclude_seen").items()})
-    else:
-        top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=None if include_seen else seen_lists)
-        results.update(_mean(hit_metrics(top, targets, ks), "recommend"))
-
-    # --- model: search (test events that carry a query; the clicked item is relevant)
-    search_rows = np.flatnonzero(examples["has_query"] > 0)
-    if model.query_tower is not None and len(search_rows):
-        top, _ = top_k_items(np.concatenate(search_vectors)[search_rows], item_vectors, k_max)
-        results.update(_mean(hit_metrics(top, targets[search_rows], ks), "search"))
-
-    # --- search on graded judgments (query -> items with relevance), anonymous queries
-    if model.query_tower is not None and dataset.judgments is not None and len(dataset.judgments):
-        results.update(_judgment_search(model, query_encoder, dataset, vocab, item_vectors, ks, baselines))
-
-    # --- ratings
-    has_rating = examples["has_rating"] > 0
-    if model.rating_head is not None and has_rating.any():
-        rows = np.flatnonzero(has_rating)
-        predicted = model.rating_head(tf.constant(user_vectors[rows]), tf.constant(item_vectors[targets[rows]]),
-                                      tf.constant(examples["user_bin"][rows]), tf.constant(targets[rows])).numpy()
-        error = predicted - examples["rating"][rows]
-        results["rating/rmse"] = float(np.sqrt(np.mean(error ** 2)))
-        results["rating/mae"] = float(np.mean(np.abs(error)))
-
-    if baselines:
-        train_index = vocab.item_index(history_events["item_id"].to_numpy())
-        for name, baseline in (("popularity", Popularity(train_index, n_items)), ("item_knn", ItemKNN(hist_matrix)),
-                               ("ease", EASE(hist_matrix))):
-            scores = baseline.scores(query_history)
-            if protocol == "tfrs":
-                for suffix, excluded in (("recommend", None), ("recommend_exclude_seen", query_history)):
-                    top = top_k_from_scores(scores, k_max, excluded)
-                    results.update({k.replace("recall@", "hit_rate@"): v for k, v in
-                                    _mean(hit_metrics(top, targets, ks), f"baselines/{name}/{suffix}").items()})
-            else:
-                top = top_k_from_scores(scores, k_max, exclude)
-                results.update(_mean(hit_metrics(top, targets, ks), f"baselines/{name}/recommend"))
-        if len(search_rows):
-            from recsys_tf.features.catalog import Catalog
-
-            catalog = Catalog.from_items(dataset.items, vocab)
-            bm25 = BM25Search(catalog.texts)
-            top = bm25.top_k(test["query"].astype(str).to_numpy()[search_rows].tolist(), k_max)
-            results.update(_mean(hit_metrics(top, targets[search_rows], ks), "baselines/bm25/search"))
-    results["protocol"] = protocol
-    results["counts/test_events"] = float(len(targets))
-    results["counts/search_events"] = float(len(search_rows))
-    return results
-
-
-def graded_ndcg(top: np.ndarray, relevance: list[dict], k: int) -> np.ndarray:
-    """NDCG@k with graded gains (2^rel - 1) against the ideal ordering of each query's judgments."""
-    out = np.zeros(len(top), np.float32)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    for row, (items, grades) in enumerate(zip(top, relevance)):
-        gains = np.array([2.0 ** grades.get(int(i), 0.0) - 1.0 for i in items[:k]])
-        ideal = np.sort(np.array([2.0 ** g - 1.0 for g in grades.values()]))[::-1][:k]
-        if ideal.sum() > 0:
-            out[row] = float((gains * discounts[:len(gains)]).sum() / (ideal * discounts[:len(ideal)]).sum())
+        users.append(u.numpy())
+        if has_query_tower:
+            searches.append(model.query_embedding(batch, user_embedding=u, training=False).numpy())
+    users = np.concatenate(users) if users else np.zeros((0, item_vectors.shape[1]), np.float32)
+    out = {"items": item_vectors, "queries": {}}
+    for task in tasks:
+        if task.name.startswith("recommend"):
+            out["queries"][task.name] = users[task.query_rows]
+        elif task.name == "search" and has_query_tower:
+            out["queries"][task.name] = np.concatenate(searches)[task.query_rows]
+        elif task.name == "related":
+            out["queries"][task.name] = item_vectors[task.query_items]
+        elif task.name == "search_judged" and has_query_tower:
+            out["queries"][task.name] = model.query_tower(
+                {"query_vector": tf.constant(encode_texts(query_encoder, task.query_texts))}).numpy()
+    if model.rating_head is not None:
+        out["ratings"] = model.rating_head(tf.constant(users), tf.constant(item_vectors[examples["target_item"]]),
+                                           tf.constant(examples["user_bin"]),
+                                           tf.constant(examples["target_item"])).numpy().ravel()
     return out
 
 
-def _judgment_search(model, query_encoder, dataset, vocab, item_vectors, ks, baselines: bool) -> dict:
-    import tensorflow as tf
+def _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, tasks) -> dict | None:
+    """Pretrained text encoder only: item = text vector, user = mean of history item vectors,
+    query = query text vector, cosine similarity. None when the run has no text preset."""
+    from recsys_tf.features.examples import build_examples
+    from recsys_tf.text.embedding_cache import EmbeddingCache
+    from recsys_tf.training.prepare import text_encoders
 
-    from recsys_tf.text.embedding_cache import encode_texts
+    from recsys_tf.text.presets import PresetError
 
-    judgments = dataset.judgments
-    judgments = judgments[judgments["item_id"].isin(set(vocab.items))]
-    grouped = judgments.groupby("query")
-    queries = list(grouped.groups)
-    relevance = [dict(zip(vocab.item_index(g["item_id"].to_numpy()).tolist(), g["relevance"].astype(float)))
-                 for _, g in grouped]
-    vectors = model.query_tower({"query_vector": tf.constant(encode_texts(query_encoder, queries))}).numpy()
-    k_max = max(ks)
-    top, _ = top_k_items(vectors, item_vectors, k_max)
-    out = {f"search_judged/ndcg@{k}": float(graded_ndcg(top, relevance, k).mean()) for k in ks if k >= 5}
-    if baselines:
-        from recsys_tf.features.catalog import Catalog
-
-        bm25 = BM25Search(Catalog.from_items(dataset.items, vocab).texts)
-        top = bm25.top_k(queries, k_max)
-        out.update({f"baselines/bm25/search_judged/ndcg@{k}": float(graded_ndcg(top, relevance, k).mean())
-                    for k in ks if k >= 5})
-    out["counts/judged_queries"] = float(len(queries))
+    frozen = dataclasses.replace(config, model=dataclasses.replace(config.model, use_text=True),
+                                 text=dataclasses.replace(config.text, mode="frozen"))
+    try:
+        item_encoder, query_encoder = text_encoders(frozen)
+    except PresetError as error:
+        print(f"zero_shot_text baseline skipped: {error}")
+        return None
+    cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else Path(run_dir) / "text_cache"
+    items = np.zeros((len(vocab.items) + 1, item_encoder.output_dim), np.float32)
+    items[1:] = EmbeddingCache(item_encoder, cache_dir).encode(catalog.texts, progress=len(catalog.texts) > 512)
+    items /= np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+    examples = build_examples(test, history_events, vocab, config.model.max_history)
+    history = items[examples["history_items"]].sum(axis=1)
+    history /= np.maximum(np.linalg.norm(history, axis=1, keepdims=True), 1e-12)
+    out = {"items": items, "queries": {}}
+    for task in tasks:
+        if task.name.startswith("recommend"):
+            out["queries"][task.name] = history[task.query_rows]
+        elif task.name == "related":
+            out["queries"][task.name] = items[task.query_items]
+        elif task.query_texts:
+            out["queries"][task.name] = EmbeddingCache(query_encoder, cache_dir).encode(task.query_texts)
     return out
 
 
-def write_report(metrics: dict, out_dir: str | Path, ks=DEFAULT_KS) -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    ks = [k for k in ks if any(key.endswith(f"@{k}") for key in metrics)] or list(ks)
-    lines = ["# Evaluation report", "", "## Recommend (next item, full catalog)", "",
-             "| model | " + " | ".join(f"recall@{k}" for k in ks) + " | ndcg@10 | mrr |",
-             "|---" * (len(ks) + 3) + "|"]
-    names = [("recsys_tf", "")] + [(name, f"baselines/{name}/") for name in ("popularity", "item_knn", "ease")]
-    for task, metric in (("recommend", "recall"), ("recommend", "hit_rate"), ("recommend_exclude_seen", "hit_rate")):
-        if f"{task}/{metric}@{ks[0]}" not in metrics:
-            continue
-        if metric == "hit_rate":
-            lines += ["", f"### {task} ({'seen items excluded' if 'exclude' in task else 'seen items NOT excluded'})", "",
-                      "| model | " + " | ".join(f"hit@{k}" for k in ks) + " | ndcg@10 | mrr |", "|---" * (len(ks) + 3) + "|"]
-        for label, base in names:
-            prefix = f"{base}{task}"
-            if f"{prefix}/{metric}@{ks[0]}" in metrics:
-                lines.append(f"| {label} | " + " | ".join(f"{metrics[f'{prefix}/{metric}@{k}']:.4f}" for k in ks)
-                             + f" | {metrics.get(f'{prefix}/ndcg@10', 0):.4f} | {metrics.get(f'{prefix}/mrr', 0):.4f} |")
-    if "search/recall@10" in metrics:
-        lines += ["", "## Search (query -> clicked item)", "", "| model | recall@10 | ndcg@10 | mrr |", "|---|---|---|---|"]
-        for label, prefix in (("recsys_tf", "search"), ("bm25", "baselines/bm25/search")):
-            if f"{prefix}/recall@10" in metrics:
-                lines.append(f"| {label} | {metrics[f'{prefix}/recall@10']:.4f} | {metrics[f'{prefix}/ndcg@10']:.4f} | "
-                             f"{metrics[f'{prefix}/mrr']:.4f} |")
-    if "search_judged/ndcg@10" in metrics:
-        lines += ["", "## Search on graded judgments (anonymous queries)", "", "| model | ndcg@5 | ndcg@10 | ndcg@50 |",
-                  "|---|---|---|---|"]
-        for label, prefix in (("recsys_tf", "search_judged"), ("bm25", "baselines/bm25/search_judged")):
-            if f"{prefix}/ndcg@10" in metrics:
-                lines.append(f"| {label} | " + " | ".join(f"{metrics.get(f'{prefix}/ndcg@{k}', 0):.4f}" for k in (5, 10, 50))
-                             + " |")
-    if "rating/rmse" in metrics:
-        lines += ["", f"Rating: RMSE {metrics['rating/rmse']:.4f}, MAE {metrics['rating/mae']:.4f}"]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    return out / "report.md"
+def _vector_ranker(vectors: dict, k: int, n_items: int, retrieval: str):
+    index = None
+
+    def rank(task: Task, exclude_matrix):
+        nonlocal index
+        queries = vectors["queries"].get(task.name)
+        if queries is None:
+            return None
+        if retrieval == "exact":
+            return top_k_items(queries, vectors["items"], k, exclude=task.exclude)[0]
+        if index is None:
+            from recsys_tf.index.build import build_index
+
+            index = build_index("scann", vectors["items"][1:], np.arange(1, n_items + 1), k=k)
+        return _index_top_k(index, queries, k, task.exclude)
+
+    return rank
+
+
+def _index_top_k(index, queries, k, exclude) -> np.ndarray:
+    """Top k from an approximate index, asking for k + |excluded| and filtering (as serving does)."""
+    extra = max((len(e) for e in exclude), default=0) if exclude is not None else 0
+    _, ids = index(np.asarray(queries, np.float32), k=k + extra)
+    ids = ids.numpy().astype(np.int64)
+    out = np.zeros((len(ids), k), np.int64)
+    for row, found in enumerate(ids):
+        if exclude is not None and len(exclude[row]):
+            found = found[~np.isin(found, exclude[row])]
+        out[row, :min(k, len(found))] = found[:k]
+    return out
+
+
+def _score_ranker(baseline, query_history, k: int, n_items: int):
+    def rank(task: Task, exclude_matrix):
+        if task.name.startswith("recommend"):
+            scores = baseline.scores(query_history[task.query_rows])
+        elif task.name == "related":
+            single = sp.csr_matrix((np.ones(len(task.query_items), np.float32),
+                                    (np.arange(len(task.query_items)), task.query_items)),
+                                   shape=(len(task.query_items), n_items + 1))
+            scores = baseline.scores(single)
+        else:
+            return None
+        return top_k_from_scores(scores, k, exclude_matrix)
+
+    return rank
+
+
+def _bm25_ranker(bm25: BM25Search, k: int):
+    def rank(task: Task, exclude_matrix):
+        if not task.query_texts:
+            return None
+        return bm25.top_k(list(task.query_texts), k)
+
+    return rank
+
+
+from recsys_tf.evaluation.report import write_report  # noqa: E402  (re-exported: evaluate + report in one import)
+
+__all__ = ["DEFAULT_KS", "PROTOCOLS", "BASELINES", "Evaluation", "evaluate_run", "graded_ndcg", "write_report"]

@@ -35,13 +35,9 @@ def top_k_items(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, exc
 
 
 def hit_metrics(top_indices: np.ndarray, targets: np.ndarray, ks) -> dict[str, np.ndarray]:
-    """Per-query recall@k (= hit rate with one target) and NDCG@k for a single relevant item."""
-    hits = top_indices == np.asarray(targets)[:, None]
-    rank = np.where(hits.any(axis=1), hits.argmax(axis=1), np.inf)
-    out = {}
-    for k in ks:
-        inside = rank < k
-        out[f"recall@{k}"] = inside.astype(np.float32)
-        out[f"ndcg@{k}"] = np.where(inside, 1.0 / np.log2(np.minimum(rank, 1e9) + 2.0), 0.0).astype(np.float32)
-    out["mrr"] = np.where(np.isfinite(rank), 1.0 / (rank + 1.0), 0.0).astype(np.float32)
-    return out
+    """Per-query recall@k (= hit rate with one target), NDCG@k and MRR for a single relevant item
+    (the validation metrics of training; the full set is `metrics.ranking_metrics`)."""
+    from recsys_tf.evaluation.metrics import ranking_metrics
+
+    full = ranking_metrics(top_indices, np.asarray(targets), ks)
+    return {name: values for name, values in full.items() if name.split("@")[0] in ("recall", "ndcg", "mrr")}

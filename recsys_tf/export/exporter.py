@@ -84,15 +84,28 @@ def _reload_check(version_dir: Path, samples: dict, index_kind: str, out_file: P
 def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str = "brute_force",
                max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
                scann_params: dict | None = None, log=print) -> Path:
+    """Export a trained run as the next version of ROOT/NAME (see the module docstring)."""
+    from recsys_tf.training.run import load_run
+
+    model, config, vocab, _, item_encoder, query_encoder = load_run(run_dir)
+    return export_model(model, config, vocab, item_encoder, query_encoder, export_root, model_name, index_kind,
+                        max_k, max_exclude, version, verify, scann_params, log,
+                        provenance={"run_dir": str(Path(run_dir).resolve())})
+
+
+def export_model(model, config, vocab, item_encoder, query_encoder, export_root, model_name: str = "recsys",
+                 index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
+                 verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
+                 extra_assets: dict | None = None) -> Path:
+    """Export an in-memory model (`export_run`, `add_items`); `extra_assets` = {file name: writer(path)}
+    written into assets.extra/."""
     import tensorflow as tf
 
     from recsys_tf.export.signatures import ServingGraph, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
     from recsys_tf.index.build import build_index, recall_against_exact
-    from recsys_tf.training.run import load_run
 
     target_dir = version_dirs.model_dir(export_root, model_name)
-    model, config, vocab, dataset, item_encoder, query_encoder = load_run(run_dir)
     n_items = len(vocab.items)
     embeddings = model.item_tower(tf.range(1, n_items + 1), training=False).numpy()
     fetch = max_k + max_exclude
@@ -101,7 +114,8 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
                          max_exclude=min(max_exclude, max(0, n_items - min(max_k, n_items))),
                          max_history=config.model.max_history, item_encoder=item_encoder)
     functions = signature_functions(graph)
-    report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions)}
+    report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
+              "scann_params": dict(getattr(index, "_recsys_params", {})), **(provenance or {})}
     if index_kind == "scann":
         rng = np.random.default_rng(0)
         queries = embeddings[rng.choice(n_items, size=min(500, n_items), replace=False)]
@@ -130,6 +144,8 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
                         raise RuntimeError(f"signature {sig!r} output {key!r} differs after reload")
             report["reload_check"] = "identical outputs in a fresh process (tensorflow + tensorflow_text only)"
         (tmp / "assets.extra" / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
+        for name, writer in (extra_assets or {}).items():
+            writer(tmp / "assets.extra" / name)
         for leftover in tmp.parent.glob(f"{tmp.name}.check*"):
             leftover.unlink()
         final = version_dirs.commit(tmp, target_dir, version)

@@ -41,7 +41,9 @@ def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_
     params.update(scann_params)
     params["num_leaves"] = min(params["num_leaves"], len(embeddings))
     params["num_leaves_to_search"] = min(params["num_leaves_to_search"], params["num_leaves"])
-    return tfrs.layers.factorized_top_k.ScaNN(k=k, **params).index(embeddings, identifiers)
+    layer = tfrs.layers.factorized_top_k.ScaNN(k=k, **params).index(embeddings, identifiers)
+    layer._recsys_params = params  # recorded in the export report (assets.extra/recsys_tf_export.json)
+    return layer
 
 
 def recall_against_exact(index, embeddings: np.ndarray, identifiers, queries: np.ndarray, k: int) -> float:

@@ -10,7 +10,7 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
-from recsys_tf.evaluation.evaluate import graded_ndcg
+from recsys_tf.evaluation.metrics import graded_ndcg, list_metrics, popularity_decile_share, ranking_metrics
 from recsys_tf.evaluation.topk import hit_metrics, top_k_items
 
 
@@ -64,6 +64,63 @@ def test_baselines_against_direct_numpy():
     assert top[2].tolist() == [2, 0]  # only one unseen item left: the second slot is padding
 
 
+def test_ranking_metrics_single_target_hand_computed():
+    top = np.array([[5, 3, 9], [1, 2, 4], [7, 8, 6]])
+    m = ranking_metrics(top, np.array([3, 4, 1]), ks=[1, 3])
+    np.testing.assert_allclose(m["hit_rate@3"], [1, 1, 0])
+    np.testing.assert_allclose(m["precision@3"], [1 / 3, 1 / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["precision@1"], [0, 0, 0])
+    np.testing.assert_allclose(m["map@3"], [1 / 2, 1 / 3, 0], rtol=1e-6)  # AP with one relevant = 1/rank
+
+
+def test_ranking_metrics_several_relevant_hand_computed():
+    top = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    relevant = [[2, 4, 9], [0]]  # second query: only padding -> no relevant item, all zeros
+    m = ranking_metrics(top, relevant, ks=[2, 4])
+    # hits at positions 2 and 4 of 4; three relevant items
+    np.testing.assert_allclose(m["recall@4"], [2 / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["recall@2"], [1 / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["precision@4"], [2 / 4, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["map@4"], [(1 / 2 + 2 / 4) / 3, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["map@2"], [(1 / 2) / 2, 0], rtol=1e-6)
+    dcg = 1 / np.log2(3) + 1 / np.log2(5)
+    idcg = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    np.testing.assert_allclose(m["ndcg@4"], [dcg / idcg, 0], rtol=1e-6)
+    np.testing.assert_allclose(m["mrr"], [1 / 2, 0], rtol=1e-6)
+
+
+def test_list_metrics_hand_computed():
+    top = np.array([[1, 2], [1, 3]])
+    categories = np.array([0, 7, 7, 8, 8])  # item -> category (index 0 = padding)
+    counts = np.array([0, 4, 2, 1, 1], np.float64)
+    m = list_metrics(top, ks=[2], n_items=4, categories=categories, train_counts=counts, n_users=7,
+                     target_counts_mean=2.0)
+    assert m["coverage@2"] == pytest.approx(3 / 4)
+    assert m["diversity@2"] == pytest.approx((0 + 1) / 2)  # list 1 same category, list 2 different
+    info = -np.log2((counts + 1) / 8)
+    assert m["novelty@2"] == pytest.approx(np.mean(info[[1, 2, 1, 3]]))
+    assert m["popularity_bias@2"] == pytest.approx(np.mean([4, 2, 4, 1]) / 2.0)
+
+
+def test_popularity_deciles_sum_to_one_and_put_popular_items_last():
+    counts = np.concatenate([[0], np.arange(1, 21)]).astype(float)  # item i has count i
+    shares = popularity_decile_share(np.array([[20, 19], [1, 20]]), counts, k=2)
+    assert sum(shares) == pytest.approx(1.0)
+    assert shares[9] == pytest.approx(3 / 4) and shares[0] == pytest.approx(1 / 4)
+
+
+def test_paired_bootstrap_detects_real_difference_and_not_noise():
+    from recsys_tf.evaluation.compare import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(300), 2)
+    a = rng.random(600)
+    better = paired_bootstrap(a, a + 0.05, users)
+    assert better["significant"] and better["ci_low"] > 0 and better["delta"] == pytest.approx(0.05)
+    same = paired_bootstrap(a, a + rng.normal(0, 0.01, 600), users)
+    assert not same["significant"] and same["ci_low"] < 0 < same["ci_high"]
+
+
 @pytest.mark.slow
 def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
     from recsys_tf.cli.main import main
@@ -75,4 +132,17 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
                 "search_judged/ndcg@10", "baselines/bm25/search_judged/ndcg@10", "rating/rmse"):
         assert key in metrics and np.isfinite(metrics[key]), key
     assert metrics["rating/rmse"] < 2.5  # the rating head keeps the training mean after a reload
-    assert "| popularity |" in (tmp_path / "report" / "report.md").read_text()
+    for key in ("recommend/precision@10", "recommend/map@10", "recommend/coverage@10", "recommend/diversity@10",
+                "recommend/novelty@10", "recommend/popularity_bias@10", "related/recall@10",
+                "baselines/zero_shot_text/recommend/recall@10", "recommend/short_history/recall@10"):
+        assert key in metrics and np.isfinite(metrics[key]), key
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| popularity |" in report and "![recall_at_k](recall_at_k.png)" in report
+    for name in ("recall_at_k.png", "popularity_bias.png", "per_query.parquet"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert list((tmp_path / "report" / "tensorboard").glob("events.out.tfevents.*"))
+    # --compare of a report with itself: zero deltas, nothing significant
+    assert main(["evaluate", "--compare", str(tmp_path / "report"), str(tmp_path / "report"),
+                 "--out", str(tmp_path / "cmp")]) == 0
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert result["recommend/recall@10"]["delta"] == 0 and not result["recommend/recall@10"]["significant"]

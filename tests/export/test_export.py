@@ -134,3 +134,53 @@ def test_recommend_and_score_edge_inputs(loaded):
     scored = loaded.signatures["score"](user_id=tf.constant([""]), history_item_ids=_strings([[]]),
                                         candidate_item_ids=_strings([["SKU000001"]]))
     assert np.isfinite(scored["rating"].numpy()).all()
+
+
+def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, tmp_path, capsys):
+    import pandas as pd
+
+    root, v1 = brute_force_export
+    old = tf.saved_model.load(str(v1))
+    twin = old.signatures["embed_items"](item_id=tf.constant(["SKU000005"]))["embedding"].numpy()
+    from recsys_tf.training.run import load_run
+
+    _, _, _, dataset, _, _ = load_run(json.loads((v1 / "assets.extra" / "recsys_tf_export.json").read_text())["run_dir"])
+    source = dataset.items.set_index("item_id").loc["SKU000005"]
+    items = pd.DataFrame([
+        {"item_id": "NEW-TWIN", "title": source["title"], "description": source["description"],
+         "category": source["category"], "brand": source["brand"], "price": source["price"]},
+        {"item_id": "NEW-2", "title": "Brand new thing", "description": "", "category": "Unseen > Category",
+         "brand": "Nobody", "price": 3.0},
+        {"item_id": "SKU000001", "title": "duplicate id", "description": "", "category": "", "brand": "", "price": 1.0},
+        {"item_id": "NEW-3", "title": "", "description": "no title", "category": "", "brand": "", "price": 1.0},
+    ])
+    items.to_parquet(tmp_path / "new.parquet")
+    assert main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "new.parquet")]) == 0
+    assert "adding 2 items" in capsys.readouterr().out
+    v2 = v1.parent / "2"
+    rejects = pd.read_csv(v2 / "assets.extra" / "added_items_rejects.csv")
+    assert sorted(rejects["reason"]) == ["empty title", "item_id already in the exported catalog"]
+    new = tf.saved_model.load(str(v2))
+    # trained weights carried over: old items embed exactly as before
+    np.testing.assert_allclose(new.signatures["embed_items"](item_id=tf.constant(["SKU000005"]))["embedding"].numpy(),
+                               twin, atol=1e-5)
+    vectors = new.signatures["embed_items"](item_id=tf.constant(["NEW-TWIN", "NEW-2"]))["embedding"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    # the twin (same text and attributes, no id signal) is the nearest neighbour of its original
+    out = new.signatures["similar_items"](item_id=tf.constant(["SKU000005"]), k=tf.constant([3]))
+    assert "NEW-TWIN" in _strings_out(out["item_ids"])[0]
+    similar = new.signatures["similar_items"](item_id=tf.constant(["NEW-2"]), k=tf.constant([5]))
+    _assert_clean(similar["item_ids"], similar["scores"])
+    # a further add-items keeps the earlier additions
+    pd.DataFrame([{"item_id": "NEW-4", "title": "Another new product"}]).to_csv(tmp_path / "more.csv", index=False)
+    assert main(["index", "add-items", "--export", str(v2), "--items", str(tmp_path / "more.csv"), "--no-verify"]) == 0
+    added = pd.read_parquet(v1.parent / "3" / "assets.extra" / "added_items.parquet")
+    assert added["item_id"].tolist() == ["NEW-TWIN", "NEW-2", "NEW-4"]
+    # nothing new -> clear error naming the reason, no new version
+    assert main(["index", "add-items", "--export", str(v1.parent / "3"), "--items", str(tmp_path / "more.csv")]) == 2
+    assert "no new item to add" in capsys.readouterr().err
+    assert max(int(p.name) for p in v1.parent.iterdir() if p.name.isdigit()) == 3
+
+
+def _strings_out(tensor):
+    return [[v.decode() for v in row] for row in tensor.numpy()]

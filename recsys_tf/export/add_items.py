@@ -1,0 +1,130 @@
+"""Cold start without retraining: `add_items` writes a new model version whose catalog and index also
+hold new items, embedded from their text and attributes by the trained item tower.
+
+How: the export's `assets.extra/recsys_tf_export.json` names the training run. The run's model is
+rebuilt with a catalog extended by the new items (new rows at the end of every per-item table), the
+trained weights are copied over, and the new items get *no id signal* (zero id-embedding rows, the
+same input id dropout trained the tower for) and zero item biases in the rating/click heads.
+Categories or brands the model never saw map to the out-of-vocabulary row. Items added by earlier
+`add-items` versions are kept (`assets.extra/added_items.parquet` carries them forward).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys_tf.data.schema import DatasetError
+from recsys_tf.data.validation import validate_items
+
+ADDED_ITEMS_FILE = "added_items.parquet"
+REJECTS_FILE = "added_items_rejects.csv"
+
+
+def read_items_file(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--items {path} does not exist. Fix: pass a .parquet, .csv or .jsonl file of items "
+                                "with item_id, title [, description, category, brand, price].")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    if path.suffix in (".jsonl", ".json"):
+        return pd.read_json(path, lines=path.suffix == ".jsonl", dtype=False)
+    raise DatasetError(f"--items {path}: unsupported file type {path.suffix!r}. Fix: use .parquet, .csv or .jsonl.")
+
+
+def export_info(export_dir: str | Path) -> dict:
+    info_file = Path(export_dir) / "assets.extra" / "recsys_tf_export.json"
+    if not info_file.exists():
+        raise FileNotFoundError(f"{info_file} is missing: {export_dir} is not a version directory written by "
+                                "`recsys-tf export`. Fix: pass e.g. --export exports/recsys/1.")
+    info = json.loads(info_file.read_text())
+    if "run_dir" not in info:
+        raise DatasetError(f"{info_file} does not name its training run (exported by an older version). "
+                           "Fix: re-export the run with `recsys-tf export`, then add items to that version.")
+    return info
+
+
+def extend_model(model, config, vocab, dataset_items: pd.DataFrame, new_items: pd.DataFrame, item_encoder,
+                 query_encoder):
+    """(new model, new vocab): the trained model with `new_items` appended to its catalog."""
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.text.embedding_cache import encode_texts
+    from recsys_tf.training.builder import build_model
+
+    if item_encoder is None:
+        raise DatasetError("This model was trained without text (model.use_text=false): it cannot embed new "
+                           "items. Fix: add items to an export of a text model, or retrain with the new items.")
+    new_vocab = dataclasses.replace(vocab, items=list(vocab.items) + new_items["item_id"].astype(str).tolist())
+    known = dataset_items.set_index("item_id").loc[list(vocab.items)].reset_index()
+    all_items = pd.concat([known, new_items], ignore_index=True)
+    catalog = Catalog.from_items(all_items, new_vocab)
+    old_text = model.item_tower.catalog_text.numpy()
+    new_text = encode_texts(item_encoder, catalog.texts[len(vocab.items):])
+    text_vectors = np.concatenate([old_text, np.asarray(new_text, np.float32)])
+    new_model = build_model(config, new_vocab, catalog, text_vectors, None, 0.0, item_encoder, query_encoder)
+    new_model.build_all()
+    old_weights, new_weights = model.weights, new_model.weights
+    # same builder, same order; layer-name suffixes may differ between the two instances
+    if [w.path.split("/")[-1] for w in old_weights] != [w.path.split("/")[-1] for w in new_weights]:
+        raise RuntimeError("internal error: the extended model's variables do not line up with the trained ones")
+    for old, new in zip(old_weights, new_weights):
+        if old.path.split("/")[-1].startswith("catalog_"):
+            continue  # per-item tables: already built for the extended catalog
+        value = old.numpy()
+        if tuple(old.shape) != tuple(new.shape):
+            # per-item rows (id embedding, item bias): new items get zeros = "no id signal"
+            if old.shape[1:] != new.shape[1:] or new.shape[0] < old.shape[0]:
+                raise RuntimeError(f"internal error: cannot extend variable {old.path} {old.shape} -> {new.shape}")
+            value = np.concatenate([value, np.zeros((new.shape[0] - old.shape[0], *old.shape[1:]), value.dtype)])
+        new.assign(value)
+    return new_model, new_vocab
+
+
+def add_items(export_dir: str | Path, items_file: str | Path, export_root: str | Path | None = None,
+              model_name: str | None = None, index_kind: str | None = None, verify: bool = True, log=print) -> Path:
+    """Write ROOT/NAME/<next version> = the export at `export_dir` + the items of `items_file`.
+    Returns the new version directory. Rejected rows (invalid, or an id already in the catalog) are
+    written to assets.extra/added_items_rejects.csv of the new version and counted in the log."""
+    from recsys_tf.export.exporter import export_model
+    from recsys_tf.training.run import load_run
+
+    export_dir = Path(export_dir)
+    info = export_info(export_dir)
+    export_root = Path(export_root) if export_root else export_dir.parent.parent
+    model_name = model_name or export_dir.parent.name
+    index_kind = index_kind or info.get("index", "brute_force")
+    raw = read_items_file(items_file)
+    clean, rejects = validate_items(raw, Path(items_file).name)
+    previous_file = export_dir / "assets.extra" / ADDED_ITEMS_FILE
+    previous = pd.read_parquet(previous_file) if previous_file.exists() else clean.iloc[:0]
+    model, config, vocab, dataset, item_encoder, query_encoder = load_run(info["run_dir"])
+    taken = set(vocab.items) | set(previous["item_id"].astype(str))
+    duplicate = clean["item_id"].astype(str).isin(taken)
+    if duplicate.any():
+        dup_rejects = pd.DataFrame({"file": Path(items_file).name, "row": np.flatnonzero(duplicate.to_numpy()),
+                                    "reason": "item_id already in the exported catalog",
+                                    "record": clean.loc[duplicate, "item_id"].astype(str).to_numpy()})
+        rejects = pd.concat([rejects, dup_rejects], ignore_index=True)
+        clean = clean[~duplicate].reset_index(drop=True)
+    if clean.empty:
+        reasons = rejects["reason"].value_counts().to_dict() if len(rejects) else {}
+        raise DatasetError(f"{items_file}: no new item to add ({len(raw)} rows, rejected by reason: {reasons}). "
+                           "Fix: give new, unique item_ids with a non-empty title.")
+    added = pd.concat([previous, clean], ignore_index=True)
+    new_model, new_vocab = extend_model(model, config, vocab, dataset.items, added, item_encoder, query_encoder)
+    log(f"adding {len(clean)} items ({len(previous)} added earlier, {len(rejects)} rows rejected"
+        + (f": {rejects['reason'].value_counts().to_dict()}" if len(rejects) else "") + ")")
+    assets = {ADDED_ITEMS_FILE: lambda path: added.to_parquet(path, index=False),
+              REJECTS_FILE: lambda path: rejects.to_csv(path, index=False)}
+    return export_model(new_model, config, new_vocab, item_encoder, query_encoder, export_root, model_name,
+                        index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
+                        log=log,  # ScaNN settings: defaults for the new catalog size
+                        provenance={"run_dir": info["run_dir"], "added_items": int(len(added)),
+                                    "based_on": str(export_dir.resolve())},
+                        extra_assets=assets)
