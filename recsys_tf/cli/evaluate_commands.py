@@ -39,7 +39,11 @@ def _parse_ablations(values: list[str]) -> dict[str, str]:
 
 def cmd_evaluate(args) -> int:
     if args.compare:
-        from recsys_tf.evaluation.compare import compare_reports, render_comparison, write_comparison
+        from recsys_tf.evaluation.compare import (
+            compare_reports,
+            render_comparison,
+            write_comparison,
+        )
 
         result = compare_reports(args.compare[0], args.compare[1], system=args.system)
         if args.out:

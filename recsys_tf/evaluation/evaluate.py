@@ -36,7 +36,12 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
-from recsys_tf.evaluation.metrics import graded_ndcg, list_metrics, popularity_decile_share, ranking_metrics
+from recsys_tf.evaluation.metrics import (
+    graded_ndcg,
+    list_metrics,
+    popularity_decile_share,
+    ranking_metrics,
+)
 from recsys_tf.evaluation.topk import top_k_items
 
 DEFAULT_KS = (1, 5, 10, 50, 100)
@@ -316,9 +321,8 @@ def _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, ta
     query = query text vector, cosine similarity. None when the run has no text preset."""
     from recsys_tf.features.examples import build_examples
     from recsys_tf.text.embedding_cache import EmbeddingCache
-    from recsys_tf.training.prepare import text_encoders
-
     from recsys_tf.text.presets import PresetError
+    from recsys_tf.training.prepare import text_encoders
 
     frozen = dataclasses.replace(config, model=dataclasses.replace(config.model, use_text=True),
                                  text=dataclasses.replace(config.text, mode="frozen"))

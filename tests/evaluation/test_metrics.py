@@ -10,7 +10,12 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
-from recsys_tf.evaluation.metrics import graded_ndcg, list_metrics, popularity_decile_share, ranking_metrics
+from recsys_tf.evaluation.metrics import (
+    graded_ndcg,
+    list_metrics,
+    popularity_decile_share,
+    ranking_metrics,
+)
 from recsys_tf.evaluation.topk import hit_metrics, top_k_items
 
 
