@@ -81,6 +81,23 @@ def _reload_check(version_dir: Path, samples: dict, index_kind: str, out_file: P
     return result
 
 
+def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers) -> dict:
+    """Bytes of the SavedModel's variables vs. what they must hold: every distinct weight of the
+    model and text encoders once, plus the index (embeddings + identifiers). Issue goal: ratio ≤ 1.15
+    (../shared/ARCHITECTURE.md: Keras 3 archives used to store the text encoder twice)."""
+    seen, weights = set(), 0
+    for layer in layers:
+        for variable in getattr(layer, "weights", []) if layer is not None else []:
+            key = id(getattr(variable, "value", variable))
+            if key not in seen:
+                seen.add(key)
+                weights += int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
+    index = int(np.asarray(embeddings, np.float32).nbytes) + sum(len(str(i).encode()) + 1 for i in identifiers)
+    written = sum(f.stat().st_size for f in (version_dir / "variables").iterdir())
+    return {"variables_bytes": written, "weights_bytes": weights, "index_bytes": index,
+            "size_ratio": round(written / max(weights + index, 1), 4)}
+
+
 def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str = "brute_force",
                max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
                scann_params: dict | None = None, log=print) -> Path:
@@ -127,6 +144,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         archive = build_archive(graph, functions)
         archive.write_out(str(tmp), options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_NAMESPACES),
                           verbose=False)
+        report.update(size_report(tmp, [model, item_encoder, query_encoder], embeddings, vocab.items))
         samples = sample_inputs(vocab, functions)
         write_warmup(tmp, model_name, samples)
         if verify:

@@ -45,7 +45,8 @@ class ModelConfig:
     num_uniform_negatives: int = 0
     use_text: bool = True               # False = the ID-only ablation (no text tower)
     text_skip: bool = True              # embeddings also carry the normalised text vector (towers/mlp.py)
-    text_skip_init: float = 1.0         # initial weight of the text part (item and user towers)
+    text_skip_init: float = 0.3         # initial weight of the text part (item and user towers); 0.3 beat 1.0
+    #                                     on the demo data (NDCG@10 recommend 0.087 vs 0.078, search 0.781 vs 0.762)
     query_text_skip_init: float = 3.0   # ... of the query tower: search leans more on text similarity
 
 

@@ -38,6 +38,12 @@ def _assert_clean(ids, scores):
     return ids, scores
 
 
+def test_export_size_close_to_weights_plus_index(brute_force_export):
+    report = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
+    # every weight once + the index; the margin covers the serving graph's item-vector table and metadata
+    assert report["size_ratio"] <= 1.15, report
+
+
 def test_layout_versions_and_warmup(brute_force_export, tiny_run):
     root, path = brute_force_export
     assert path.name == "1" and path.parent == root / "recsys"
