@@ -24,15 +24,31 @@ def _replica_context():
     return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
 
 
+def _placed(value):
+    """`value` with a device. TF's all_gather/all_reduce use a graph tensor's `.device` as the
+    collective's destination; under MultiWorkerMirroredStrategy with one device per worker the
+    replica function runs without a device scope, the device is "" and TF raises "destinations can
+    not be empty". Pinning the tensor to the worker's (only) device fixes it; with several local
+    devices TF already places each replica."""
+    value = tf.convert_to_tensor(value)
+    if value.device or tf.executing_eagerly():
+        return value
+    devices = tf.distribute.get_strategy().extended.worker_devices
+    if len(devices) != 1:
+        return value
+    with tf.device(devices[0]):
+        return tf.identity(value)
+
+
 def cross_replica_sum(value):
     """Sum of `value` over replicas (itself outside tf.distribute)."""
     ctx = _replica_context()
-    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value) if ctx is not None else value
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, _placed(value)) if ctx is not None else value
 
 
 def _all_gather(value):
     ctx = _replica_context()
-    return ctx.all_gather(value, axis=0) if ctx is not None else value
+    return ctx.all_gather(_placed(value), axis=0) if ctx is not None else value
 
 
 def _replica_offset(local_batch):
@@ -40,7 +56,7 @@ def _replica_offset(local_batch):
     if ctx is None:
         return 0
     # replicas may hold batches of different sizes at the end of an epoch
-    sizes = ctx.all_gather(tf.reshape(local_batch, [1]), axis=0)
+    sizes = ctx.all_gather(_placed(tf.reshape(local_batch, [1])), axis=0)
     replica = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
     return tf.reduce_sum(sizes[:replica])
 
