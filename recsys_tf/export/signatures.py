@@ -17,6 +17,7 @@ Conventions (README "Serving signatures"):
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
@@ -80,8 +81,9 @@ class ServingGraph:
             inputs["user_embedding"] = user
         return self.model.query_tower(inputs, training=False)
 
-    def retrieve(self, queries, k, exclude_ids=None):
-        """Top-k (scores, ids) from the index after removing `exclude_ids` (B, E) strings."""
+    def retrieve(self, queries, k, exclude_ids=None, mmr_lambda=None, max_per_category=None):
+        """Top-k (scores, ids) from the index after removing `exclude_ids` (B, E) strings; with
+        `mmr_lambda` / `max_per_category` the k are chosen by `diversify` among the fetched candidates."""
         scores, ids = self.index(queries, k=self.fetch)
         valid = tf.ones_like(scores, tf.bool)
         if exclude_ids is not None:
@@ -93,10 +95,52 @@ class ServingGraph:
         top_scores, order = tf.math.top_k(masked, k=self.fetch)
         top_ids = tf.gather(ids, order, batch_dims=1)
         kk = self._k(k)
+        if mmr_lambda is not None:
+            top_scores, top_ids = self.diversify(top_scores, top_ids, kk, mmr_lambda, max_per_category)
         top_scores, top_ids = top_scores[:, :kk], top_ids[:, :kk]
         row_k = tf.clip_by_value(tf.reshape(k, [-1])[:, None], 1, self.max_k)
         keep = (tf.range(kk)[None, :] < row_k) & (top_scores > PAD_SCORE / 2)
         return tf.where(keep, top_scores, PAD_SCORE), tf.where(keep, top_ids, "")
+
+    def diversify(self, scores, ids, kk, mmr_lambda, max_per_category):
+        """Greedy re-selection of kk of the (B, F) candidates: maximal marginal relevance
+        λ·score − (1 − λ)·max cosine to the items already chosen (λ = 1: plain ranking), and at most
+        `max_per_category` items per catalog category (≤ 0: no cap). Written here because neither
+        TFRS nor keras-rs ships an in-graph MMR / category cap for serving."""
+        index = self.lookup(ids)
+        vectors = tf.gather(self.item_vectors, index)
+        similarity = tf.einsum("bfd,bgd->bfg", vectors, vectors)
+        categories = tf.gather(self.model.item_tower.catalog_category, index)
+        n_categories = self.model.item_tower.num_categories + 1
+        lam = tf.clip_by_value(tf.cast(tf.reshape(mmr_lambda, [-1]), tf.float32), 0.0, 1.0)[:, None]
+        cap = tf.cast(tf.reshape(max_per_category, [-1]), tf.int32)[:, None]
+        available = scores > PAD_SCORE / 2
+        batch, width = tf.shape(scores)[0], tf.shape(scores)[1]
+
+        def step(t, chosen, max_sim, counts, out_scores, out_ids):
+            penalty = tf.where(tf.reduce_any(chosen, axis=1, keepdims=True), max_sim, 0.0)
+            objective = lam * scores - (1.0 - lam) * penalty
+            blocked = (cap > 0) & (tf.gather(counts, categories, batch_dims=1) >= cap)
+            objective = tf.where(available & ~chosen & ~blocked, objective, -np.inf)
+            pick = tf.argmax(objective, axis=1, output_type=tf.int32)
+            ok = tf.reduce_max(objective, axis=1) > -np.inf
+            out_scores = out_scores.write(t, tf.where(ok, tf.gather(scores, pick, batch_dims=1), PAD_SCORE))
+            out_ids = out_ids.write(t, tf.where(ok, tf.gather(ids, pick, batch_dims=1), ""))
+            picked = tf.one_hot(pick, width, on_value=True, off_value=False) & ok[:, None]
+            chosen = chosen | picked
+            max_sim = tf.maximum(max_sim, tf.where(ok[:, None], tf.gather(similarity, pick, batch_dims=1), -1.0))
+            counts += tf.one_hot(tf.gather(categories, pick, batch_dims=1), n_categories, dtype=tf.int32) * \
+                tf.cast(ok[:, None], tf.int32)
+            return t + 1, chosen, max_sim, counts, out_scores, out_ids
+
+        _, _, _, _, out_scores, out_ids = tf.while_loop(
+            lambda t, *_: t < kk, step,
+            (tf.constant(0), tf.zeros([batch, width], tf.bool), tf.fill([batch, width], -1.0),
+             tf.zeros([batch, n_categories], tf.int32), tf.TensorArray(tf.float32, size=kk),
+             tf.TensorArray(tf.string, size=kk)),
+            # static widths differ between index kinds (ScaNN's outputs are not statically shaped)
+            shape_invariants=(tf.TensorShape([]),) + (tf.TensorShape(None),) * 5)
+        return tf.transpose(out_scores.stack()), tf.transpose(out_ids.stack())
 
     def explain(self, result_ids, history_items):
         """For each result, the history item most similar to it ("because you viewed ...")."""
@@ -126,6 +170,16 @@ def signature_functions(graph: ServingGraph) -> dict:
 
     def search(query, k):
         scores, ids = graph.retrieve(graph.query_embedding(query), k)
+        return {"item_ids": ids, "scores": scores}
+
+    def recommend_diverse(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category):
+        user, history = graph.user_embedding(user_id, history_item_ids)
+        exclude = tf.concat([history_item_ids[:, -graph.max_history:], exclude_item_ids], axis=1)
+        scores, ids = graph.retrieve(user, k, exclude, mmr_lambda, max_per_category)
+        return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
+
+    def search_diverse(query, k, mmr_lambda, max_per_category):
+        scores, ids = graph.retrieve(graph.query_embedding(query), k, None, mmr_lambda, max_per_category)
         return {"item_ids": ids, "scores": scores}
 
     def search_personalized(query, user_id, history_item_ids, k):
@@ -175,6 +229,10 @@ def signature_functions(graph: ServingGraph) -> dict:
     functions = {
         "recommend": (recommend, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
                                   s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k")]),
+        "recommend_diverse": (recommend_diverse, [
+            s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
+            s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k"),
+            s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category")]),
         "similar_items": (similar_items, [s([None], tf.string, name="item_id"), s([None], tf.int32, name="k")]),
         "score": (score, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
                           s([None, None], tf.string, name="candidate_item_ids")]),
@@ -183,6 +241,9 @@ def signature_functions(graph: ServingGraph) -> dict:
     if graph.model.query_tower is not None and graph.query_encoder is not None:
         functions.update({
             "search": (search, [s([None], tf.string, name="query"), s([None], tf.int32, name="k")]),
+            "search_diverse": (search_diverse, [s([None], tf.string, name="query"), s([None], tf.int32, name="k"),
+                                                s([None], tf.float32, name="mmr_lambda"),
+                                                s([None], tf.int32, name="max_per_category")]),
             "search_personalized": (search_personalized, [
                 s([None], tf.string, name="query"), s([None], tf.string, name="user_id"),
                 s([None, None], tf.string, name="history_item_ids"), s([None], tf.int32, name="k")]),

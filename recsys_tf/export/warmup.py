@@ -23,6 +23,9 @@ def sample_inputs(vocab, signatures) -> dict[str, dict[str, np.ndarray]]:
         "embed_query": {"query": np.array(["wireless earbuds"], object)},
         "embed_items": {"item_id": np.array(items[:2], object)},
     }
+    diverse = {"mmr_lambda": np.array([0.7], np.float32), "max_per_category": np.array([2], np.int32)}
+    samples["recommend_diverse"] = {**samples["recommend"], **diverse}
+    samples["search_diverse"] = {**samples["search"], **diverse}
     samples["serving_default"] = samples["recommend"]
     return {name: samples[name] for name in signatures if name in samples}
 

@@ -43,22 +43,43 @@ class RecsysClient:
             raise ValueError(f"`k` must be an integer in [1, {self.max_k}]. Received: k={k!r}.")
         return np.full(n, k, np.int32)
 
+    @staticmethod
+    def _diversity(n: int, mmr_lambda, max_per_category) -> dict[str, np.ndarray]:
+        """Inputs of the *_diverse signatures, or {} when diversification is off (the default)."""
+        if mmr_lambda is None and not max_per_category:
+            return {}
+        lam = 1.0 if mmr_lambda is None else float(mmr_lambda)
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f"`mmr_lambda` must be in [0, 1] (1 = relevance only). Received: {mmr_lambda!r}.")
+        cap = int(max_per_category or 0)
+        if cap < 0:
+            raise ValueError(f"`max_per_category` must be >= 0 (0 = no cap). Received: {max_per_category!r}.")
+        return {"mmr_lambda": np.full(n, lam, np.float32), "max_per_category": np.full(n, cap, np.int32)}
+
     # --- signatures -----------------------------------------------------------------------------
-    def search(self, queries: list[str] | str, k: int = 10) -> list[list[tuple[str, float]]]:
+    def search(self, queries: list[str] | str, k: int = 10, mmr_lambda: float | None = None,
+               max_per_category: int | None = None) -> list[list[tuple[str, float]]]:
+        """Top-k items per query. `mmr_lambda` (< 1: trade relevance for variety, maximal marginal
+        relevance) and `max_per_category` (cap per catalog category) use `search_diverse`."""
         queries = [queries] if isinstance(queries, str) else list(queries)
-        out = self.predict("search", {"query": np.array(queries, object), "k": self._k(k, len(queries))})
+        diverse = self._diversity(len(queries), mmr_lambda, max_per_category)
+        out = self.predict("search_diverse" if diverse else "search",
+                           {"query": np.array(queries, object), "k": self._k(k, len(queries)), **diverse})
         return _pairs(out)
 
-    def recommend(self, user_ids: list[str] | str, histories=None, exclude=None, k: int = 10):
+    def recommend(self, user_ids: list[str] | str, histories=None, exclude=None, k: int = 10,
+                  mmr_lambda: float | None = None, max_per_category: int | None = None):
         user_ids = [user_ids] if isinstance(user_ids, str) else list(user_ids)
         histories = histories if histories is not None else [[] for _ in user_ids]
         if histories and not isinstance(histories[0], list | tuple):
             histories = [histories]
         exclude = exclude if exclude is not None else [[] for _ in user_ids]
-        out = self.predict("recommend", {"user_id": np.array(user_ids, object),
-                                         "history_item_ids": _string_matrix(histories, self.max_history),
-                                         "exclude_item_ids": _string_matrix(exclude, self.max_history),
-                                         "k": self._k(k, len(user_ids))})
+        diverse = self._diversity(len(user_ids), mmr_lambda, max_per_category)
+        out = self.predict("recommend_diverse" if diverse else "recommend",
+                           {"user_id": np.array(user_ids, object),
+                            "history_item_ids": _string_matrix(histories, self.max_history),
+                            "exclude_item_ids": _string_matrix(exclude, self.max_history),
+                            "k": self._k(k, len(user_ids)), **diverse})
         because = np.asarray(out["because_item_ids"]).astype(str)
         return [[(i, s, b) for (i, s), b in zip(row, brow)] for row, brow in zip(_pairs(out), because)]
 

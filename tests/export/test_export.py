@@ -53,8 +53,8 @@ def test_layout_versions_and_warmup(brute_force_export, tiny_run):
 
     names = {prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request.model_spec.signature_name
              for r in records}
-    assert names == {"recommend", "search", "search_personalized", "similar_items", "similar_to_text", "score",
-                     "embed_query", "embed_items", "serving_default"}
+    assert names == {"recommend", "recommend_diverse", "search", "search_diverse", "search_personalized",
+                     "similar_items", "similar_to_text", "score", "embed_query", "embed_items", "serving_default"}
     second = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, verify=False, log=lambda *_: None)
     assert second.name == "2"
 
@@ -190,3 +190,56 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
 
 def _strings_out(tensor):
     return [[v.decode() for v in row] for row in tensor.numpy()]
+
+
+def _mmr_reference(scores, vectors, categories, k, lam, cap):
+    """NumPy greedy MMR with a per-category cap over one row of candidates."""
+    chosen, counts = [], {}
+    for _ in range(k):
+        best, best_value = None, -np.inf
+        for i in range(len(scores)):
+            if i in chosen or (cap > 0 and counts.get(categories[i], 0) >= cap):
+                continue
+            penalty = max((vectors[i] @ vectors[j] for j in chosen), default=0.0)
+            value = lam * scores[i] - (1 - lam) * penalty
+            if value > best_value:
+                best, best_value = i, value
+        if best is None:
+            break
+        chosen.append(best)
+        counts[categories[best]] = counts.get(categories[best], 0) + 1
+    return chosen
+
+
+def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_force_export):
+    from recsys_tf.training.run import load_run
+
+    _, _, vocab, dataset, _, _ = load_run(tiny_run)
+    category = dict(zip(dataset.items["item_id"], dataset.items["category"]))
+    query = tf.constant(["wireless earbuds", "leather belt"])
+    plain = loaded.signatures["search"](query=query, k=tf.constant([10, 10]))
+    off = loaded.signatures["search_diverse"](query=query, k=tf.constant([10, 10]),
+                                              mmr_lambda=tf.constant([1.0, 1.0]), max_per_category=tf.constant([0, 0]))
+    assert _strings_out(off["item_ids"]) == _strings_out(plain["item_ids"])  # off = plain ranking
+    capped = loaded.signatures["search_diverse"](query=query, k=tf.constant([10, 10]),
+                                                 mmr_lambda=tf.constant([1.0, 1.0]), max_per_category=tf.constant([1, 2]))
+    for row, cap in zip(_strings_out(capped["item_ids"]), (1, 2)):
+        cats = [category[i] for i in row if i]
+        assert cats and max(cats.count(c) for c in set(cats)) <= cap
+    # MMR against a NumPy reference over the same candidates: the exact top `fetch` (= max_k + max_exclude)
+    info = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
+    fetch = info["max_k"] + min(64, info["items"] - info["max_k"])
+    q = loaded.signatures["embed_query"](query=query[:1])["embedding"].numpy()[0]
+    all_vectors = loaded.signatures["embed_items"](item_id=tf.constant(vocab.items))["embedding"].numpy()
+    order = np.argsort(-(all_vectors @ q), kind="stable")[:fetch]
+    ids = [vocab.items[i] for i in order]
+    mmr = loaded.signatures["search_diverse"](query=query[:1], k=tf.constant([5]), mmr_lambda=tf.constant([0.5]),
+                                              max_per_category=tf.constant([0]))
+    expected = _mmr_reference((all_vectors @ q)[order], all_vectors[order], [category[i] for i in ids], 5, 0.5, 0)
+    assert _strings_out(mmr["item_ids"])[0] == [ids[i] for i in expected]
+    _assert_clean(mmr["item_ids"], mmr["scores"])
+    rec = loaded.signatures["recommend_diverse"](
+        user_id=tf.constant(["U00001"]), history_item_ids=_strings([["SKU000001"]]), exclude_item_ids=_strings([[""]]),
+        k=tf.constant([5]), mmr_lambda=tf.constant([0.3]), max_per_category=tf.constant([2]))
+    ids, _ = _assert_clean(rec["item_ids"], rec["scores"])
+    assert "SKU000001" not in ids[0]

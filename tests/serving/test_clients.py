@@ -37,6 +37,11 @@ def test_every_signature_matches_the_saved_model(server, exports, label):
         assert recs == local.recommend(["U00001"], [["SKU000001", "SKU000002"]], k=5)
         assert len(recs[0]) == 5 and all(b in ("SKU000001", "SKU000002") for _, _, b in recs[0])
         assert client.similar_items(["SKU000003"], k=4) == local.similar_items(["SKU000003"], k=4)
+        diverse = client.recommend(["U00001"], [["SKU000001"]], k=5, mmr_lambda=0.5, max_per_category=2)
+        assert diverse == local.recommend(["U00001"], [["SKU000001"]], k=5, mmr_lambda=0.5, max_per_category=2)
+        assert client.search("mug", k=3, max_per_category=1) == local.search("mug", k=3, max_per_category=1)
+        with pytest.raises(ValueError, match="mmr_lambda"):
+            client.search("mug", mmr_lambda=1.5)
         scored = client.score("U00001", ["SKU000001"], ["SKU000002", "SKU000004"])
         np.testing.assert_allclose(scored["rating"], local.score("U00001", ["SKU000001"],
                                                                  ["SKU000002", "SKU000004"])["rating"], atol=1e-5)
