@@ -1,0 +1,72 @@
+"""ScaNN / brute-force index building and `index tune`, against exact NumPy search."""
+import json
+
+import numpy as np
+import pytest
+
+from recsys_tf.index.build import build_index, default_scann_params, recall_against_exact
+from recsys_tf.index.tune import candidate_params, probe_queries, tune_scann
+
+
+def _clustered(n=3000, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(40, d))
+    x = centers[rng.integers(0, 40, n)] + 0.3 * rng.normal(size=(n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_brute_force_matches_numpy_and_scann_recall():
+    items = _clustered()
+    ids = np.array([f"I{i}" for i in range(len(items))])
+    queries = probe_queries(items, 200)
+    brute = build_index("brute_force", items, ids, k=10)
+    _, found = brute(queries, k=10)
+    exact = np.argsort(-(queries @ items.T), axis=1)[:, :10]
+    assert (found.numpy().astype(str) == ids[exact]).mean() > 0.99  # ties aside, identical
+    assert recall_against_exact(build_index("scann", items, ids, k=10), items, ids, queries, 10) >= 0.95
+
+
+def test_default_params_and_grid():
+    params = default_scann_params(1_000_000, 10)
+    assert params["num_leaves"] == 1000 and params["num_leaves_to_search"] == 120
+    grid = candidate_params(10_000, 10)
+    assert grid[0] == default_scann_params(10_000, 10) and len(grid) == len({json.dumps(g) for g in grid})
+    assert all(g["num_leaves_to_search"] <= g["num_leaves"] for g in grid)
+
+
+def test_tune_picks_fastest_setting_reaching_the_target():
+    items = _clustered()
+    grid = [{"num_leaves": 50, "num_leaves_to_search": s, "num_reordering_candidates": 100,
+             "dimensions_per_block": 2} for s in (2, 10, 50)]
+    result = tune_scann(items, k=10, queries=probe_queries(items, 300), target_recall=0.9, grid=grid,
+                        log=lambda *_: None)
+    good = [r for r in result["results"] if r["recall"] >= 0.9]
+    assert good and result["reached_target"]
+    assert result["chosen"] == max(good, key=lambda r: r["qps"])["params"]
+    ids = np.arange(len(items)).astype(str)
+    again = recall_against_exact(build_index("scann", items, ids, k=10, **result["chosen"]), items, ids,
+                                 probe_queries(items, 300), 10)
+    assert abs(again - result["chosen_recall"]) < 0.02
+    # an unreachable target falls back to the most accurate setting and says so
+    strict = tune_scann(items, k=10, queries=probe_queries(items, 300), target_recall=1.01, grid=grid[:2],
+                        log=lambda *_: None)
+    assert not strict["reached_target"]
+    assert strict["chosen_recall"] == max(r["recall"] for r in strict["results"])
+
+
+@pytest.mark.slow
+def test_index_tune_cli_feeds_export(tiny_run, tmp_path):
+    from recsys_tf.cli.main import main
+
+    out = tmp_path / "scann.json"
+    assert main(["index", "tune", "--run", str(tiny_run), "--queries", "200", "--out", str(out)]) == 0
+    chosen = json.loads(out.read_text())["chosen"]
+    assert set(chosen) == {"num_leaves", "num_leaves_to_search", "num_reordering_candidates", "dimensions_per_block"}
+    assert main(["export", "--run", str(tiny_run), "--index", "scann", "--export-root", str(tmp_path / "exp"),
+                 "--scann-params", str(out), "--no-verify"]) == 0
+    report = json.loads((tmp_path / "exp" / "recsys" / "1" / "assets.extra" / "recsys_tf_export.json").read_text())
+    assert report["scann_params"]["num_leaves"] == chosen["num_leaves"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"leaves": 3}))
+    assert main(["export", "--run", str(tiny_run), "--index", "scann", "--export-root", str(tmp_path / "exp"),
+                 "--scann-params", str(bad)]) == 2
