@@ -112,7 +112,8 @@ class ServingGraph:
         similarity = tf.einsum("bfd,bgd->bfg", vectors, vectors)
         categories = tf.gather(self.model.item_tower.catalog_category, index)
         n_categories = self.model.item_tower.num_categories + 1
-        lam = tf.clip_by_value(tf.cast(tf.reshape(mmr_lambda, [-1]), tf.float32), 0.0, 1.0)[:, None]
+        lam = tf.cast(tf.reshape(mmr_lambda, [-1]), tf.float32)
+        lam = tf.clip_by_value(tf.where(tf.math.is_finite(lam), lam, 1.0), 0.0, 1.0)[:, None]  # NaN/inf -> off
         cap = tf.cast(tf.reshape(max_per_category, [-1]), tf.int32)[:, None]
         available = scores > PAD_SCORE / 2
         batch, width = tf.shape(scores)[0], tf.shape(scores)[1]

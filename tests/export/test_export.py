@@ -243,3 +243,11 @@ def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_forc
         k=tf.constant([5]), mmr_lambda=tf.constant([0.3]), max_per_category=tf.constant([2]))
     ids, _ = _assert_clean(rec["item_ids"], rec["scores"])
     assert "SKU000001" not in ids[0]
+    # hostile settings: NaN lambda = off, negative cap = no cap, empty batch
+    nan = loaded.signatures["search_diverse"](query=query, k=tf.constant([10, 10]),
+                                              mmr_lambda=tf.constant([np.nan, np.inf]), max_per_category=tf.constant([-3, 0]))
+    assert _strings_out(nan["item_ids"]) == _strings_out(plain["item_ids"])
+    empty = loaded.signatures["search_diverse"](query=tf.constant([], tf.string), k=tf.constant([], tf.int32),
+                                                mmr_lambda=tf.constant([], tf.float32),
+                                                max_per_category=tf.constant([], tf.int32))
+    assert empty["item_ids"].shape[0] == 0
