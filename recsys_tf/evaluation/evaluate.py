@@ -210,7 +210,11 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     results: dict[str, float] = {}
     rows = []
     distributions: dict[str, dict] = {}
+    # reference popularity = what users picked; on cold-start protocols that is 0 by construction,
+    # so the catalog's mean popularity is used instead (never a division by ~0)
     target_popularity = float(train_counts[targets].mean())
+    if target_popularity <= 0:
+        target_popularity = float(train_counts[1:].mean()) or 1.0
     for task in tasks:
         exclude_matrix = task.exclude_matrix(n_items)
         for prefix, ranker in systems.items():

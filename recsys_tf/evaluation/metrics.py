@@ -14,7 +14,8 @@ Definitions (each checked against a hand-computed example in tests/evaluation/te
 - diversity@K = mean over lists of the share of item pairs from different categories.
 - novelty@K = mean self-information −log2 p(i) of recommended items, p(i) = (users with i + 1) / (users + 1).
 - popularity_bias@K = mean training count of recommended items / mean training count of the items
-  users actually picked next (1.0 = as popular as real behaviour, > 1 = favours popular items).
+  users actually picked next (1.0 = as popular as real behaviour, > 1 = favours popular items); when
+  those items have no training interactions (cold-start protocols), the catalog mean is the reference.
 """
 from __future__ import annotations
 
