@@ -81,6 +81,17 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
     return "\n".join(lines)
 
 
+def _finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write_plots(metrics: dict, distributions: dict, out: Path, ks=DEFAULT_KS) -> list[Path]:
     """recall_at_k.png (Recall@K curves), ablation.png (bars), popularity_bias.png (deciles)."""
     import matplotlib
@@ -97,14 +108,7 @@ def write_plots(metrics: dict, distributions: dict, out: Path, ks=DEFAULT_KS) ->
         if all(v is not None for v in values):
             ax.plot(ks, values, marker="o", label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("K")
-    ax.set_ylabel(f"{task} recall@K")
-    ax.set_title("Recall@K, full catalog")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "recall_at_k.png", dpi=100)
-    plt.close(fig)
-    written.append(out / "recall_at_k.png")
+    written.append(_finish(plt, fig, ax, "K", f"{task} recall@K", "Recall@K, full catalog", out / "recall_at_k.png"))
 
     groups = [("recommend", "recommend/recall@10"), ("cold-start items", "recommend/cold_start_items/recall@10"),
               ("short history", "recommend/short_history/recall@10"), ("related", "related/recall@10"),
@@ -119,13 +123,8 @@ def write_plots(metrics: dict, distributions: dict, out: Path, ks=DEFAULT_KS) ->
             ax.bar(np.arange(len(groups)) + i * width, [metrics.get(f"{prefix}{key}", 0.0) for _, key in groups],
                    width, label=label)
         ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [g for g, _ in groups])
-        ax.set_ylabel("recall@10 (search: NDCG@10)")
-        ax.set_title("What the text tower buys: full model vs ablations")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "ablation.png", dpi=100)
-        plt.close(fig)
-        written.append(out / "ablation.png")
+        written.append(_finish(plt, fig, ax, "", "recall@10 (search: NDCG@10)",
+                               "What the text tower buys: full model vs ablations", out / "ablation.png"))
 
     shares = distributions.get("recommend/popularity_decile_share@10")
     if shares:
@@ -133,14 +132,9 @@ def write_plots(metrics: dict, distributions: dict, out: Path, ks=DEFAULT_KS) ->
         for label, values in shares.items():
             ax.plot(range(10), values, marker="o", label=label.rstrip("/").split("/")[-1],
                     linestyle="--" if label == "targets" else "-")
-        ax.set_xlabel("item popularity decile (0 = least popular tenth of the catalog)")
-        ax.set_ylabel("share of top-10 recommendations")
-        ax.set_title("Popularity bias (targets = what users picked)")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "popularity_bias.png", dpi=100)
-        plt.close(fig)
-        written.append(out / "popularity_bias.png")
+        written.append(_finish(plt, fig, ax, "item popularity decile (0 = least popular tenth of the catalog)",
+                               "share of top-10 recommendations", "Popularity bias (targets = what users picked)",
+                               out / "popularity_bias.png"))
     return written
 
 
