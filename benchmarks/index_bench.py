@@ -45,7 +45,8 @@ def main():
     print(f"items={args.items} dim={args.dim} scann_params={dict(default_scann_params(args.items, args.k), **extra)} "
           f"build_s={build_s:.1f} recall@{args.k}={recall:.3f}")
     def searcher(index):  # a closure, not a default argument (traced as an input otherwise)
-        return tf.function(lambda q: index(q, k=args.k))
+        # one trace for every batch size: timing must not include a retrace
+        return tf.function(lambda q: index(q, k=args.k), input_signature=[tf.TensorSpec([None, args.dim], tf.float32)])
 
     for name, index in (("brute_force", exact), ("scann", scann)):
         fn = searcher(index)

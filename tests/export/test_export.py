@@ -251,3 +251,39 @@ def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_forc
                                                 mmr_lambda=tf.constant([], tf.float32),
                                                 max_per_category=tf.constant([], tf.int32))
     assert empty["item_ids"].shape[0] == 0
+
+
+HOSTILE_STRINGS = [b"", b"x" * 100_000, b"\xff\xfe\xfd", b"SKU-does-not-exist", "无线耳机 🎧".encode(), b"\x00"]
+
+
+def _hostile_inputs(fn, case: int, batch: int, width: int):
+    inputs = {}
+    for name, spec in fn.structured_input_signature[1].items():
+        shape = [batch] + ([width] if spec.shape.rank == 2 else [])
+        if spec.dtype == tf.string:
+            value = HOSTILE_STRINGS[case % len(HOSTILE_STRINGS)]
+            inputs[name] = tf.fill(shape, tf.constant(value, tf.string)) if batch else tf.zeros(shape, tf.string)
+        elif spec.dtype == tf.int32:
+            inputs[name] = tf.fill(shape, [-5, 0, 10**6, 1][case % 4])
+        else:
+            inputs[name] = tf.fill(shape, [np.nan, -1.0, 2.0, np.inf][case % 4])
+    return inputs
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_every_signature_survives_hostile_inputs(loaded, case):
+    """Empty / 100k-char / invalid UTF-8 / unknown strings, k <= 0 and k > max_k, NaN floats, very wide
+    and empty batches: a documented fallback (never NaN, never duplicate ids) or INVALID_ARGUMENT."""
+    for name, fn in loaded.signatures.items():
+        for batch, width in ((2, 3), (1, 300), (0, 1)):
+            try:
+                out = fn(**_hostile_inputs(fn, case, batch, width))
+            except tf.errors.InvalidArgumentError:
+                continue
+            for key, value in out.items():
+                value = value.numpy()
+                assert value.shape[0] == batch, (name, key)
+                if value.dtype.kind == "f":
+                    assert np.isfinite(value).all(), (name, key, case)
+            if "item_ids" in out:
+                _assert_clean(out["item_ids"], out["scores"])
