@@ -146,6 +146,11 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
     for name in ("recall_at_k.png", "popularity_bias.png", "per_query.parquet"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert list((tmp_path / "report" / "tensorboard").glob("events.out.tfevents.*"))
+    # the ScaNN index instead of exact top-k: same keys, recall close to exact on this small catalog
+    assert main(["evaluate", "--run", str(tiny_run), "--out", str(tmp_path / "scann"), "--retrieval", "scann",
+                 "--baselines", "none"]) == 0
+    approx = json.loads((tmp_path / "scann" / "metrics.json").read_text())
+    assert abs(approx["recommend/recall@50"] - metrics["recommend/recall@50"]) <= 0.05
     # --compare of a report with itself: zero deltas, nothing significant
     assert main(["evaluate", "--compare", str(tmp_path / "report"), str(tmp_path / "report"),
                  "--out", str(tmp_path / "cmp")]) == 0
