@@ -15,14 +15,14 @@ from recsys_tf.index.build import build_index, default_scann_params
 
 
 def candidate_params(num_items: int, k: int) -> list[dict]:
-    """Leaves ∈ {½, 1, 2}·√N, leaves searched ∈ {4, 8, 12, 20}% (at least 3·√leaves... capped at all
-    leaves), reordering ∈ {max(2k, 50), max(4k, 100), max(10k, 250)}; the default is always included."""
+    """Leaves ∈ {½, 1, 2}·√N, leaves searched ∈ {2, 5, 12, 25}% (at least 2, at most all leaves),
+    reordering ∈ {max(2k, 50), max(4k, 100), max(10k, 250)}; the default is always included (first)."""
     base = default_scann_params(num_items, k)
     out = [base]
     root = math.sqrt(num_items)
     for leaves in sorted({max(2, int(root / 2)), max(2, int(root)), max(2, int(root * 2))}):
         leaves = min(leaves, num_items)
-        for fraction in (0.04, 0.08, 0.12, 0.20):
+        for fraction in (0.02, 0.05, 0.12, 0.25):
             search = min(leaves, max(2, math.ceil(fraction * leaves)))
             for reorder in (max(2 * k, 50), max(4 * k, 100), max(10 * k, 250)):
                 params = {"num_leaves": leaves, "num_leaves_to_search": search,

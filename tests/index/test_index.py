@@ -28,7 +28,8 @@ def test_brute_force_matches_numpy_and_scann_recall():
 
 def test_default_params_and_grid():
     params = default_scann_params(1_000_000, 10)
-    assert params["num_leaves"] == 1000 and params["num_leaves_to_search"] == 120
+    assert params["num_leaves"] == 1000 and params["num_leaves_to_search"] == 20
+    assert default_scann_params(300, 10)["num_leaves_to_search"] == 17  # small catalogs: every leaf
     grid = candidate_params(10_000, 10)
     assert grid[0] == default_scann_params(10_000, 10) and len(grid) == len({json.dumps(g) for g in grid})
     assert all(g["num_leaves_to_search"] <= g["num_leaves"] for g in grid)
