@@ -161,9 +161,15 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
         {"item_id": "NEW-3", "title": "", "description": "no title", "category": "", "brand": "", "price": 1.0},
     ])
     items.to_parquet(tmp_path / "new.parquet")
+
+    def latest():
+        return max(int(p.name) for p in v1.parent.iterdir() if p.name.isdigit())
+
+    before = latest()  # other tests of this module may have written versions already
     assert main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "new.parquet")]) == 0
     assert "adding 2 items" in capsys.readouterr().out
-    v2 = v1.parent / "2"
+    v2 = v1.parent / str(before + 1)
+    assert latest() == before + 1
     rejects = pd.read_csv(v2 / "assets.extra" / "added_items_rejects.csv")
     assert sorted(rejects["reason"]) == ["empty title", "item_id already in the exported catalog"]
     new = tf.saved_model.load(str(v2))
@@ -180,12 +186,13 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
     # a further add-items keeps the earlier additions
     pd.DataFrame([{"item_id": "NEW-4", "title": "Another new product"}]).to_csv(tmp_path / "more.csv", index=False)
     assert main(["index", "add-items", "--export", str(v2), "--items", str(tmp_path / "more.csv"), "--no-verify"]) == 0
-    added = pd.read_parquet(v1.parent / "3" / "assets.extra" / "added_items.parquet")
+    v3 = v1.parent / str(before + 2)
+    added = pd.read_parquet(v3 / "assets.extra" / "added_items.parquet")
     assert added["item_id"].tolist() == ["NEW-TWIN", "NEW-2", "NEW-4"]
     # nothing new -> clear error naming the reason, no new version
-    assert main(["index", "add-items", "--export", str(v1.parent / "3"), "--items", str(tmp_path / "more.csv")]) == 2
+    assert main(["index", "add-items", "--export", str(v3), "--items", str(tmp_path / "more.csv")]) == 2
     assert "no new item to add" in capsys.readouterr().err
-    assert max(int(p.name) for p in v1.parent.iterdir() if p.name.isdigit()) == 3
+    assert latest() == before + 2
 
 
 def _strings_out(tensor):
