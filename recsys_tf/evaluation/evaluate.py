@@ -5,7 +5,7 @@ Tasks
 - `recommend`: each test event is one query; its user's train + validation events before it are the
   history; the target is the test item. Items the user interacted with before are excluded
   (`include_seen=True` keeps them, as the TFRS tutorials do). Breakdowns: `recommend/cold_start_items/…`
-  (target never seen in training) and `recommend/short_history/…` (fewer than SHORT_HISTORY events).
+  (target never seen in training) and `recommend/short_history/…` (fewer than SHORT_HISTORY distinct items in the history).
 - `search`: test events with a query; the clicked item is relevant.
 - `search_judged`: anonymous judged queries (judgments.parquet), graded NDCG.
 - `related`: related items / bundles — the user's last purchase before the test event → the test
@@ -47,7 +47,7 @@ from recsys_tf.evaluation.topk import top_k_items
 DEFAULT_KS = (1, 5, 10, 50, 100)
 PROTOCOLS = ("temporal-last", "tfrs", "cold-start-items")
 BASELINES = ("popularity", "item_knn", "ease", "bm25", "zero_shot_text")
-SHORT_HISTORY = 5          # users with fewer history events form the `short_history` breakdown
+SHORT_HISTORY = 5          # users with fewer distinct history items form the `short_history` breakdown
 LIST_METRIC_TASKS = ("recommend", "related")
 
 

@@ -69,7 +69,7 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
                 counts = ", ".join(f"{seg} = {int(metrics.get(f'counts/{task}/{seg}', 0))}"
                                    for seg in ("cold_start_items", "short_history"))
                 lines += [f"Breakdowns ({counts} queries; cold_start_items = target never seen in "
-                          "training, short_history = fewer than 5 history events):", ""] + table + [""]
+                          "training, short_history = fewer than 5 distinct history items):", ""] + table + [""]
     table = _table(metrics, "search_judged", [f"ndcg@{k}" for k in ks if k >= 5] + [f"precision@{k10}"])
     if table:
         lines += ["## Search on graded judgments (anonymous queries)", ""] + table + [""]
