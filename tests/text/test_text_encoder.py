@@ -29,6 +29,15 @@ def test_string_and_token_inputs_agree(tiny):
     np.testing.assert_allclose(tiny(tokens).numpy(), tiny(tf.constant(TEXTS)).numpy(), atol=1e-6)
 
 
+def test_short_strings_are_trimmed_and_match_full_padding(tiny):
+    short = tf.constant(["blue yoga mat", "mat", ""])
+    tokens = tiny.preprocess(short)
+    trimmed = TextEncoder._trim_padding(tokens)
+    longest = int(tokens["padding_mask"].numpy().sum(axis=1).max())
+    assert longest < 16 and trimmed["token_ids"].shape == (3, longest)
+    np.testing.assert_allclose(tiny(short).numpy(), tiny(tokens).numpy(), atol=1e-6)
+
+
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 def test_pooling_matches_numpy_reference(tiny, pooling):
     encoder = TextEncoder(tiny.backbone, tiny.tokenizer, sequence_length=16, pooling=pooling, normalize=False)
