@@ -10,7 +10,13 @@ Generative model (all draws from one ``numpy.random.default_rng(seed)``, so a se
   weight ~ Zipf(1.1) (long tail) and a release time: ``cold_start_fraction`` of items are released
   after ``0.85`` of the time span, so they have no events before that cut-off (cold start).
 * **Users.** Each user has a taste: a Dirichlet over 2-4 favourite leaves, a favourite brand per
-  department (affinity 3x), a price sensitivity (preferred price quantile) and a device.
+  department (affinity 3x), two favourite colours (affinity 3x), a must-have feature per leaf
+  (affinity 2x), a price sensitivity (preferred price quantile) and a device. Colour and features
+  exist only in the item text (title/description), not in the structured attributes: as in real
+  catalogs, part of what users want is written, not tabulated, so a model without text can learn it
+  for warm items only (through ids), never for cold-start items. (Before 2026-11-22 only category,
+  brand and price mattered; the text was then redundant with the attributes and the ID-only
+  ablation matched the text model on cold start, which said nothing about text.)
 * **Sessions.** Poisson(``sessions_per_user``) sessions at uniform random times. A session picks a
   leaf from the taste, or — with probability 0.35 after a purchase — a complement of the last
   purchased leaf (phone -> case, laptop -> mouse), which makes bundles learnable. 35% of sessions
@@ -123,6 +129,11 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
     complements = [[leaves.index(c) for c in LEAVES[leaf][3]] for leaf in leaves]
     brands = items["brand"].to_numpy()
     item_leaf = np.array([m[0] for m in meta])
+    item_colour = np.array([m[3] for m in meta])
+    item_has_feature = np.zeros((n_items, max(len(LEAVES[leaf][1]) for leaf in leaves)), bool)
+    for i, m in enumerate(meta):
+        item_has_feature[i, m[2]] = True
+    n_features = np.array([len(LEAVES[leaf][1]) for leaf in leaves])
 
     users, events = [], []
     span = days * DAY
@@ -134,6 +145,8 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
         fav_brand = {dep: bs[int(rng.integers(len(bs)))] for dep, bs in DEPARTMENT_BRANDS.items()}
         price_pref = rng.uniform(0.1, 0.9)
         device = DEVICES[int(rng.integers(len(DEVICES)))]
+        fav_colours = rng.choice(len(COLOURS), size=2, replace=False)
+        must_have = (rng.random(len(leaves)) * n_features).astype(int)  # a feature index per leaf
         segment = USER_SEGMENTS[int(rng.integers(len(USER_SEGMENTS)))]
         users.append({"user_id": user_id, "segment": segment, "age": int(rng.integers(18, 80))})
         n_sessions = max(1, int(rng.poisson(sessions_per_user)))
@@ -152,6 +165,8 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
             fit = 1.0 - np.abs((log_price[candidates] - lo) / max(hi - lo, 1e-6) - price_pref)
             dep = leaves[leaf].split(" > ")[0]
             affinity = np.where(brands[candidates] == fav_brand[dep], 3.0, 1.0)
+            affinity = affinity * np.where(np.isin(item_colour[candidates], fav_colours), 3.0, 1.0)
+            affinity = affinity * np.where(item_has_feature[candidates, must_have[leaf]], 2.0, 1.0)
             utility = popularity[candidates] * affinity * np.exp(2.0 * fit)
             utility = utility * rng.lognormal(0, 0.5, size=len(candidates))
             p = utility / utility.sum()
@@ -179,8 +194,9 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
             events.append((user_id, best, "purchase", t, np.nan, "", device))
             last_purchase_leaf = leaf
             if rng.random() < 0.3:
-                score = 2.6 + 2.0 * fit[np.searchsorted(candidates, best)] + 0.6 * (affinity.max() > 1) \
-                    + (brands[best] == fav_brand[dep]) * 0.6 + rng.normal(0, 0.6)
+                score = 2.4 + 2.0 * fit[np.searchsorted(candidates, best)] + 0.6 * (affinity.max() > 1) \
+                    + (brands[best] == fav_brand[dep]) * 0.6 + np.isin(item_colour[best], fav_colours) * 0.5 \
+                    + rng.normal(0, 0.6)
                 rating = float(np.clip(np.round(score), 1, 5))
                 events.append((user_id, best, "rating", t + int(rng.integers(DAY, 10 * DAY)), rating, "", device))
     ev = pd.DataFrame(events, columns=["user_id", "item", "event", "timestamp", "rating", "query", "device"])
