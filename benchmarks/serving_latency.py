@@ -52,12 +52,16 @@ def main():
             continue
         for batch in (1, 64):
             feed = {k: tf.constant(np.repeat(v[:1], batch, axis=0)) for k, v in inputs.items()}
-            report(name, batch, time_calls(lambda: model.signatures[name](**feed), args.seconds))
+            report(name, batch, time_calls(model.signatures[name], feed, args.seconds))
     if args.catalog_size and "search" in samples:
         search_at_scale(model, samples["search"], args)
 
 
-def time_calls(call, seconds: float) -> np.ndarray:
+def time_calls(fn, feed, seconds: float) -> np.ndarray:
+    """Milliseconds per call of `fn(**feed)` (dict) or `fn(feed)`, after one warm-up call."""
+    def call():
+        return fn(**feed) if isinstance(feed, dict) else fn(feed)
+
     call()  # warm-up
     times = []
     stop = time.perf_counter() + seconds
@@ -92,7 +96,7 @@ def search_at_scale(model, sample: dict, args) -> None:
                          input_signature=[tf.TensorSpec([None], tf.string)])
     for batch in (1, 64):
         feed = tf.constant(np.repeat(sample["query"][:1], batch))
-        report(f"search@{args.catalog_size // 1000}k", batch, time_calls(lambda: search(feed), args.seconds))
+        report(f"search@{args.catalog_size // 1000}k", batch, time_calls(search, feed, args.seconds))
 
 
 if __name__ == "__main__":
