@@ -6,6 +6,7 @@ environment default below):
     from recsys_tf import TextEncoder, ItemTower, UserTower, QueryTower, RetrievalHead, RankingHead
     from recsys_tf import RecommenderModel, load_config, train_run, load_run, evaluate_run, export_run
     from recsys_tf import GrpcClient, RestClient, LocalClient, generate, read_dataset, write_dataset
+    from recsys_tf import compare_reports, add_items, build_index, tune_scann
 """
 import importlib
 import os
@@ -29,6 +30,8 @@ _PUBLIC = {
     "load_run": "recsys_tf.training.run", "evaluate_run": "recsys_tf.evaluation.evaluate",
     "export_run": "recsys_tf.export.exporter", "GrpcClient": "recsys_tf.serving.grpc_client",
     "RestClient": "recsys_tf.serving.rest_client", "LocalClient": "recsys_tf.serving.local_client",
+    "compare_reports": "recsys_tf.evaluation.compare", "add_items": "recsys_tf.export.add_items",
+    "build_index": "recsys_tf.index.build", "tune_scann": "recsys_tf.index.tune",
 }
 __all__ = sorted(_PUBLIC)
 
