@@ -21,8 +21,12 @@ def default_scann_params(num_items: int, k: int) -> dict:
     `recsys-tf index tune` picks the fastest setting for a recall target."""
     leaves = max(1, int(round(math.sqrt(num_items))))
     to_search = max(20, math.ceil(0.02 * leaves))
+    # Catalogs of <= 1,000 items are re-scored exactly in full (well under a millisecond): ScaNN
+    # trains its tree from a random start, and on small catalogs of barely-trained, nearly tied
+    # embeddings the quantised shortlist of 100 could miss true top-k items in some builds.
+    reorder = num_items if num_items <= 1000 else max(4 * k, 100)
     return {"num_leaves": leaves, "num_leaves_to_search": min(leaves, to_search),
-            "num_reordering_candidates": max(4 * k, 100), "dimensions_per_block": 2}
+            "num_reordering_candidates": max(reorder, 4 * k), "dimensions_per_block": 2}
 
 
 def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_params):
