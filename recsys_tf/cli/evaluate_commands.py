@@ -1,5 +1,5 @@
 """`recsys-tf evaluate --run RUN [--data DIR] [--protocol P] [--baselines all] [--ablation NAME=RUN] --out REPORT`
-and `recsys-tf evaluate --compare REPORT_A REPORT_B [--out DIR]`."""
+and `recsys-tf evaluate --compare REPORT_A REPORT_B [--system S] [--system-b S2] [--out DIR]`."""
 from __future__ import annotations
 
 import sys
@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--compare", nargs=2, metavar=("REPORT_A", "REPORT_B"),
                           help="paired bootstrap comparison of two reports (per-user deltas, 95%% CI)")
     evaluate.add_argument("--system", default="recsys_tf", help="with --compare: which system's rows to compare")
+    evaluate.add_argument("--system-b", help="with --compare: REPORT_B's system if it differs from --system, e.g. "
+                          "--compare R R --system ablations/id_only --system-b recsys_tf (model vs ablation)")
     evaluate.set_defaults(func=cmd_evaluate)
 
 
@@ -45,10 +47,11 @@ def cmd_evaluate(args) -> int:
             write_comparison,
         )
 
-        result = compare_reports(args.compare[0], args.compare[1], system=args.system)
+        result = compare_reports(args.compare[0], args.compare[1], system=args.system, system_b=args.system_b)
+        names = [f"{args.compare[0]} [{args.system}]", f"{args.compare[1]} [{args.system_b or args.system}]"]
         if args.out:
-            write_comparison(result, args.compare[0], args.compare[1], args.out)
-        print(render_comparison(result, *args.compare))
+            write_comparison(result, *names, args.out)
+        print(render_comparison(result, *names))
         return 0
     if not args.run or not args.out:
         print("recsys-tf evaluate needs --run RUN and --out REPORT (or --compare REPORT_A REPORT_B).", file=sys.stderr)

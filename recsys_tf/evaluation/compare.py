@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DEFAULT_METRICS = ("recall@10", "ndcg@10", "precision@10", "map@10", "mrr", "recall@50", "squared_error",
+DEFAULT_METRICS = ("recall@5", "recall@10", "ndcg@10", "precision@10", "map@10", "mrr", "recall@50", "squared_error",
                    "absolute_error")
 
 
@@ -44,10 +44,20 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_resampl
 
 
 def compare_reports(report_a: str | Path, report_b: str | Path, system: str = "recsys_tf",
-                    metrics=DEFAULT_METRICS, n_resamples: int = 2000, seed: int = 0) -> dict[str, dict]:
-    """`{"<task>/<metric>": paired_bootstrap(...)}` for every task and metric both reports have."""
+                    metrics=DEFAULT_METRICS, n_resamples: int = 2000, seed: int = 0,
+                    system_b: str | None = None) -> dict[str, dict]:
+    """`{"<task>/<metric>": paired_bootstrap(...)}` for every task and metric both reports have.
+
+    A is `system`'s rows of `report_a`, B is `system_b`'s (default: the same system) rows of
+    `report_b`; with one report and two systems (e.g. `ablations/id_only` vs `recsys_tf`) it tells
+    whether the model really beats its ablation or a baseline on the same queries."""
+    system_b = system if system_b is None else system_b
     a, b = _per_query(report_a), _per_query(report_b)
-    a, b = a[a["system"] == system], b[b["system"] == system]
+    for frame, name, report in ((a, system, report_a), (b, system_b, report_b)):
+        if not (frame["system"] == name).any():
+            raise ValueError(f"Report {report} has no rows for system {name!r}; it has "
+                             f"{sorted(frame['system'].unique())}. Fix: pass one of those.")
+    a, b = a[a["system"] == system], b[b["system"] == system_b]
     out = {}
     for task in sorted(set(a["task"]) & set(b["task"])):
         joined = a[a["task"] == task].merge(b[b["task"] == task], on=["key", "user"], suffixes=("_a", "_b"))
@@ -55,12 +65,16 @@ def compare_reports(report_a: str | Path, report_b: str | Path, system: str = "r
             raise ValueError(f"Reports {report_a} and {report_b} share no `{task}` queries. Fix: evaluate both "
                              "runs on the same dataset directory and protocol.")
         for metric in metrics:
-            if f"{metric}_a" in joined and f"{metric}_b" in joined:
-                out[f"{task}/{metric}"] = paired_bootstrap(joined[f"{metric}_a"].to_numpy(),
-                                                           joined[f"{metric}_b"].to_numpy(),
-                                                           joined["user"].to_numpy(), n_resamples, seed)
+            if f"{metric}_a" not in joined or f"{metric}_b" not in joined:
+                continue
+            # a metric a task does not define (e.g. squared_error of recommend) is NaN in every row
+            rows = joined[joined[f"{metric}_a"].notna() & joined[f"{metric}_b"].notna()]
+            if not rows.empty:
+                out[f"{task}/{metric}"] = paired_bootstrap(rows[f"{metric}_a"].to_numpy(), rows[f"{metric}_b"].to_numpy(),
+                                                           rows["user"].to_numpy(), n_resamples, seed)
     if not out:
-        raise ValueError(f"Reports {report_a} and {report_b} have no metric in common for system {system!r}.")
+        raise ValueError(f"Reports {report_a} and {report_b} have no metric in common for systems "
+                         f"{system!r} and {system_b!r}.")
     return out
 
 

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys_tf.evaluation.baselines import (
@@ -126,6 +127,29 @@ def test_paired_bootstrap_detects_real_difference_and_not_noise():
     assert not same["significant"] and same["ci_low"] < 0 < same["ci_high"]
 
 
+def test_compare_two_systems_of_one_report(tmp_path):
+    """Model vs ablation inside one report: B − A per user, then averaged over users."""
+    from recsys_tf.evaluation.compare import compare_reports
+
+    rows = []
+    for key, (user, ours, ablation) in enumerate([("u1", 1.0, 0.0), ("u1", 0.0, 0.0), ("u2", 1.0, 1.0), ("u3", 0.0, 1.0)]):
+        rows += [{"task": "recommend", "system": "recsys_tf", "key": key, "user": user, "recall@10": ours,
+                  "squared_error": np.nan},
+                 {"task": "recommend", "system": "ablations/id_only", "key": key, "user": user, "recall@10": ablation,
+                  "squared_error": np.nan}]
+    report = tmp_path / "report"
+    report.mkdir()
+    pd.DataFrame(rows).to_parquet(report / "per_query.parquet")
+    result = compare_reports(report, report, system="ablations/id_only", system_b="recsys_tf", n_resamples=200)
+    r = result["recommend/recall@10"]
+    # per user (B vs A): u1 (0.5 vs 0), u2 (1 vs 1), u3 (0 vs 1) -> A 2/3, B 1/2, delta (0.5 + 0 - 1) / 3
+    assert r["a"] == pytest.approx(2 / 3) and r["b"] == pytest.approx(0.5) and r["delta"] == pytest.approx(-1 / 6)
+    assert r["users"] == 3 and r["ci_low"] <= r["delta"] <= r["ci_high"]
+    assert set(result) == {"recommend/recall@10"}  # metrics absent or NaN everywhere are left out
+    with pytest.raises(ValueError, match="no rows for system 'ablations/text'.*ablations/id_only"):
+        compare_reports(report, report, system="ablations/text")
+
+
 @pytest.mark.slow
 def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
     from recsys_tf.cli.main import main
@@ -156,3 +180,9 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
                  "--out", str(tmp_path / "cmp")]) == 0
     result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert result["recommend/recall@10"]["delta"] == 0 and not result["recommend/recall@10"]["significant"]
+    # model vs a baseline inside the same report
+    assert main(["evaluate", "--compare", str(tmp_path / "report"), str(tmp_path / "report"),
+                 "--system", "baselines/popularity", "--system-b", "recsys_tf", "--out", str(tmp_path / "cmp2")]) == 0
+    result = json.loads((tmp_path / "cmp2" / "compare.json").read_text())["recommend/recall@10"]
+    assert result["a"] == pytest.approx(metrics["baselines/popularity/recommend/recall@10"])
+    assert result["b"] == pytest.approx(metrics["recommend/recall@10"])
