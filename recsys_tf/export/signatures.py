@@ -16,11 +16,21 @@ Conventions (README "Serving signatures"):
 """
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
+
+
+def clock_hour() -> int:
+    """Hours since the epoch: `recommend`, `score` and the other user signatures take their
+    hour/weekday context from the server clock, so two evaluations of them agree only within one
+    clock hour. Checks that compare two evaluations (the export's reload check, the client tests)
+    repeat the comparison when an hour boundary fell between them."""
+    return int(time.time() // 3600)
 
 PAD_SCORE = -1e9
 VIEW_EVENT = EVENT_VOCABULARY.index("view") + 1
