@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     recommend = sub.add_parser("recommend")
     recommend.add_argument("--user", required=True)
     recommend.add_argument("--history", default="", help="comma-separated item ids, oldest first")
+    recommend.add_argument("--hour", type=int, help="context hour 0-23 (default: the server clock, UTC)")
+    recommend.add_argument("--weekday", type=int, help="context weekday 0-6, 0 = Monday (default: the server clock)")
+    recommend.add_argument("--device", help="context device, a device name of the training data (default: unknown)")
     similar = sub.add_parser("similar")
     similar.add_argument("item")
     for p in (search, recommend, similar):
@@ -39,7 +42,8 @@ def cmd_query(args) -> int:
         results = client.search([args.text], k=args.k)[0]
     elif args.query_command == "recommend":
         history = [h for h in args.history.split(",") if h]
-        results = client.recommend([args.user], [history], k=args.k)[0]
+        results = client.recommend([args.user], [history], k=args.k, hour=args.hour, weekday=args.weekday,
+                                   device=args.device)[0]
     else:
         results = client.similar_items([args.item], k=args.k)[0]
     titles = {}

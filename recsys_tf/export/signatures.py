@@ -10,7 +10,10 @@ Conventions (README "Serving signatures"):
 * `recommend` excludes the user's last `max_history` history items and `exclude_item_ids` (at most
   `max_exclude` = 64 ids in all); `similar_items` excludes the item;
 * history order is oldest -> newest (most recent last); event types are taken as "view" and
-  recency by position (serving has no timestamps); hour/weekday come from the server clock.
+  recency by position (serving has no timestamps); hour/weekday come from the server clock
+  (UTC) and device is unknown, except in `recommend_in_context`, which takes them per row
+  (hour/weekday -1 = server clock, device "" = unknown) plus the diversification inputs
+  (`mmr_lambda` 1 and `max_per_category` 0 = off).
 * an empty history falls back to the user id and context (what the user tower learned for
   users without history); an unknown user id hashes to a bucket like any new user.
 """
@@ -59,7 +62,31 @@ class ServingGraph:
     def _k(self, k):
         return tf.clip_by_value(tf.reduce_max(tf.concat([tf.reshape(k, [-1]), [1]], 0)), 1, self.max_k)
 
-    def user_inputs(self, user_id, history_item_ids):
+    def context(self, batch, hour=None, weekday=None, device=None):
+        """hour (0-23) / weekday (0 = Monday) per row; a negative value, or no input, takes the
+        server clock (UTC); device strings outside the training vocabulary (or "") are unknown (0)."""
+        now = tf.cast(tf.timestamp(), tf.int64)
+        clock_hour = tf.fill([batch], tf.cast((now // 3600) % 24, tf.int32))
+        clock_weekday = tf.fill([batch], tf.cast(((now // 86400) + 3) % 7, tf.int32))  # 1970-01-01 was a Thursday
+        checks = []
+        if hour is not None:
+            checks.append(tf.debugging.assert_less(hour, 24, message="`hour` must be in [0, 23] (or -1 = server clock)"))
+            clock_hour = tf.where(hour >= 0, hour, clock_hour)
+        if weekday is not None:
+            checks.append(tf.debugging.assert_less(
+                weekday, 7, message="`weekday` must be in [0, 6], 0 = Monday (or -1 = server clock)"))
+            clock_weekday = tf.where(weekday >= 0, weekday, clock_weekday)
+        device_index = tf.zeros([batch], tf.int32)
+        if device is not None and self.vocab.devices:
+            # a handful of device names: one comparison per name (no lookup table to track)
+            names = tf.constant(list(self.vocab.devices))
+            matches = tf.equal(device[:, None], names[None, :])
+            device_index = tf.where(tf.reduce_any(matches, axis=1),
+                                    tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32) + 1, 0)
+        with tf.control_dependencies(checks):
+            return {"hour": tf.identity(clock_hour), "weekday": tf.identity(clock_weekday), "device": device_index}
+
+    def user_inputs(self, user_id, history_item_ids, hour=None, weekday=None, device=None):
         history = history_item_ids[:, -self.max_history:]
         items = self.lookup(history)
         # right-align: the newest item in the last column, as in training
@@ -70,17 +97,13 @@ class ServingGraph:
         position_from_end = width - 1 - tf.range(width)[None, :]
         valid = position_from_end < lengths[:, None]
         recency = tf.where(valid, tf.minimum(position_from_end + 1, RECENCY_BUCKETS - 1), 0)
-        now = tf.cast(tf.timestamp(), tf.int64)
-        batch = tf.shape(user_id)[0]
-        hour = tf.fill([batch], tf.cast((now // 3600) % 24, tf.int32))
-        weekday = tf.fill([batch], tf.cast(((now // 86400) + 3) % 7, tf.int32))  # 1970-01-01 was a Thursday
         return {"history_items": items, "history_events": tf.where(valid, VIEW_EVENT, 0),
                 "history_recency": recency,
                 "user_bin": tf.cast(tf.strings.to_hash_bucket_fast(user_id, self.vocab.user_bins), tf.int32),
-                "hour": hour, "weekday": weekday, "device": tf.zeros([batch], tf.int32)}
+                **self.context(tf.shape(user_id)[0], hour, weekday, device)}
 
-    def user_embedding(self, user_id, history_item_ids):
-        inputs = self.user_inputs(user_id, history_item_ids)
+    def user_embedding(self, user_id, history_item_ids, hour=None, weekday=None, device=None):
+        inputs = self.user_inputs(user_id, history_item_ids, hour, weekday, device)
         return self.model.user_tower(inputs, training=False), inputs["history_items"]
 
     def query_embedding(self, query, user=None):
@@ -179,6 +202,13 @@ def signature_functions(graph: ServingGraph) -> dict:
         scores, ids = graph.retrieve(user, k, exclude)
         return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
 
+    def recommend_in_context(user_id, history_item_ids, exclude_item_ids, k, hour, weekday, device, mmr_lambda,
+                             max_per_category):
+        user, history = graph.user_embedding(user_id, history_item_ids, hour, weekday, device)
+        exclude = tf.concat([history_item_ids[:, -graph.max_history:], exclude_item_ids], axis=1)
+        scores, ids = graph.retrieve(user, k, exclude, mmr_lambda, max_per_category)
+        return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
+
     def search(query, k):
         scores, ids = graph.retrieve(graph.query_embedding(query), k)
         return {"item_ids": ids, "scores": scores}
@@ -243,6 +273,11 @@ def signature_functions(graph: ServingGraph) -> dict:
         "recommend_diverse": (recommend_diverse, [
             s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
             s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k"),
+            s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category")]),
+        "recommend_in_context": (recommend_in_context, [
+            s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
+            s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k"),
+            s([None], tf.int32, name="hour"), s([None], tf.int32, name="weekday"), s([None], tf.string, name="device"),
             s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category")]),
         "similar_items": (similar_items, [s([None], tf.string, name="item_id"), s([None], tf.int32, name="k")]),
         "score": (score, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),

@@ -67,19 +67,52 @@ class RecsysClient:
                            {"query": np.array(queries, object), "k": self._k(k, len(queries)), **diverse})
         return _pairs(out)
 
+    @staticmethod
+    def _context(n: int, hour, weekday, device) -> dict[str, np.ndarray]:
+        """Inputs of `recommend_in_context`, or {} when no context is given (the server clock decides).
+        Each of hour / weekday / device is one value for every row or a list of n (None = clock/unknown)."""
+        if hour is None and weekday is None and device is None:
+            return {}
+
+        def column(name, value, low, high):
+            values = [value] * n if value is None or isinstance(value, int | np.integer) else list(value)
+            if len(values) != n:
+                raise ValueError(f"`{name}` needs one value per user ({n}). Received {len(values)} values.")
+            for v in values:
+                if v is not None and not (isinstance(v, int | np.integer) and low <= v <= high):
+                    raise ValueError(f"`{name}` must be an integer in [{low}, {high}] or None (server clock). "
+                                     f"Received: {name}={v!r}.")
+            return np.array([-1 if v is None else int(v) for v in values], np.int32)
+
+        devices = [device] * n if device is None or isinstance(device, str) else list(device)
+        if len(devices) != n:
+            raise ValueError(f"`device` needs one value per user ({n}). Received {len(devices)} values.")
+        return {"hour": column("hour", hour, 0, 23), "weekday": column("weekday", weekday, 0, 6),
+                "device": np.array(["" if d is None else str(d) for d in devices], object)}
+
     def recommend(self, user_ids: list[str] | str, histories=None, exclude=None, k: int = 10,
-                  mmr_lambda: float | None = None, max_per_category: int | None = None):
+                  mmr_lambda: float | None = None, max_per_category: int | None = None,
+                  hour=None, weekday=None, device=None):
+        """Top-k items per user with the history item that explains each (`because`). `hour` (0-23),
+        `weekday` (0 = Monday) and `device` (a device name of the training data) set the request's
+        context (`recommend_in_context`); without them the server clock gives hour and weekday."""
         user_ids = [user_ids] if isinstance(user_ids, str) else list(user_ids)
         histories = histories if histories is not None else [[] for _ in user_ids]
         if histories and not isinstance(histories[0], list | tuple):
             histories = [histories]
         exclude = exclude if exclude is not None else [[] for _ in user_ids]
-        diverse = self._diversity(len(user_ids), mmr_lambda, max_per_category)
-        out = self.predict("recommend_diverse" if diverse else "recommend",
-                           {"user_id": np.array(user_ids, object),
-                            "history_item_ids": _string_matrix(histories, self.max_history),
-                            "exclude_item_ids": _string_matrix(exclude, self.max_history),
-                            "k": self._k(k, len(user_ids)), **diverse})
+        n = len(user_ids)
+        diverse = self._diversity(n, mmr_lambda, max_per_category)
+        context = self._context(n, hour, weekday, device)
+        if context:
+            signature = "recommend_in_context"
+            diverse = diverse or {"mmr_lambda": np.ones(n, np.float32), "max_per_category": np.zeros(n, np.int32)}
+        else:
+            signature = "recommend_diverse" if diverse else "recommend"
+        out = self.predict(signature, {"user_id": np.array(user_ids, object),
+                                       "history_item_ids": _string_matrix(histories, self.max_history),
+                                       "exclude_item_ids": _string_matrix(exclude, self.max_history),
+                                       "k": self._k(k, n), **diverse, **context})
         because = np.asarray(out["because_item_ids"]).astype(str)
         return [[(i, s, b) for (i, s), b in zip(row, brow)] for row, brow in zip(_pairs(out), because)]
 

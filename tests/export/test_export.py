@@ -1,5 +1,6 @@
 """Exported SavedModels: every signature, bad inputs, versioning, atomicity, op audit, warm-up."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import tensorflow as tf
 from recsys_tf.cli.main import main
 from recsys_tf.export import versions
 from recsys_tf.export.exporter import export_run
+from tests.clock import within_one_clock_hour
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +55,8 @@ def test_layout_versions_and_warmup(brute_force_export, tiny_run):
 
     names = {prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request.model_spec.signature_name
              for r in records}
-    assert names == {"recommend", "recommend_diverse", "search", "search_diverse", "search_personalized",
-                     "similar_items", "similar_to_text", "score", "embed_query", "embed_items", "serving_default"}
+    assert names == {"recommend", "recommend_diverse", "recommend_in_context", "search", "search_diverse",
+                     "search_personalized", "similar_items", "similar_to_text", "score", "embed_query", "embed_items", "serving_default"}
     second = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, verify=False, log=lambda *_: None)
     assert second.name == "2"
 
@@ -70,6 +72,46 @@ def test_recommend(loaded, brute_force_export):
     assert (ids[1, 3:] == "").all() and (ids[2, 1:] == "").all() and ids[2, 0] != ""  # k=0 -> 1 result
     because = out["because_item_ids"].numpy().astype(str)
     assert set(because[0][ids[0] != ""]) <= {"SKU000001", "SKU000002"} and (because[1] == "").all()
+
+
+def test_recommend_in_context(loaded):
+    """Explicit hour/weekday/device: with the clock's values and no device it is `recommend`;
+    other context changes the user embedding; out-of-range values are INVALID_ARGUMENT."""
+    base = {"user_id": tf.constant(["U00001", "U00002"]), "history_item_ids": _strings([["SKU000001"], []]),
+            "exclude_item_ids": _strings([[], []]), "k": tf.constant([5, 5])}
+    off = {"mmr_lambda": tf.constant([1.0, 1.0]), "max_per_category": tf.constant([0, 0])}
+    fn = loaded.signatures["recommend_in_context"]
+
+    def same_as_clock():
+        now = time.gmtime()
+        clock = fn(**base, **off, hour=tf.constant([now.tm_hour, -1]), weekday=tf.constant([now.tm_wday, -1]),
+                   device=tf.constant(["", "not-a-device"]))
+        plain = loaded.signatures["recommend"](**base)
+        for key in ("item_ids", "because_item_ids"):
+            assert (clock[key].numpy() == plain[key].numpy()).all(), key
+        np.testing.assert_allclose(clock["scores"].numpy(), plain["scores"].numpy(), atol=1e-6)
+
+    within_one_clock_hour(same_as_clock)
+    night = fn(**base, **off, hour=tf.constant([3, 3]), weekday=tf.constant([6, 6]), device=tf.constant(["mobile"] * 2))
+    noon = fn(**base, **off, hour=tf.constant([12, 12]), weekday=tf.constant([2, 2]), device=tf.constant(["desktop"] * 2))
+    _assert_clean(night["item_ids"], night["scores"])
+    assert not np.allclose(night["scores"].numpy(), noon["scores"].numpy(), atol=1e-5)
+    for bad in ({"hour": [24, 0], "weekday": [0, 0]}, {"hour": [0, 0], "weekday": [0, 7]}):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="hour|weekday"):
+            fn(**base, **off, hour=tf.constant(bad["hour"]), weekday=tf.constant(bad["weekday"]),
+               device=tf.constant(["", ""]))
+
+
+
+def test_query_cli_recommend_in_context(brute_force_export, capsys):
+    path = brute_force_export[1]
+    args = ["query", "--endpoint", f"file://{path}", "--k", "3", "recommend", "--user", "U00001", "--history",
+            "SKU000001,SKU000002"]
+    assert main(args + ["--hour", "3", "--weekday", "6", "--device", "mobile"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("1. SKU") and "because you viewed SKU00000" in lines[0]
+    assert main(args + ["--hour", "25"]) == 2
+    assert "Received: hour=25" in capsys.readouterr().err
 
 
 def test_search_bad_inputs(loaded):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from recsys_tf.export.exporter import export_run
-from recsys_tf.export.signatures import clock_hour
 from recsys_tf.serving import GrpcClient, LocalClient, RestClient, ServingError
+from tests.clock import within_one_clock_hour
 from tests.serving.savedmodel_server import SavedModelServer
 
 pytestmark = pytest.mark.slow
@@ -24,18 +24,6 @@ def server(exports):
         yield running
 
 
-def within_one_clock_hour(check):
-    """User signatures take hour/weekday from the server clock: a comparison of two evaluations is
-    repeated once if an hour boundary fell inside it (a real mismatch fails both times)."""
-    hour = clock_hour()
-    try:
-        check()
-    except AssertionError:
-        if clock_hour() == hour:
-            raise
-        check()
-
-
 def _clients(server, **kwargs):
     return [GrpcClient(f"127.0.0.1:{server.grpc_port}", "recsys", **kwargs),
             RestClient(f"http://127.0.0.1:{server.rest_port}", "recsys", **kwargs)]
@@ -52,11 +40,17 @@ def test_every_signature_matches_the_saved_model(server, exports, label):
             assert recs == local.recommend(["U00001"], [["SKU000001", "SKU000002"]], k=5)
             assert len(recs[0]) == 5 and all(b in ("SKU000001", "SKU000002") for _, _, b in recs[0])
             assert client.similar_items(["SKU000003"], k=4) == local.similar_items(["SKU000003"], k=4)
+            in_context = client.recommend(["U00001", "U00002"], [["SKU000001"], []], k=5, hour=[3, None], weekday=2,
+                                          device="mobile")
+            assert in_context == local.recommend(["U00001", "U00002"], [["SKU000001"], []], k=5, hour=[3, None],
+                                                 weekday=2, device="mobile")
             diverse = client.recommend(["U00001"], [["SKU000001"]], k=5, mmr_lambda=0.5, max_per_category=2)
             assert diverse == local.recommend(["U00001"], [["SKU000001"]], k=5, mmr_lambda=0.5, max_per_category=2)
             assert client.search("mug", k=3, max_per_category=1) == local.search("mug", k=3, max_per_category=1)
             with pytest.raises(ValueError, match="mmr_lambda"):
                 client.search("mug", mmr_lambda=1.5)
+            with pytest.raises(ValueError, match="hour.*\\[0, 23\\].*Received: hour=24"):
+                client.recommend("U00001", [], hour=24)
             scored = client.score("U00001", ["SKU000001"], ["SKU000002", "SKU000004"])
             np.testing.assert_allclose(scored["rating"], local.score("U00001", ["SKU000001"],
                                                                      ["SKU000002", "SKU000004"])["rating"], atol=1e-5)
