@@ -66,16 +66,16 @@ class ServingGraph:
         """hour (0-23) / weekday (0 = Monday) per row; a negative value, or no input, takes the
         server clock (UTC); device strings outside the training vocabulary (or "") are unknown (0)."""
         now = tf.cast(tf.timestamp(), tf.int64)
-        clock_hour = tf.fill([batch], tf.cast((now // 3600) % 24, tf.int32))
-        clock_weekday = tf.fill([batch], tf.cast(((now // 86400) + 3) % 7, tf.int32))  # 1970-01-01 was a Thursday
+        hours = tf.fill([batch], tf.cast((now // 3600) % 24, tf.int32))
+        weekdays = tf.fill([batch], tf.cast(((now // 86400) + 3) % 7, tf.int32))  # 1970-01-01 was a Thursday
         checks = []
         if hour is not None:
             checks.append(tf.debugging.assert_less(hour, 24, message="`hour` must be in [0, 23] (or -1 = server clock)"))
-            clock_hour = tf.where(hour >= 0, hour, clock_hour)
+            hours = tf.where(hour >= 0, hour, hours)
         if weekday is not None:
             checks.append(tf.debugging.assert_less(
                 weekday, 7, message="`weekday` must be in [0, 6], 0 = Monday (or -1 = server clock)"))
-            clock_weekday = tf.where(weekday >= 0, weekday, clock_weekday)
+            weekdays = tf.where(weekday >= 0, weekday, weekdays)
         device_index = tf.zeros([batch], tf.int32)
         if device is not None and self.vocab.devices:
             # a handful of device names: one comparison per name (no lookup table to track)
@@ -84,7 +84,7 @@ class ServingGraph:
             device_index = tf.where(tf.reduce_any(matches, axis=1),
                                     tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32) + 1, 0)
         with tf.control_dependencies(checks):
-            return {"hour": tf.identity(clock_hour), "weekday": tf.identity(clock_weekday), "device": device_index}
+            return {"hour": tf.identity(hours), "weekday": tf.identity(weekdays), "device": device_index}
 
     def user_inputs(self, user_id, history_item_ids, hour=None, weekday=None, device=None):
         history = history_item_ids[:, -self.max_history:]
