@@ -187,7 +187,7 @@ def test_recommend_and_score_edge_inputs(loaded):
 def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, tmp_path, capsys, monkeypatch):
     import pandas as pd
 
-    from recsys_tf.export import signatures
+    from recsys_tf.export import exporter, signatures
 
     root, v1 = brute_force_export
     old = tf.saved_model.load(str(v1))
@@ -210,13 +210,26 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
         return max(int(p.name) for p in v1.parent.iterdir() if p.name.isdigit())
 
     before = latest()  # other tests of this module may have written versions already
-    # as if an hour boundary fell during the reload check (the user context comes from the clock):
-    # the in-process outputs are recomputed and still match
-    hours = iter(range(100))
+    # as if an hour boundary fell during the reload check (user signatures read the clock) and the
+    # outputs differed: the check runs once more, and passes
+    hours, calls = iter(range(100)), []
+
+    def mismatch_once(expected, reloaded):
+        calls.append(1)
+        return "differs (simulated)" if len(calls) == 1 else real_mismatch(expected, reloaded)
+
+    real_mismatch = exporter._reload_mismatch
     monkeypatch.setattr(signatures, "clock_hour", lambda: next(hours))
+    monkeypatch.setattr(exporter, "_reload_mismatch", mismatch_once)
     assert main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "new.parquet")]) == 0
-    assert next(hours) == 2
+    assert len(calls) == 2
     monkeypatch.undo()
+    # a real mismatch fails the export and leaves no version behind
+    monkeypatch.setattr(exporter, "_reload_mismatch", lambda expected, reloaded: "differs (simulated)")
+    with pytest.raises(RuntimeError, match=r"differs \(simulated\)"):
+        main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "new.parquet")])
+    monkeypatch.undo()
+    assert not [p for p in v1.parent.iterdir() if not p.name.isdigit()]  # no temporary dir or check file left
     assert "adding 2 items" in capsys.readouterr().out
     v2 = v1.parent / str(before + 1)
     assert latest() == before + 1
