@@ -25,6 +25,14 @@ NOTEBOOKS = {
                  "ax.set_ylabel('validation recall@10');"),
         ("code", "from recsys_tf.evaluation.evaluate import evaluate_run, write_report\n"
                  "metrics = evaluate_run(f'{WORK}/run')\nprint(write_report(metrics, f'{WORK}/report').read_text())"),
+        ("markdown", "Is a lead real or noise? `compare_reports` joins two systems' per-query rows (here the model and "
+                     "EASE in the same report), averages per user and bootstraps users: a 95% interval that excludes 0 "
+                     "is a real difference (CLI: `recsys-tf evaluate --compare R R --system baselines/ease "
+                     "--system-b recsys_tf`)."),
+        ("code", "from recsys_tf.evaluation.compare import compare_reports, render_comparison\n"
+                 "vs_ease = compare_reports(f'{WORK}/report', f'{WORK}/report', system='baselines/ease', "
+                 "system_b='recsys_tf',\n                          metrics=('recall@10', 'ndcg@10'))\n"
+                 "print(render_comparison(vs_ease, 'EASE', 'recsys_tf'))"),
         ("code", "from recsys_tf.export.exporter import export_run\n"
                  "version = export_run(f'{WORK}/run', f'{WORK}/exports', 'recsys', 'brute_force')\nversion"),
         ("code", "from recsys_tf.serving import LocalClient\nclient = LocalClient(str(version))\n"
