@@ -95,6 +95,20 @@ def _reload_mismatch(expected: dict, reloaded: dict) -> str | None:
     return None
 
 
+def verify_reload(in_process, reload, clock) -> None:
+    """Raise if the reloaded signatures' outputs differ from the in-process ones. User signatures
+    read hour/weekday from the clock: when an hour boundary fell during the check (`clock()` is the
+    hour count) and the outputs differ, the two sides may have seen different hours, so the whole
+    check runs once more."""
+    for _attempt in range(2):
+        hour = clock()
+        problem = _reload_mismatch(in_process(), reload())
+        if not problem or clock() == hour:
+            break
+    if problem:
+        raise RuntimeError(problem)
+
+
 def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers) -> dict:
     """Bytes of the SavedModel's variables vs. what they must hold: every distinct weight of the
     model and text encoders once, plus the index (embeddings + identifiers). Issue goal: ratio ≤ 1.15
@@ -166,17 +180,8 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
                 return {sig: {k: v.numpy() for k, v in tf.function(functions[sig][0])(
                     *[tf.constant(samples[sig][spec.name]) for spec in functions[sig][1]]).items()} for sig in samples}
 
-            for _attempt in range(2):
-                hour = clock_hour()
-                expected = in_process()
-                reloaded = _reload_check(tmp, samples, index_kind, tmp.parent / f"{tmp.name}.check.npz")
-                problem = _reload_mismatch(expected, reloaded)
-                # user signatures read hour/weekday from the clock: if an hour boundary fell during the
-                # check, the two sides may have seen different hours -> check once more
-                if not problem or clock_hour() == hour:
-                    break
-            if problem:
-                raise RuntimeError(problem)
+            verify_reload(in_process, lambda: _reload_check(tmp, samples, index_kind,
+                                                            tmp.parent / f"{tmp.name}.check.npz"), clock_hour)
             report["reload_check"] = "identical outputs in a fresh process (tensorflow + tensorflow_text only)"
         (tmp / "assets.extra" / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
         for name, writer in (extra_assets or {}).items():

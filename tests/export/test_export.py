@@ -40,6 +40,33 @@ def _assert_clean(ids, scores):
     return ids, scores
 
 
+@pytest.mark.parametrize("hours, first_differs, second_differs, passes, reloads", [
+    ((5, 5), False, None, True, 1),          # outputs match: one check
+    ((5, 5), True, None, False, 1),          # a real mismatch within one hour fails
+    ((5, 6, 6, 6), True, False, True, 2),    # an hour boundary fell in the check: it runs again and passes
+    ((5, 6, 6, 6), True, True, False, 2),    # ... and a mismatch that persists still fails
+])
+def test_verify_reload_repeats_only_across_an_hour_boundary(hours, first_differs, second_differs, passes, reloads):
+    from recsys_tf.export.exporter import verify_reload
+
+    expected = {"recommend": {"item_ids": np.array([["a", "b"]], object), "scores": np.array([[0.9, 0.5]])}}
+    other = {"recommend": {"item_ids": np.array([["b", "a"]]), "scores": np.array([[0.9, 0.5]])}}
+    same = {"recommend": {"item_ids": np.array([["a", "b"]]), "scores": np.array([[0.9, 0.5]])}}
+    answers = iter([other if first_differs else same, other if second_differs else same])
+    clock, calls = iter(hours), []
+
+    def reload():
+        calls.append(1)
+        return next(answers)
+
+    if passes:
+        verify_reload(lambda: expected, reload, lambda: next(clock))
+    else:
+        with pytest.raises(RuntimeError, match="'recommend' output 'item_ids' differs after reload"):
+            verify_reload(lambda: expected, reload, lambda: next(clock))
+    assert len(calls) == reloads
+
+
 def test_export_size_close_to_weights_plus_index(brute_force_export):
     report = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
     # every weight once + the index; the margin covers the serving graph's item-vector table and metadata
@@ -184,10 +211,8 @@ def test_recommend_and_score_edge_inputs(loaded):
     assert np.isfinite(scored["rating"].numpy()).all()
 
 
-def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, tmp_path, capsys, monkeypatch):
+def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, tmp_path, capsys):
     import pandas as pd
-
-    from recsys_tf.export import exporter, signatures
 
     root, v1 = brute_force_export
     old = tf.saved_model.load(str(v1))
@@ -210,26 +235,7 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
         return max(int(p.name) for p in v1.parent.iterdir() if p.name.isdigit())
 
     before = latest()  # other tests of this module may have written versions already
-    # as if an hour boundary fell during the reload check (user signatures read the clock) and the
-    # outputs differed: the check runs once more, and passes
-    hours, calls = iter(range(100)), []
-
-    def mismatch_once(expected, reloaded):
-        calls.append(1)
-        return "differs (simulated)" if len(calls) == 1 else real_mismatch(expected, reloaded)
-
-    real_mismatch = exporter._reload_mismatch
-    monkeypatch.setattr(signatures, "clock_hour", lambda: next(hours))
-    monkeypatch.setattr(exporter, "_reload_mismatch", mismatch_once)
     assert main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "new.parquet")]) == 0
-    assert len(calls) == 2
-    monkeypatch.undo()
-    # a real mismatch fails the export and leaves no version behind
-    monkeypatch.setattr(exporter, "_reload_mismatch", lambda expected, reloaded: "differs (simulated)")
-    with pytest.raises(RuntimeError, match=r"differs \(simulated\)"):
-        main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "new.parquet")])
-    monkeypatch.undo()
-    assert not [p for p in v1.parent.iterdir() if not p.name.isdigit()]  # no temporary dir or check file left
     assert "adding 2 items" in capsys.readouterr().out
     v2 = v1.parent / str(before + 1)
     assert latest() == before + 1
