@@ -56,6 +56,24 @@ def test_every_signature_matches_the_saved_model(server, exports, label):
                                                                      ["SKU000002", "SKU000004"])["rating"], atol=1e-5)
             embedded = client.predict("embed_query", {"query": np.array(["mug"], object)})["embedding"]
             assert embedded.shape[0] == 1
+            # the signatures without a convenience method, through predict(): same outputs as in process
+            history = np.array([["SKU000001", ""]], object)
+            raw = {"search_personalized": {"query": np.array(["mug"], object), "user_id": np.array(["U00001"], object),
+                                           "history_item_ids": history, "k": np.array([4], np.int32)},
+                   "similar_to_text": {"item_text": np.array(["Acme ceramic mug, blue"], object),
+                                       "k": np.array([4], np.int32)},
+                   "embed_items": {"item_id": np.array(["SKU000001", "nope"], object)},
+                   "serving_default": {"user_id": np.array(["U00001"], object), "history_item_ids": history,
+                                       "exclude_item_ids": np.array([[""]], object), "k": np.array([3], np.int32)}}
+            for signature, inputs in raw.items():
+                got, want = client.predict(signature, inputs), local.predict(signature, inputs)
+                assert set(got) == set(want), signature
+                for key in want:
+                    if np.asarray(want[key]).dtype.kind in "fc":
+                        np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=f"{signature}/{key}")
+                    else:
+                        assert (np.asarray(got[key]).astype(str) == np.asarray(want[key]).astype(str)).all(), \
+                            (signature, key)
 
     within_one_clock_hour(compare)
 
