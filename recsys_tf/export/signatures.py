@@ -106,6 +106,17 @@ class ServingGraph:
         inputs = self.user_inputs(user_id, history_item_ids, hour, weekday, device)
         return self.model.user_tower(inputs, training=False), inputs["history_items"]
 
+    def recommend(self, user_id, history_item_ids, exclude_item_ids, k, mmr_lambda=None, max_per_category=None,
+                  context=()):
+        """The recommend* signatures: top-k for the user, history and `exclude_item_ids` excluded,
+        with the history item that explains each result; `context` = (hour, weekday, device)."""
+        user, history = self.user_embedding(user_id, history_item_ids, *context)
+        # the history the model saw (most recent max_history) first, then the caller's ids;
+        # `retrieve` keeps the first max_exclude columns of this
+        exclude = tf.concat([history_item_ids[:, -self.max_history:], exclude_item_ids], axis=1)
+        scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category)
+        return {"item_ids": ids, "scores": scores, "because_item_ids": self.explain(ids, history)}
+
     def query_embedding(self, query, user=None):
         query = tf.strings.substr(query, 0, 4096, unit="UTF8_CHAR")  # bound work; the encoder truncates anyway
         vector = self.query_encoder(query, training=False)
@@ -195,29 +206,19 @@ def signature_functions(graph: ServingGraph) -> dict:
     s = tf.TensorSpec
 
     def recommend(user_id, history_item_ids, exclude_item_ids, k):
-        user, history = graph.user_embedding(user_id, history_item_ids)
-        # the history the model saw (most recent max_history) first, then the caller's ids;
-        # `retrieve` keeps the first max_exclude columns of this
-        exclude = tf.concat([history_item_ids[:, -graph.max_history:], exclude_item_ids], axis=1)
-        scores, ids = graph.retrieve(user, k, exclude)
-        return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
+        return graph.recommend(user_id, history_item_ids, exclude_item_ids, k)
 
     def recommend_in_context(user_id, history_item_ids, exclude_item_ids, k, hour, weekday, device, mmr_lambda,
                              max_per_category):
-        user, history = graph.user_embedding(user_id, history_item_ids, hour, weekday, device)
-        exclude = tf.concat([history_item_ids[:, -graph.max_history:], exclude_item_ids], axis=1)
-        scores, ids = graph.retrieve(user, k, exclude, mmr_lambda, max_per_category)
-        return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
+        return graph.recommend(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category,
+                               context=(hour, weekday, device))
 
     def search(query, k):
         scores, ids = graph.retrieve(graph.query_embedding(query), k)
         return {"item_ids": ids, "scores": scores}
 
     def recommend_diverse(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category):
-        user, history = graph.user_embedding(user_id, history_item_ids)
-        exclude = tf.concat([history_item_ids[:, -graph.max_history:], exclude_item_ids], axis=1)
-        scores, ids = graph.retrieve(user, k, exclude, mmr_lambda, max_per_category)
-        return {"item_ids": ids, "scores": scores, "because_item_ids": graph.explain(ids, history)}
+        return graph.recommend(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category)
 
     def search_diverse(query, k, mmr_lambda, max_per_category):
         scores, ids = graph.retrieve(graph.query_embedding(query), k, None, mmr_lambda, max_per_category)
