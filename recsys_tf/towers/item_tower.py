@@ -112,6 +112,18 @@ class ItemTower(keras.layers.Layer):
     def set_catalog_text_vectors(self, vectors: np.ndarray) -> None:
         self.catalog_text.assign(np.asarray(vectors, np.float32))
 
+    def clear_ids(self, item_indices) -> None:
+        """Zero the id embedding of these items: "no id signal", as for unknown (index 0) and added items.
+        For catalog items without a training interaction: they never get a gradient, so their rows
+        would stay random initial noise (on the demo's cold-start split: norm 0.16 vs 0.26 for trained
+        rows), which the MLP would read as an id. Zero rows are what `id_dropout` trains it for."""
+        item_indices = np.asarray(item_indices, np.int64).reshape(-1)
+        if len(item_indices):
+            table = self.id_embedding.embeddings
+            values = np.array(table.numpy())
+            values[item_indices] = 0.0
+            table.assign(values)
+
     # --- forward --------------------------------------------------------------------------------
     def _text_vectors(self, item_index, live_text: bool, training):
         if live_text and self.text_encoder is not None and self.catalog_tokens is not None:

@@ -67,6 +67,15 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
     return metrics
 
 
+def untrained_items(train: dict, num_items: int) -> np.ndarray:
+    """Catalog indices (1..num_items) that occur in no training example, as target or in a history."""
+    seen = np.zeros(num_items + 1, bool)
+    seen[np.asarray(train["target_item"]).ravel()] = True
+    seen[np.asarray(train["history_items"]).ravel()] = True
+    seen[0] = True
+    return np.flatnonzero(~seen)
+
+
 class Trainer:
     def __init__(self, model, config: ExperimentConfig, strategy, run_dir: Path, prepared, validation_users):
         import keras
@@ -79,6 +88,7 @@ class Trainer:
         with strategy.scope():
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
+            model.item_tower.clear_ids(untrained_items(prepared.train, model.item_tower.num_items))
             self.optimizer = keras.optimizers.Adam(train.learning_rate)
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)

@@ -117,3 +117,17 @@ def test_text_skip_keeps_text_similarity():
     tower.skip_weight.assign(1.0)
     with_text = cosine()
     np.testing.assert_allclose(with_text, (learned_only + 1.0) / 2.0, atol=1e-5)
+
+
+def test_clear_ids_zeroes_only_those_rows():
+    tower = _item_tower()
+    before = tower.id_embedding.embeddings.numpy().copy()
+    tower.clear_ids([2, 5])
+    after = tower.id_embedding.embeddings.numpy()
+    assert not after[[2, 5]].any()
+    np.testing.assert_array_equal(np.delete(after, [2, 5], axis=0), np.delete(before, [2, 5], axis=0))
+    # a cleared item embeds exactly like an unknown item with its features
+    features = [tf.gather(t, [2]) for t in (tower.catalog_text, tower.catalog_category, tower.catalog_brand,
+                                            tower.catalog_price)]
+    np.testing.assert_allclose(tower(np.array([2])).numpy(), tower.embed_features(*features).numpy(), atol=1e-6)
+    tower.clear_ids([])  # no-op

@@ -41,6 +41,13 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     assert config.train.epochs == 2 and model.item_tower.num_items == len(vocab.items)
     out = model.item_tower(np.arange(5), training=False).numpy()
     assert np.isfinite(out).all()
+    # catalog items without a training interaction carry no id signal (zero rows), trained ones do
+    events = dataset.events
+    trained = set(events.loc[events["split"] == "train", "item_id"].astype(str))
+    untrained = [i + 1 for i, item in enumerate(vocab.items) if item not in trained]
+    ids = model.item_tower.id_embedding.embeddings.numpy()
+    assert untrained and not ids[untrained].any()
+    assert np.abs(ids[[i + 1 for i, item in enumerate(vocab.items) if item in trained]]).sum(axis=1).min() > 0
 
 
 def test_tasks_can_be_switched_off(split_dir, tmp_path):
