@@ -46,3 +46,25 @@ def tiny_run(tmp_path_factory, split_dir):
     train_run(split_dir, run, load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=8"]),
               log=lambda *_: None)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tiny_run, tmp_path_factory):
+    """`tiny_run` exported once per session, each checked in a fresh process (the exporter's reload
+    check): (brute-force version dir, ScaNN version dir). Read-only: a test that adds versions or
+    serves a model root copies them with `copy_export` first."""
+    from recsys_tf.export.exporter import export_run
+
+    root = tmp_path_factory.mktemp("tiny_exports")
+    brute = export_run(tiny_run, root, "brute", "brute_force", max_k=20, log=lambda *_: None)
+    scann = export_run(tiny_run, root, "scann", "scann", max_k=20, log=lambda *_: None)
+    return brute, scann
+
+
+def copy_export(version_dir: Path, root: Path, model_name: str, version: int) -> Path:
+    """Copy an export's version directory to ROOT/NAME/VERSION (a model root of one's own)."""
+    import shutil
+
+    target = Path(root) / model_name / str(version)
+    shutil.copytree(version_dir, target)
+    return target

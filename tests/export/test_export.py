@@ -10,15 +10,16 @@ from recsys_tf.cli.main import main
 from recsys_tf.export import versions
 from recsys_tf.export.exporter import export_run
 from tests.clock import within_one_clock_hour
+from tests.conftest import copy_export
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def brute_force_export(tiny_run, tmp_path_factory):
+def brute_force_export(tiny_exports, tmp_path_factory):
+    """The session's verified brute-force export, as version 1 of a model root of this module's own."""
     root = tmp_path_factory.mktemp("exports")
-    path = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, log=lambda *_: None)
-    return root, path
+    return root, copy_export(tiny_exports[0], root, "recsys", 1)
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +169,8 @@ def test_similar_score_and_embeddings(loaded):
     assert query.shape == vectors.shape
 
 
-def test_scann_export_and_op_audit(tiny_run, tmp_path, brute_force_export, capsys):
-    path = export_run(tiny_run, tmp_path, "recsys", "scann", max_k=20, log=lambda *_: None)
+def test_scann_export_and_op_audit(tiny_exports, brute_force_export, capsys):
+    path = tiny_exports[1]  # exported with the fresh-process reload check (recall@10 vs exact)
     report = json.loads((path / "assets.extra" / "recsys_tf_export.json").read_text())
     assert report["scann_recall@10"] >= 0.95
     assert main(["export", "check", str(path)]) == 0

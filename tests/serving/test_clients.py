@@ -2,20 +2,19 @@
 import numpy as np
 import pytest
 
-from recsys_tf.export.exporter import export_run
 from recsys_tf.serving import GrpcClient, LocalClient, RestClient, ServingError
 from tests.clock import within_one_clock_hour
+from tests.conftest import copy_export
 from tests.serving.savedmodel_server import SavedModelServer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def exports(tiny_run, tmp_path_factory):
+def exports(tiny_exports, tmp_path_factory):
+    """One model with two versions: 1 = brute force, 2 = ScaNN (the session's exports, copied)."""
     root = tmp_path_factory.mktemp("serving_exports")
-    brute = export_run(tiny_run, root, "recsys", "brute_force", max_k=20, verify=False, log=lambda *_: None)
-    scann = export_run(tiny_run, root, "recsys", "scann", max_k=20, verify=False, log=lambda *_: None)
-    return root, brute, scann
+    return root, copy_export(tiny_exports[0], root, "recsys", 1), copy_export(tiny_exports[1], root, "recsys", 2)
 
 
 @pytest.fixture(scope="module")

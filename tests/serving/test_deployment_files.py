@@ -39,13 +39,10 @@ def test_compose_mounts_exports_where_models_config_points():
 
 
 @pytest.mark.slow
-def test_readme_signatures_and_inputs_match_an_export(tiny_run, tmp_path):
+def test_readme_signatures_and_inputs_match_an_export(tiny_exports):
     import tensorflow as tf
 
-    from recsys_tf.export.exporter import export_run
-
-    path = export_run(tiny_run, tmp_path, "recsys", "brute_force", max_k=10, verify=False, log=lambda *_: None)
-    model = tf.saved_model.load(str(path))
+    model = tf.saved_model.load(str(tiny_exports[0]))
     readme = (SERVING / "README.md").read_text()
     table = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (.+?) \|", readme, re.M)}
     assert set(table) == set(model.signatures)
