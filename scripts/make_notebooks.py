@@ -18,7 +18,7 @@ NOTEBOOKS = {
                  "data.items.head()"),
         ("code", "from recsys_tf.training.config import load_config\nfrom recsys_tf.training.run import train_run\n"
                  "config = load_config(None, [f'text.preset={PRESET}', 'train.epochs=' + ('2' if SMALL else '8')] +\n"
-                 "                     (['train.max_steps_per_epoch=10', 'model.embedding_dim=16'] if SMALL else []))\n"
+                 "                     (['train.max_steps_per_epoch=10', 'model.embedding_dim=16', 'text.query_distill_steps=50'] if SMALL else []))\n"
                  "result = train_run(f'{WORK}/data', f'{WORK}/run', config)\nresult['best']"),
         ("code", "import pandas as pd\nhistory = pd.DataFrame(result['history'])\n"
                  "ax = history.plot(x='epoch', y=['recommend/recall@10', 'search/recall@10'], marker='o')\n"
@@ -52,7 +52,7 @@ SETUP = ("code", "import os, json, sys\nfrom pathlib import Path\nimport recsys_
                  "REPO = Path(recsys_tf.__file__).resolve().parents[1]\nFIXTURES = REPO / 'tests' / 'fixtures'\n"
                  "PRESET = 'tiny' if SMALL else 'minilm-l6'\n"
                  "TRAIN = [f'text.preset={{PRESET}}', 'train.epochs=' + ('2' if SMALL else '8')] + "
-                 "(['train.max_steps_per_epoch=10', 'model.embedding_dim=16'] if SMALL else [])\n"
+                 "(['train.max_steps_per_epoch=10', 'model.embedding_dim=16', 'text.query_distill_steps=50'] if SMALL else [])\n"
                  "def cli(*args):\n    code = recsys_tf_cli([str(a) for a in args])\n"
                  "    assert code == 0, f'recsys-tf {{args}} exited with {{code}}'\n"
                  "def sets(items):\n    return [x for item in items for x in ('--set', item)]\nprint(SMALL, WORK, PRESET)")

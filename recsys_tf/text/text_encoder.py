@@ -68,6 +68,7 @@ class TextEncoder(keras.layers.Layer):
         self.projection = (keras.layers.Dense(projection_dim, name="projection")
                            if projection_dim else None)
         self._apply_training_mode()
+        self._make_sublayers()
         # Built eagerly: Keras would otherwise build on symbolic float inputs, which the string
         # tokenizer rejects (../shared/ARCHITECTURE.md, "Pitfalls").
         self.build()
@@ -76,6 +77,9 @@ class TextEncoder(keras.layers.Layer):
         if self.projection is not None and not self.projection.built:
             self.projection.build((None, self.backbone.get_config()["hidden_dim"]))
         self.built = True
+
+    def _make_sublayers(self) -> None:
+        """Hook for subclasses that own more layers (created before the layer is built and locked)."""
 
     # --- training modes -------------------------------------------------------------------------
     def _apply_training_mode(self) -> None:
@@ -139,14 +143,17 @@ class TextEncoder(keras.layers.Layer):
         return {key: value[:, :length] for key, value in inputs.items()}
 
     # --- forward --------------------------------------------------------------------------------
+    def sequence_output(self, token_ids, mask, training=None):
+        """(batch, length) token ids + bool mask -> (batch, length, hidden) contextual vectors."""
+        return self.backbone({"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids),
+                              "padding_mask": mask}, training=training)["sequence_output"]
+
     def call(self, inputs, training=None):
         if not isinstance(inputs, dict):
             inputs = self._trim_padding(self.preprocess(inputs))
         token_ids = inputs["token_ids"]
         mask = ops.cast(inputs["padding_mask"], "bool")
-        hidden = self.backbone({"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids),
-                                "padding_mask": mask}, training=training)["sequence_output"]
-        hidden = ops.cast(hidden, "float32")
+        hidden = ops.cast(self.sequence_output(token_ids, mask, training=training), "float32")
         if self.pooling == "cls":
             pooled = hidden[:, 0, :]
         else:

@@ -22,6 +22,10 @@ class TextConfig:
     trainable_layers: int = 1          # last_n_layers mode
     lora_rank: int = 4                 # lora mode
     cache_dir: str = ""                # frozen mode embedding cache; default RUN/text_cache
+    query_encoder_layers: int = -1     # queries are encoded by a student of this many layers distilled from
+    #                                    the frozen text tower (recsys_tf/text/distill.py; search latency);
+    #                                    -1 = half the tower's depth (MiniLM: 3) in frozen mode, else none; 0 = none
+    query_distill_steps: int = 600     # distillation steps (batch 64)
 
 
 @dataclass
@@ -101,7 +105,14 @@ class ExperimentConfig:
                 raise ValueError(f"config section `{f.name}` has unknown key(s) {sorted(bad)}; "
                                  f"known keys: {sorted(names)}.")
             kwargs[f.name] = section_cls(**values)
-        return cls(**kwargs)
+        config = cls(**kwargs)
+        text = config.text
+        if int(text.query_encoder_layers) < -1 or (text.query_encoder_layers > 0 and text.mode != "frozen"):
+            raise ValueError("`text.query_encoder_layers` must be -1 (automatic), 0 (queries use the text tower) "
+                             "or a number of layers of a query encoder distilled from the *frozen* text tower. Received: "
+                             f"query_encoder_layers={text.query_encoder_layers} with text.mode={text.mode!r}. "
+                             "Fix: --set text.query_encoder_layers=0 for trainable text modes.")
+        return config
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))

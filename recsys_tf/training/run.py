@@ -9,6 +9,8 @@ RUN/
   checkpoints/backup/    crash-recovery checkpoint (model + optimizer + position)
   logs/                  TensorBoard: train/, validation/, projector/
   text_cache/            frozen-mode embedding cache
+  query_encoder.npz/.json   the distilled query encoder's blocks and its distillation report
+                         (only with text.query_encoder_layers > 0)
 """
 from __future__ import annotations
 
@@ -57,6 +59,11 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
     with strategy.scope():
         item_encoder, query_encoder = text_encoders(config)
+    if query_student_layers(config, item_encoder):
+        # outside the strategy scope: the student is trained by its own loop and only encodes queries
+        # (frozen mode); every worker distills the same student from the same seed and data
+        query_encoder = distilled_query_encoder(config, dataset, item_encoder, query_encoder, run_dir, log)
+    with strategy.scope():
         prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder)
         model = build_model(config, prepared.vocab, prepared.catalog, prepared.text_vectors,
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder)
@@ -86,6 +93,60 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     return result
 
 
+def query_student_layers(config: ExperimentConfig, item_encoder) -> int:
+    """Depth of the run's distilled query encoder, 0 = none (queries use the text tower itself).
+    `text.query_encoder_layers` -1 (default) = half the tower's depth, rounded up, in frozen mode
+    (MiniLM: 3 of 6); a depth >= the tower's means the tower itself."""
+    if item_encoder is None or config.text.mode != "frozen":
+        return 0
+    depth = int(item_encoder.backbone.get_config()["num_layers"])
+    layers = config.text.query_encoder_layers
+    layers = (depth + 1) // 2 if layers == -1 else layers
+    return layers if 0 < layers < depth else 0
+
+
+def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_encoder, teacher, run_dir: Path,
+                            log=print):
+    """The run's distilled query encoder: loaded from RUN when it was made with these settings (a
+    resumed run), otherwise distilled from `teacher` on the training queries and catalog texts and
+    saved there (query_encoder.npz + query_encoder.json)."""
+    import hashlib
+
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.features.vocabulary import Vocabularies
+    from recsys_tf.text.distill import (
+        INFO_FILE,
+        distill_query_encoder,
+        load_query_encoder,
+        query_like_texts,
+        save_query_encoder,
+    )
+    from recsys_tf.training.prepare import encode_with_cache
+    from recsys_tf.training.trainer import is_chief
+
+    layers, steps = query_student_layers(config, item_encoder), config.text.query_distill_steps
+    train = dataset.split("train")
+    queries = train.loc[train["query"].astype(str) != "", "query"].astype(str).tolist()
+    catalog = Catalog.from_items(dataset.items, Vocabularies.from_dataset(dataset.items, dataset.events))
+    texts = query_like_texts(queries, catalog.texts, seed=config.train.seed)
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
+    wanted = {"num_layers": layers, "steps": steps, "seed": config.train.seed, "texts_sha256": digest}
+    info_path = run_dir / INFO_FILE
+    if info_path.exists():
+        info = json.loads(info_path.read_text())
+        if all(info.get(key) == value for key, value in wanted.items()):
+            log(f"query encoder: reusing the {layers}-layer student distilled earlier ({info_path})")
+            return load_query_encoder(teacher, run_dir, layers)
+    cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else run_dir / "text_cache"
+    targets = encode_with_cache(teacher, texts, cache_dir)
+    student, info = distill_query_encoder(teacher, texts, num_layers=layers, steps=steps, seed=config.train.seed,
+                                          teacher_vectors=targets, log=log)
+    info.update(wanted)
+    if is_chief():
+        save_query_encoder(student, info, run_dir)
+    return student
+
+
 def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
     """Rebuild a trained model: returns (model, config, vocab, dataset, item_encoder, query_encoder).
     The item encoder is the text tower (frozen weights = the preset's) that export signatures use on
@@ -109,6 +170,9 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
     vocab = Vocabularies.load(run_dir / "vocab.json")
     catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
     item_encoder, query_encoder = text_encoders(config)
+    if query_student_layers(config, item_encoder):
+        from recsys_tf.text.distill import load_query_encoder
+        query_encoder = load_query_encoder(query_encoder, run_dir, query_student_layers(config, item_encoder))
     dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
     model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
                         None, 0.0, item_encoder, query_encoder)

@@ -2,10 +2,14 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from recsys_tf.cli.main import main
+from recsys_tf.data.schema import read_dataset
+from recsys_tf.text.distill import DistilledTextEncoder
 from recsys_tf.training.config import load_config
-from recsys_tf.training.run import load_run, train_run
+from recsys_tf.training.prepare import text_encoders
+from recsys_tf.training.run import distilled_query_encoder, load_run, query_student_layers, train_run
 from tests.training.conftest import TINY
 
 
@@ -36,8 +40,12 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     assert any(t.startswith("weights/") for t in tags)
     assert (run / "logs" / "train" / "projector_config.pbtxt").exists()
     assert (run / "logs" / "train" / "metadata.tsv").read_text().startswith("item_id\ttitle\tcategory")
+    # the default distils a query encoder of half the tower's depth (tiny: 1 of 2 layers) sharing its embeddings
+    info = json.loads((run / "query_encoder.json").read_text())
+    assert info["num_layers"] == 1 and info["steps"] == 20 and (run / "query_encoder.npz").exists()
     # a finished run reloads to the same embeddings
-    model, config, vocab, dataset, _, _ = load_run(run)
+    model, config, vocab, dataset, item_encoder, query_encoder = load_run(run)
+    assert isinstance(query_encoder, DistilledTextEncoder) and query_encoder.backbone is item_encoder.backbone
     assert config.train.epochs == 2 and model.item_tower.num_items == len(vocab.items)
     out = model.item_tower(np.arange(5), training=False).numpy()
     assert np.isfinite(out).all()
@@ -63,6 +71,28 @@ def test_bad_settings_are_clear(split_dir, tmp_path):
         load_config(None, ["train.epoch=3"])
     with pytest.raises(ValueError, match="section.key=value"):
         load_config(None, ["epochs=3"])
+    with pytest.raises(ValueError, match="query_encoder_layers=2 with text.mode='lora'.*Fix"):
+        load_config(None, ["text.mode=lora", "text.query_encoder_layers=2"])
     (tmp_path / "c.yaml").write_text("- not a mapping\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_query_encoder_depth_resolution_and_reuse(split_dir, tmp_path):
+    config = load_config(None, TINY)
+    item_encoder, teacher = text_encoders(config)
+    assert query_student_layers(config, item_encoder) == 1  # -1: half of 2 layers
+    assert query_student_layers(load_config(None, TINY + ["text.query_encoder_layers=0"]), item_encoder) == 0
+    assert query_student_layers(load_config(None, TINY + ["text.query_encoder_layers=2"]), item_encoder) == 0
+    assert query_student_layers(load_config(None, TINY + ["text.mode=lora"]), item_encoder) == 0
+    assert query_student_layers(config, None) == 0
+    dataset, logs = read_dataset(split_dir), []
+    first = distilled_query_encoder(config, dataset, item_encoder, teacher, tmp_path, log=logs.append)
+    again = distilled_query_encoder(config, dataset, item_encoder, teacher, tmp_path, log=logs.append)
+    assert "reusing" in logs[-1] and not any("reusing" in line for line in logs[:-1])
+    texts = tf.constant(["red scarf", "blue yoga mat"])
+    np.testing.assert_allclose(again(texts).numpy(), first(texts).numpy(), atol=1e-6)
+    # other settings distil again
+    more = load_config(None, TINY + ["text.query_distill_steps=21"])
+    distilled_query_encoder(more, dataset, item_encoder, teacher, tmp_path, log=logs.append)
+    assert "reusing" not in logs[-1]
