@@ -7,8 +7,9 @@ Conventions (README "Serving signatures"):
 * `k` is a per-row int32; the batch returns `min(max(k), max_k)` columns, clipped to [1, max_k]
   (k <= 0 gives 1 result, k > max_k gives max_k); positions beyond a row's own k, or beyond the
   items left after exclusions, hold item id "" and score -1e9 (finite, never NaN);
-* `recommend` excludes the user's last `max_history` history items and `exclude_item_ids` (at most
-  `max_exclude` = 64 ids in all); `similar_items` excludes the item;
+* the model reads the newest `max_history` *known* ids of each history row ("" padding and unknown
+  ids are skipped, wherever they are); `recommend` excludes those items and `exclude_item_ids` (at
+  most `max_exclude` = 64 ids in all); `similar_items` excludes the item;
 * history order is oldest -> newest (most recent last); event types are taken as "view" and
   recency by position (serving has no timestamps); hour/weekday come from the server clock
   (UTC) and device is unknown, except in `recommend_in_context`, which takes them per row
@@ -86,13 +87,19 @@ class ServingGraph:
         with tf.control_dependencies(checks):
             return {"hour": tf.identity(hours), "weekday": tf.identity(weekdays), "device": device_index}
 
+    def item_names(self):
+        """Item index -> id string (index 0, padding / unknown, -> "")."""
+        return tf.concat([[""], tf.constant(list(self.vocab.items))], 0)
+
     def user_inputs(self, user_id, history_item_ids, hour=None, weekday=None, device=None):
-        history = history_item_ids[:, -self.max_history:]
-        items = self.lookup(history)
-        # right-align: the newest item in the last column, as in training
-        lengths = tf.reduce_sum(tf.cast(items > 0, tf.int32), axis=1)
+        # Known items first moved to the right end of each row (order kept), then the newest
+        # max_history of them: rows of one batch are right-padded with "" to the longest, so cutting
+        # the raw columns first would drop a short row's whole history; "" and unknown ids never
+        # take one of the max_history places.
+        items = self.lookup(history_item_ids)
         order = tf.argsort(tf.cast(items > 0, tf.int32), axis=1, stable=True)
-        items = tf.gather(items, order, batch_dims=1)
+        items = tf.gather(items, order, batch_dims=1)[:, -self.max_history:]
+        lengths = tf.reduce_sum(tf.cast(items > 0, tf.int32), axis=1)
         width = tf.shape(items)[1]
         position_from_end = width - 1 - tf.range(width)[None, :]
         valid = position_from_end < lengths[:, None]
@@ -111,9 +118,9 @@ class ServingGraph:
         """The recommend* signatures: top-k for the user, history and `exclude_item_ids` excluded,
         with the history item that explains each result; `context` = (hour, weekday, device)."""
         user, history = self.user_embedding(user_id, history_item_ids, *context)
-        # the history the model saw (most recent max_history) first, then the caller's ids;
-        # `retrieve` keeps the first max_exclude columns of this
-        exclude = tf.concat([history_item_ids[:, -self.max_history:], exclude_item_ids], axis=1)
+        # the history the model saw (its newest max_history known items) first, then the caller's
+        # ids; `retrieve` keeps the first max_exclude columns of this
+        exclude = tf.concat([tf.gather(self.item_names(), history), exclude_item_ids], axis=1)
         scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category)
         return {"item_ids": ids, "scores": scores, "because_item_ids": self.explain(ids, history)}
 
@@ -195,7 +202,7 @@ class ServingGraph:
         similarity = tf.where(history_items[:, None, :] > 0, similarity, -2.0)
         best = tf.argmax(similarity, axis=-1, output_type=tf.int32)
         best_index = tf.gather(history_items, best, batch_dims=1)
-        names = tf.concat([[""], tf.constant(list(self.vocab.items))], 0)
+        names = self.item_names()
         has_history = tf.reduce_any(history_items > 0, axis=1)[:, None] & (result_ids != "")
         return tf.where(has_history, tf.gather(names, best_index), "")
 

@@ -102,6 +102,26 @@ def test_recommend(loaded, brute_force_export):
     assert set(because[0][ids[0] != ""]) <= {"SKU000001", "SKU000002"} and (because[1] == "").all()
 
 
+def test_rows_of_different_history_lengths_share_a_batch(loaded):
+    """A short history right-padded to a long row's width is read as it is alone (regression: the
+    graph used to keep only the last max_history columns, which were all padding for the short row)."""
+    long_row = [f"SKU{i:06d}" for i in range(40, 75)]  # 35 > max_history (20)
+    short_row = ["SKU000001", "SKU000002", "NOT-AN-ITEM"]
+    args = dict(exclude_item_ids=_strings([[], []]), k=tf.constant([10, 10]))
+    both = loaded.signatures["recommend"](user_id=tf.constant(["U1", "U2"]), history_item_ids=_strings([long_row, short_row]),
+                                          **args)
+    for row, history in enumerate([long_row, short_row]):
+        alone = loaded.signatures["recommend"](user_id=tf.constant([["U1", "U2"][row]]),
+                                               history_item_ids=_strings([history]), exclude_item_ids=_strings([[]]),
+                                               k=tf.constant([10]))
+        np.testing.assert_array_equal(both["item_ids"].numpy()[row], alone["item_ids"].numpy()[0])
+        np.testing.assert_allclose(both["scores"].numpy()[row], alone["scores"].numpy()[0], atol=1e-5)
+    ids = both["item_ids"].numpy().astype(str)
+    assert not {"SKU000001", "SKU000002"} & set(ids[1]) and not set(long_row[-20:]) & set(ids[0])
+    because = both["because_item_ids"].numpy().astype(str)
+    assert set(because[1][ids[1] != ""]) <= {"SKU000001", "SKU000002"}
+
+
 def test_recommend_in_context(loaded):
     """Explicit hour/weekday/device: with the clock's values and no device it is `recommend`;
     other context changes the user embedding; out-of-range values are INVALID_ARGUMENT."""
@@ -200,7 +220,7 @@ def test_recommend_and_score_edge_inputs(loaded):
                                          exclude_item_ids=_strings([[]]), k=tf.constant([20]))
     ids, _ = _assert_clean(out["item_ids"], out["scores"])
     recent = {f"SKU{i:06d}" for i in range(200 - 20, 200)}
-    assert not recent & set(ids[0])  # the most recent history items are excluded
+    assert not recent & set(ids[0])  # the newest 20 known history items are excluded (the unknown one skipped)
     empty = loaded.signatures["recommend"](user_id=tf.constant([], tf.string),
                                            history_item_ids=tf.zeros([0, 1], tf.string),
                                            exclude_item_ids=tf.zeros([0, 1], tf.string), k=tf.constant([], tf.int32))
