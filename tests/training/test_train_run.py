@@ -9,7 +9,12 @@ from recsys_tf.data.schema import read_dataset
 from recsys_tf.text.distill import DistilledTextEncoder
 from recsys_tf.training.config import load_config
 from recsys_tf.training.prepare import text_encoders
-from recsys_tf.training.run import distilled_query_encoder, load_run, query_student_layers, train_run
+from recsys_tf.training.run import (
+    distilled_query_encoder,
+    load_run,
+    query_student_layers,
+    train_run,
+)
 from tests.training.conftest import TINY
 
 
