@@ -10,7 +10,7 @@ RUN/
   logs/                  TensorBoard: train/, validation/, projector/
   text_cache/            frozen-mode embedding cache
   query_encoder.npz/.json   the distilled query encoder's blocks and its distillation report
-                         (only with text.query_encoder_layers > 0)
+                         (frozen text mode, unless text.query_encoder_layers=0)
 """
 from __future__ import annotations
 
@@ -164,7 +164,11 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
         if not (run_dir / name).exists():
             raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
                                "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
-    config = ExperimentConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    # runs trained before the distilled query encoder existed (2026-11-23) have no such key: their
+    # queries were encoded by the text tower itself
+    saved.setdefault("text", {}).setdefault("query_encoder_layers", 0)
+    config = ExperimentConfig.from_dict(saved)
     info = json.loads((run_dir / "run.json").read_text())
     dataset = read_dataset(data_dir or info["data_dir"])
     vocab = Vocabularies.load(run_dir / "vocab.json")

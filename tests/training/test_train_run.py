@@ -3,10 +3,12 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 from recsys_tf.cli.main import main
 from recsys_tf.data.schema import read_dataset
 from recsys_tf.text.distill import DistilledTextEncoder
+from recsys_tf.text.text_encoder import TextEncoder
 from recsys_tf.training.config import load_config
 from recsys_tf.training.prepare import text_encoders
 from recsys_tf.training.run import (
@@ -61,6 +63,13 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     ids = model.item_tower.id_embedding.embeddings.numpy()
     assert untrained and not ids[untrained].any()
     assert np.abs(ids[[i + 1 for i, item in enumerate(vocab.items) if item in trained]]).sum(axis=1).min() > 0
+    # a run from before the distilled query encoder (no such config key, no student file) still loads
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["text"]["query_encoder_layers"]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    (run / "query_encoder.npz").unlink()
+    *_, old_query_encoder = load_run(run)
+    assert type(old_query_encoder) is TextEncoder and old_query_encoder.backbone is not None
 
 
 def test_tasks_can_be_switched_off(split_dir, tmp_path):
