@@ -133,7 +133,7 @@ def query_like_texts(queries: list[str], item_texts: list[str], n_windows: int =
     return sorted(set(queries) | set(windows))
 
 
-def distill_query_encoder(teacher: TextEncoder, texts: list[str], num_layers: int = 3, steps: int = 1500,
+def distill_query_encoder(teacher: TextEncoder, texts: list[str], num_layers: int = 3, steps: int = 600,
                           batch_size: int = 64, learning_rate: float = 3e-4, validation_fraction: float = 0.05,
                           seed: int = 0, teacher_vectors: np.ndarray | None = None, log=print):
     """Train a `DistilledTextEncoder` to reproduce `teacher`'s vectors on `texts` (1 - cosine).
@@ -192,9 +192,12 @@ def distill_query_encoder(teacher: TextEncoder, texts: list[str], num_layers: in
 
 
 def save_query_encoder(student: DistilledTextEncoder, info: dict, run_dir) -> None:
+    """Blocks first, then the report (the marker `train` checks to reuse a student), each atomically."""
     run_dir = Path(run_dir)
     student.save_blocks(run_dir / WEIGHTS_FILE)
-    (run_dir / INFO_FILE).write_text(json.dumps(info, indent=2))
+    tmp = run_dir / f".{INFO_FILE}.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(run_dir / INFO_FILE)
 
 
 def load_query_encoder(teacher: TextEncoder, run_dir, num_layers: int) -> DistilledTextEncoder:
