@@ -120,9 +120,10 @@ class ServingGraph:
         user, history = self.user_embedding(user_id, history_item_ids, *context)
         # the history the model saw (its newest max_history known items) first, then the caller's
         # ids; `retrieve` keeps the first max_exclude columns of this
-        exclude = tf.concat([tf.gather(self.item_names(), history), exclude_item_ids], axis=1)
+        names = self.item_names()  # one copy of the id list in the signature's graph
+        exclude = tf.concat([tf.gather(names, history), exclude_item_ids], axis=1)
         scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category)
-        return {"item_ids": ids, "scores": scores, "because_item_ids": self.explain(ids, history)}
+        return {"item_ids": ids, "scores": scores, "because_item_ids": self.explain(ids, history, names)}
 
     def query_embedding(self, query, user=None):
         query = tf.strings.substr(query, 0, 4096, unit="UTF8_CHAR")  # bound work; the encoder truncates anyway
@@ -194,15 +195,15 @@ class ServingGraph:
             shape_invariants=(tf.TensorShape([]),) + (tf.TensorShape(None),) * 5)
         return tf.transpose(out_scores.stack()), tf.transpose(out_ids.stack())
 
-    def explain(self, result_ids, history_items):
-        """For each result, the history item most similar to it ("because you viewed ...")."""
+    def explain(self, result_ids, history_items, names):
+        """For each result, the history item most similar to it ("because you viewed ..."); `names`
+        is `item_names()`, made once by the caller."""
         result_vectors = tf.gather(self.item_vectors, self.lookup(result_ids))
         history_vectors = tf.gather(self.item_vectors, history_items)
         similarity = tf.einsum("bkd,bhd->bkh", result_vectors, history_vectors)
         similarity = tf.where(history_items[:, None, :] > 0, similarity, -2.0)
         best = tf.argmax(similarity, axis=-1, output_type=tf.int32)
         best_index = tf.gather(history_items, best, batch_dims=1)
-        names = self.item_names()
         has_history = tf.reduce_any(history_items > 0, axis=1)[:, None] & (result_ids != "")
         return tf.where(has_history, tf.gather(names, best_index), "")
 

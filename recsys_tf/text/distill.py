@@ -117,6 +117,13 @@ class DistilledTextEncoder(TextEncoder):
         return config
 
 
+def student_of(teacher: TextEncoder, num_layers: int) -> DistilledTextEncoder:
+    """A student with the teacher's backbone, tokenizer, length, pooling and normalisation."""
+    return DistilledTextEncoder(teacher.backbone, teacher.tokenizer, num_layers=num_layers,
+                                sequence_length=teacher.sequence_length, pooling=teacher.pooling,
+                                normalize=teacher.normalize, preset=teacher.preset, name="query_text_encoder")
+
+
 def query_like_texts(queries: list[str], item_texts: list[str], n_windows: int = 20000,
                      seed: int = 0) -> list[str]:
     """Distillation texts: the training queries, and short word windows (1-6 words) cut from item
@@ -148,9 +155,7 @@ def distill_query_encoder(teacher: TextEncoder, texts: list[str], num_layers: in
     if len(texts) < 2:
         raise ValueError(f"Distilling a query encoder needs texts; received {len(texts)}.")
     start_time = time.time()
-    student = DistilledTextEncoder(teacher.backbone, teacher.tokenizer, num_layers=num_layers,
-                                   sequence_length=teacher.sequence_length, pooling=teacher.pooling,
-                                   normalize=teacher.normalize, preset=teacher.preset, name="query_text_encoder")
+    student = student_of(teacher, num_layers)
     targets = teacher_vectors if teacher_vectors is not None else encode_texts(teacher, texts)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))
@@ -206,8 +211,6 @@ def load_query_encoder(teacher: TextEncoder, run_dir, num_layers: int) -> Distil
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: this run was configured with text.query_encoder_layers="
                                 f"{num_layers} but has no distilled query encoder. Fix: re-run `recsys-tf train`.")
-    student = DistilledTextEncoder(teacher.backbone, teacher.tokenizer, num_layers=num_layers,
-                                   sequence_length=teacher.sequence_length, pooling=teacher.pooling,
-                                   normalize=teacher.normalize, preset=teacher.preset, name="query_text_encoder")
+    student = student_of(teacher, num_layers)
     student.load_blocks(path)
     return student

@@ -112,8 +112,7 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
     saved there (query_encoder.npz + query_encoder.json)."""
     import hashlib
 
-    from recsys_tf.features.catalog import Catalog
-    from recsys_tf.features.vocabulary import Vocabularies
+    from recsys_tf.features.catalog import item_text
     from recsys_tf.text.distill import (
         INFO_FILE,
         distill_query_encoder,
@@ -127,8 +126,7 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
     layers, steps = query_student_layers(config, item_encoder), config.text.query_distill_steps
     train = dataset.split("train")
     queries = train.loc[train["query"].astype(str) != "", "query"].astype(str).tolist()
-    catalog = Catalog.from_items(dataset.items, Vocabularies.from_dataset(dataset.items, dataset.events))
-    texts = query_like_texts(queries, catalog.texts, seed=config.train.seed)
+    texts = query_like_texts(queries, item_text(dataset.items), seed=config.train.seed)
     digest = hashlib.sha256("\n".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
     wanted = {"num_layers": layers, "steps": steps, "seed": config.train.seed, "texts_sha256": digest}
     info_path = run_dir / INFO_FILE
@@ -174,9 +172,10 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
     vocab = Vocabularies.load(run_dir / "vocab.json")
     catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
     item_encoder, query_encoder = text_encoders(config)
-    if query_student_layers(config, item_encoder):
+    student_layers = query_student_layers(config, item_encoder)
+    if student_layers:
         from recsys_tf.text.distill import load_query_encoder
-        query_encoder = load_query_encoder(query_encoder, run_dir, query_student_layers(config, item_encoder))
+        query_encoder = load_query_encoder(query_encoder, run_dir, student_layers)
     dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
     model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
                         None, 0.0, item_encoder, query_encoder)
