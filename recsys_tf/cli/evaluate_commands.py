@@ -1,5 +1,5 @@
 """`recsys-tf evaluate --run RUN [--data DIR] [--protocol P] [--baselines all] [--ablation NAME=RUN] --out REPORT`
-and `recsys-tf evaluate --compare REPORT_A REPORT_B [--system S] [--system-b S2] [--out DIR]`."""
+and `recsys-tf evaluate --compare REPORT_A[,A2,...] REPORT_B[,B2,...] [--system S] [--system-b S2] [--out DIR]`."""
 from __future__ import annotations
 
 import sys
@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     evaluate.add_argument("--retrieval", choices=["exact", "scann"], default="exact",
                           help="exact top-k (default) or the ScaNN index the export would use")
     evaluate.add_argument("--compare", nargs=2, metavar=("REPORT_A", "REPORT_B"),
-                          help="paired bootstrap comparison of two reports (per-user deltas, 95%% CI)")
+                          help="paired bootstrap comparison of two reports (per-user deltas, 95%% CI); either side "
+                          "may be a comma-separated list of reports of one configuration trained with different "
+                          "seeds (R1,R2,R3): sides are averaged and the interval also resamples the trainings")
     evaluate.add_argument("--system", default="recsys_tf", help="with --compare: which system's rows to compare")
     evaluate.add_argument("--system-b", help="with --compare: REPORT_B's system if it differs from --system, e.g. "
                           "--compare R R --system ablations/id_only --system-b recsys_tf (model vs ablation)")

@@ -1,6 +1,8 @@
 """Offline A/B comparison of two evaluation reports with paired bootstrap confidence intervals.
 
-Both reports must come from the same test split (their per-query keys are joined). Per metric, the
+Both reports must come from the same test split (their per-query keys are joined). Either side may
+be several reports of one configuration trained with different seeds (`--compare A1,A2,A3 B1,B2,B3`):
+on small test sets the seed-to-seed spread can be as large as the effect being judged. Per metric, the
 per-query values are averaged per user first (users are the independent unit, as in an online
 test), then users are resampled with replacement `n_resamples` times; the 95% interval of the mean
 per-user delta (B − A) says whether B is really better than A or the difference is noise.
@@ -27,51 +29,104 @@ def _per_query(report: str | Path) -> pd.DataFrame:
 
 def paired_bootstrap(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n_resamples: int = 2000,
                      seed: int = 0, confidence: float = 0.95) -> dict:
-    """Mean of A, mean of B, mean delta and its bootstrap interval, resampling `groups` (users)."""
-    frame = pd.DataFrame({"g": groups, "d": np.asarray(b, np.float64) - np.asarray(a, np.float64),
-                          "a": a, "b": b}).groupby("g").mean()
-    deltas = frame["d"].to_numpy()
+    """Mean of A, mean of B, mean delta and its bootstrap interval, resampling `groups` (users).
+
+    `a` and `b` are one value per row, or `(rows, reports)` matrices: the same queries scored by several
+    trainings of one configuration (seeds). Then each side is averaged over its reports, and every
+    resample also draws each side's reports with replacement, so the interval covers the variance
+    between trainings as well as between users (a two-stage bootstrap; with one report per side it is
+    the plain paired bootstrap over users)."""
+    a = np.asarray(a, np.float64).reshape(len(groups), -1)
+    b = np.asarray(b, np.float64).reshape(len(groups), -1)
+    columns = [f"a{i}" for i in range(a.shape[1])] + [f"b{i}" for i in range(b.shape[1])]
+    frame = pd.DataFrame(np.concatenate([a, b], axis=1), columns=columns).groupby(np.asarray(groups)).mean()
+    user_a, user_b = frame[columns[:a.shape[1]]].to_numpy(), frame[columns[a.shape[1]:]].to_numpy()
+    deltas = user_b.mean(axis=1) - user_a.mean(axis=1)
     rng = np.random.default_rng(seed)
     means = np.empty(n_resamples)
-    for start in range(0, n_resamples, 200):  # bounded memory: 200 resamples at a time
-        stop = min(start + 200, n_resamples)
-        means[start:stop] = deltas[rng.integers(0, len(deltas), (stop - start, len(deltas)))].mean(axis=1)
+    if user_a.shape[1] == 1 and user_b.shape[1] == 1:
+        for start in range(0, n_resamples, 200):  # bounded memory: 200 resamples at a time
+            stop = min(start + 200, n_resamples)
+            means[start:stop] = deltas[rng.integers(0, len(deltas), (stop - start, len(deltas)))].mean(axis=1)
+    else:
+        for r in range(n_resamples):
+            users = rng.integers(0, len(deltas), len(deltas))
+            pick_a = rng.integers(0, user_a.shape[1], user_a.shape[1])
+            pick_b = rng.integers(0, user_b.shape[1], user_b.shape[1])
+            means[r] = (user_b[users][:, pick_b].mean() - user_a[users][:, pick_a].mean())
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
-    return {"a": float(frame["a"].mean()), "b": float(frame["b"].mean()), "delta": float(deltas.mean()),
-            "ci_low": float(low), "ci_high": float(high), "users": int(len(deltas)),
-            "significant": bool(low > 0 or high < 0)}
+    out = {"a": float(user_a.mean()), "b": float(user_b.mean()), "delta": float(deltas.mean()),
+           "ci_low": float(low), "ci_high": float(high), "users": int(len(deltas)),
+           "significant": bool(low > 0 or high < 0)}
+    if user_a.shape[1] > 1 or user_b.shape[1] > 1:
+        out["a_per_report"] = [float(v) for v in user_a.mean(axis=0)]
+        out["b_per_report"] = [float(v) for v in user_b.mean(axis=0)]
+    return out
 
 
-def compare_reports(report_a: str | Path, report_b: str | Path, system: str = "recsys_tf",
+def _reports(reports) -> list:
+    """One report, a list of reports, or a comma-separated string of reports -> list of paths."""
+    if isinstance(reports, (str, Path)):
+        reports = [r for r in str(reports).split(",") if r]
+    return [Path(r) for r in reports]
+
+
+def _side(frames: list, task: str, metric: str) -> pd.DataFrame | None:
+    """`(key, user)`-indexed values of `metric` for `task`, one column per report (queries all have)."""
+    if any(metric not in f for f in frames):
+        return None
+    columns = [f[f["task"] == task].set_index(["key", "user"])[metric] for f in frames]
+    side = pd.concat(columns, axis=1, join="inner")
+    side.columns = range(len(frames))
+    return side
+
+
+def compare_reports(report_a, report_b, system: str = "recsys_tf",
                     metrics=DEFAULT_METRICS, n_resamples: int = 2000, seed: int = 0,
                     system_b: str | None = None) -> dict[str, dict]:
-    """`{"<task>/<metric>": paired_bootstrap(...)}` for every task and metric both reports have.
+    """`{"<task>/<metric>": paired_bootstrap(...)}` for every task and metric both sides have.
 
     A is `system`'s rows of `report_a`, B is `system_b`'s (default: the same system) rows of
     `report_b`; with one report and two systems (e.g. `ablations/id_only` vs `recsys_tf`) it tells
-    whether the model really beats its ablation or a baseline on the same queries."""
+    whether the model really beats its ablation or a baseline on the same queries. Either side may be
+    several reports (a list, or "R1,R2,R3"): trainings of one configuration with different seeds,
+    evaluated on the same split; see `paired_bootstrap`."""
     system_b = system if system_b is None else system_b
-    a, b = _per_query(report_a), _per_query(report_b)
-    for frame, name, report in ((a, system, report_a), (b, system_b, report_b)):
-        if not (frame["system"] == name).any():
-            raise ValueError(f"Report {report} has no rows for system {name!r}; it has "
-                             f"{sorted(frame['system'].unique())}. Fix: pass one of those.")
-    a, b = a[a["system"] == system], b[b["system"] == system_b]
+    paths_a, paths_b = _reports(report_a), _reports(report_b)
+    if not paths_a or not paths_b:
+        raise ValueError(f"Nothing to compare: report_a={report_a!r}, report_b={report_b!r}. "
+                         "Fix: pass a report directory (or a comma-separated list of them) for each side.")
+    sides = []
+    for paths, name in ((paths_a, system), (paths_b, system_b)):
+        frames = []
+        for path in paths:
+            frame = _per_query(path)
+            if not (frame["system"] == name).any():
+                raise ValueError(f"Report {path} has no rows for system {name!r}; it has "
+                                 f"{sorted(frame['system'].unique())}. Fix: pass one of those.")
+            frames.append(frame[frame["system"] == name])
+        sides.append(frames)
+    a, b = sides
     out = {}
-    for task in sorted(set(a["task"]) & set(b["task"])):
-        joined = a[a["task"] == task].merge(b[b["task"] == task], on=["key", "user"], suffixes=("_a", "_b"))
-        if joined.empty:
-            raise ValueError(f"Reports {report_a} and {report_b} share no `{task}` queries. Fix: evaluate both "
-                             "runs on the same dataset directory and protocol.")
+    for task in sorted(set.intersection(*(set(f["task"]) for f in a + b))):
+        shared = None
         for metric in metrics:
-            if f"{metric}_a" not in joined or f"{metric}_b" not in joined:
+            side_a, side_b = _side(a, task, metric), _side(b, task, metric)
+            if side_a is None or side_b is None:
                 continue
+            joined = pd.concat([side_a, side_b], axis=1, join="inner", keys=["a", "b"])
+            shared = len(joined) if shared is None else shared
             # a metric a task does not define (e.g. squared_error of recommend) is NaN in every row
-            rows = joined[joined[f"{metric}_a"].notna() & joined[f"{metric}_b"].notna()]
+            rows = joined.dropna()
             if not rows.empty:
-                out[f"{task}/{metric}"] = paired_bootstrap(rows[f"{metric}_a"].to_numpy(), rows[f"{metric}_b"].to_numpy(),
-                                                           rows["user"].to_numpy(), n_resamples, seed)
+                n_a = side_a.shape[1]
+                out[f"{task}/{metric}"] = paired_bootstrap(rows.iloc[:, :n_a].to_numpy(), rows.iloc[:, n_a:].to_numpy(),
+                                                           rows.index.get_level_values("user").to_numpy(),
+                                                           n_resamples, seed)
+        if shared == 0:
+            raise ValueError(f"Reports {report_a} and {report_b} share no `{task}` queries. Fix: evaluate all "
+                             "runs on the same dataset directory and protocol.")
     if not out:
         raise ValueError(f"Reports {report_a} and {report_b} have no metric in common for systems "
                          f"{system!r} and {system_b!r}.")
@@ -79,13 +134,21 @@ def compare_reports(report_a: str | Path, report_b: str | Path, system: str = "r
 
 
 def render_comparison(result: dict, report_a, report_b) -> str:
+    several = any("a_per_report" in r for r in result.values())
     lines = [f"# Comparison: B = {report_b} vs A = {report_a}", "",
-             "Paired bootstrap over users, 95% interval of the mean per-user delta (B − A). "
-             "For squared/absolute error lower is better.", "",
-             "| metric | A | B | delta | 95% CI | significant |", "|---|---|---|---|---|---|"]
+             "Paired bootstrap over users, 95% interval of the mean per-user delta (B − A)"
+             + (" — each side averaged over its reports (trainings); resamples draw users *and* reports, "
+                "so the interval covers seed-to-seed variance too" if several else "")
+             + ". For squared/absolute error lower is better.", "",
+             "| metric | A | B | delta | 95% CI | significant |" + (" A per report | B per report |" if several else ""),
+             "|---|---|---|---|---|---|" + ("---|---|" if several else "")]
     for key, r in result.items():
-        lines.append(f"| {key} | {r['a']:.4f} | {r['b']:.4f} | {r['delta']:+.4f} | "
-                     f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {'yes' if r['significant'] else 'no'} |")
+        line = (f"| {key} | {r['a']:.4f} | {r['b']:.4f} | {r['delta']:+.4f} | "
+                f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {'yes' if r['significant'] else 'no'} |")
+        if several:
+            line += " " + " | ".join(", ".join(f"{v:.3f}" for v in r.get(side, [r[side[0]]]))
+                                   for side in ("a_per_report", "b_per_report")) + " |"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 

@@ -150,6 +150,44 @@ def test_compare_two_systems_of_one_report(tmp_path):
         compare_reports(report, report, system="ablations/text")
 
 
+def test_compare_several_seeds_per_side(tmp_path):
+    """Each side averaged over its reports; the interval also resamples the reports (seeds)."""
+    from recsys_tf.evaluation.compare import compare_reports, paired_bootstrap, render_comparison
+
+    rng = np.random.default_rng(0)
+    users = [f"u{i}" for i in range(200)]
+
+    def report(name, recall_ours, recall_other):
+        rows = [{"task": "recommend", "system": system, "key": k, "user": u, "recall@10": value}
+                for k, u in enumerate(users)
+                for system, value in (("recsys_tf", recall_ours[k]), ("ablations/id_only", recall_other[k]))]
+        path = tmp_path / name
+        path.mkdir()
+        pd.DataFrame(rows).to_parquet(path / "per_query.parquet")
+        return path
+
+    base = rng.random(200)
+    # three trainings of each configuration: B is ahead by 0.02 on average, but one A seed is as good as B
+    a_shift, b_shift = (0.0, 0.0, 0.02), (0.02, 0.02, 0.02)
+    reports = [report(f"r{s}", base + b_shift[s], base + a_shift[s]) for s in range(3)]
+    result = compare_reports(reports, ",".join(map(str, reports)), system="ablations/id_only", system_b="recsys_tf",
+                             n_resamples=500)["recommend/recall@10"]
+    assert result["delta"] == pytest.approx(0.02 - 0.02 / 3)
+    np.testing.assert_allclose(result["a_per_report"], base.mean() + np.array(a_shift))
+    np.testing.assert_allclose(result["b_per_report"], base.mean() + np.array(b_shift))
+    # per-user deltas are a constant 0.0133, so a users-only bootstrap would give a zero-width
+    # interval; resampling the A seeds (one of which ties B) widens it down to 0
+    assert result["ci_low"] == pytest.approx(0.0) and result["ci_high"] == pytest.approx(0.02)
+    single = compare_reports(reports[0], reports[0], system="ablations/id_only", system_b="recsys_tf",
+                             n_resamples=500)["recommend/recall@10"]
+    assert single["ci_low"] == pytest.approx(single["ci_high"]) and "a_per_report" not in single
+    # one column per side is the plain paired bootstrap
+    users_arr = np.repeat(np.arange(100), 2)
+    x, y = rng.random(200), rng.random(200)
+    assert paired_bootstrap(x[:, None], y[:, None], users_arr) == paired_bootstrap(x, y, users_arr)
+    assert "A per report" in render_comparison({"recommend/recall@10": result}, "A", "B")
+
+
 @pytest.mark.slow
 def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
     from recsys_tf.cli.main import main
