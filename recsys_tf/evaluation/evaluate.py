@@ -11,6 +11,8 @@ Tasks
 - `related`: related items / bundles — the user's last purchase before the test event → the test
   item (the synthetic generator buys complements after purchases); the query item is excluded.
 - `rating`: RMSE / MAE on test ratings.
+- `recommend_new_items` (protocol `cold-start-items` only): as `recommend`, but the candidates are only
+  the items with no event before the test period — "which new item?", the usual cold-start protocol.
 
 Systems: `recsys_tf` (flat keys `recommend/recall@10`), `baselines/<name>/…` (popularity, item_knn,
 ease, bm25, zero_shot_text) and `ablations/<name>/…` (other runs, e.g. the ID-only two-tower).
@@ -153,6 +155,13 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
                           query_rows=np.arange(len(test))))
     else:
         tasks.append(Task("recommend", keys, test_users, targets, None if include_seen else seen_lists, segments,
+                          query_rows=np.arange(len(test))))
+    if protocol == "cold-start-items":
+        # Which new item? Candidates = only the items without an event before the test period (as in
+        # DropoutNet, Volkovs et al. 2017): the full-catalog task above also rewards a model for
+        # ranking "new" items above known ones as a group, which every target is here.
+        known = np.flatnonzero(train_counts[1:] > 0) + 1
+        tasks.append(Task("recommend_new_items", keys, test_users, targets, [known] * len(test),
                           query_rows=np.arange(len(test))))
     queries_text = test["query"].astype(str).to_numpy()
     search_rows = np.flatnonzero(queries_text != "")
@@ -387,6 +396,8 @@ def _index_top_k(index, queries, k, exclude) -> np.ndarray:
 
 def _score_ranker(baseline, query_history, k: int, n_items: int):
     def rank(task: Task, exclude_matrix):
+        if task.name == "recommend_new_items":
+            return None  # scores from interactions are 0 for every new item: no ranking to report
         if task.name.startswith("recommend"):
             scores = baseline.scores(query_history[task.query_rows])
         elif task.name == "related":

@@ -45,6 +45,8 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
     lists = [f"coverage@{k10}", f"diversity@{k10}", f"novelty@{k10}", f"popularity_bias@{k10}"]
     sections = [("recommend", "Recommend (history → next item)"),
                 ("recommend_exclude_seen", "Recommend, the user's training items excluded (TFRS protocol)"),
+                ("recommend_new_items", "Recommend among new items only (cold-start protocol: candidates = items "
+                 "without an event before the test period)"),
                 ("related", "Related items / bundles (last purchase → next item)"),
                 ("search", "Search (query → clicked item)")]
     for task, title in sections:

@@ -224,3 +224,28 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
     result = json.loads((tmp_path / "cmp2" / "compare.json").read_text())["recommend/recall@10"]
     assert result["a"] == pytest.approx(metrics["baselines/popularity/recommend/recall@10"])
     assert result["b"] == pytest.approx(metrics["recommend/recall@10"])
+
+
+@pytest.mark.slow
+def test_cold_start_protocol_ranks_new_items_among_new_items(tiny_run, small_dataset, tmp_path):
+    """`recommend_new_items`: candidates are only the items without an event before the test period."""
+    from recsys_tf.data.schema import write_dataset
+    from recsys_tf.data.splits import split_dataset
+    from recsys_tf.evaluation.evaluate import evaluate_run
+
+    cold = tmp_path / "cold"
+    write_dataset(split_dataset(small_dataset, "cold-start-items", test_fraction=0.1), cold)
+    events = pd.read_parquet(cold / "events.parquet")
+    known = set(events.loc[events["split"] != "test", "item_id"])
+    n_new = len(small_dataset.items) - len(known)  # the test items and items nobody ever touched
+    assert 30 <= n_new < 200
+    metrics = evaluate_run(tiny_run, cold, ks=(5, n_new), baselines=("popularity",), protocol="cold-start-items")
+    # every new item fits in a top n_new of new items only (recall 1), not in a top n_new of the catalog
+    assert metrics[f"recommend_new_items/recall@{n_new}"] == 1.0
+    assert metrics[f"recommend/recall@{n_new}"] < 1.0
+    per_query = metrics.per_query[metrics.per_query["system"] == "recsys_tf"]
+    full = per_query[per_query["task"] == "recommend"].set_index("key")["recall@5"]
+    new = per_query[per_query["task"] == "recommend_new_items"].set_index("key")["recall@5"]
+    assert (new.loc[full.index] >= full).all()  # fewer candidates, never a worse rank for a new target
+    assert "baselines/popularity/recommend_new_items/recall@5" not in metrics  # no interactions, no ranking
+    assert metrics["recommend/cold_start_items/recall@5"] == metrics["recommend/recall@5"]
