@@ -25,12 +25,19 @@ class QueryTower(keras.layers.Layer):
 
     Personalisation: `gate = sigmoid(W [q; u])` per dimension, `out = normalize(gate * q + (1 - gate) * u)`.
     Without a user (anonymous search) pass no `user_embedding`: the text part alone is used.
+
+    Anonymous rate: during training each row's user is dropped with probability `anonymous_rate`
+    (its output is the text part alone, exactly what anonymous search serves), so the query-only
+    path is trained too — without it, that path only ever learned as one input of the gate.
     """
 
     def __init__(self, text_encoder=None, text_dim: int = 384, output_dim: int = 64, hidden_dims=(128,),
                  dropout: float = 0.0, personalize: bool = True, text_skip: bool = True,
-                 text_skip_init: float = 1.0, **kwargs):
+                 text_skip_init: float = 1.0, anonymous_rate: float = 0.0, **kwargs):
         super().__init__(**kwargs)
+        if not 0.0 <= anonymous_rate < 1.0:
+            raise ValueError(f"`anonymous_rate` must be in [0, 1). Received: anonymous_rate={anonymous_rate}.")
+        self.anonymous_rate = float(anonymous_rate)
         self.text_encoder = text_encoder
         self.text_dim = int(text_encoder.output_dim if text_encoder is not None else text_dim)
         self.output_dim, self.hidden_dims, self.dropout = int(output_dim), list(hidden_dims), float(dropout)
@@ -39,6 +46,7 @@ class QueryTower(keras.layers.Layer):
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="query_mlp")
         self.gate = keras.layers.Dense(self.embedding_dim, activation="sigmoid", name="personal_gate") \
             if self.personalize else None
+        self.seed_generator = keras.random.SeedGenerator(4)  # see ItemTower: created with the layer
         self.build()
 
     def build(self, input_shape=None):
@@ -66,7 +74,11 @@ class QueryTower(keras.layers.Layer):
         if self.gate is None or user is None:
             return query
         gate = ops.cast(self.gate(ops.concatenate([query, user], axis=-1)), "float32")
-        return l2_normalize(gate * query + (1.0 - gate) * user)
+        personal = l2_normalize(gate * query + (1.0 - gate) * user)
+        if not training or self.anonymous_rate <= 0:
+            return personal
+        anonymous = keras.random.uniform(ops.shape(query)[:1], seed=self.seed_generator) < self.anonymous_rate
+        return ops.where(ops.expand_dims(anonymous, -1), query, personal)
 
     def get_config(self):
         config = super().get_config()
@@ -74,7 +86,7 @@ class QueryTower(keras.layers.Layer):
             "text_encoder": serialize_optional(self.text_encoder),
             "text_dim": self.text_dim, "output_dim": self.output_dim, "hidden_dims": self.hidden_dims,
             "dropout": self.dropout, "personalize": self.personalize, "text_skip": self.text_skip,
-            "text_skip_init": self.text_skip_init})
+            "text_skip_init": self.text_skip_init, "anonymous_rate": self.anonymous_rate})
         return config
 
     @classmethod

@@ -35,7 +35,8 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
     query_tower = QueryTower(text_encoder=query_encoder if live_text else None, text_dim=text_vectors.shape[1],
                              output_dim=m.embedding_dim, hidden_dims=m.hidden_dims, dropout=m.dropout,
                              personalize=m.personalize_search, text_skip=m.text_skip,
-                             text_skip_init=m.query_text_skip_init, name="query_tower") \
+                             text_skip_init=m.query_text_skip_init, anonymous_rate=m.anonymous_search_rate,
+                             name="query_tower") \
         if use_search else None
     retrieval = RetrievalHead(temperature=m.temperature, learn_temperature=m.learn_temperature,
                               logq_correction=m.logq_correction, remove_accidental_hits=m.remove_accidental_hits,

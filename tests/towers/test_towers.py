@@ -77,6 +77,23 @@ def test_query_tower_gate():
     np.testing.assert_allclose(np.linalg.norm(personal, axis=1), 1.0, atol=1e-5)
 
 
+def test_query_tower_anonymous_rate_trains_the_query_only_path():
+    tower = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], personalize=True, anonymous_rate=0.5)
+    vectors = np.random.default_rng(2).normal(size=(400, TEXT_DIM)).astype("float32")
+    user = np.random.default_rng(3).normal(size=(400, tower.embedding_dim)).astype("float32")
+    anonymous = tower({"query_vector": vectors}).numpy()
+    personal = tower({"query_vector": vectors, "user_embedding": user}).numpy()
+    # inference never drops the user
+    np.testing.assert_allclose(tower({"query_vector": vectors, "user_embedding": user}).numpy(), personal)
+    train = tower({"query_vector": vectors, "user_embedding": user}, training=True).numpy()
+    as_anonymous = np.isclose(train, anonymous, atol=1e-5).all(axis=1)
+    as_personal = np.isclose(train, personal, atol=1e-5).all(axis=1)
+    assert (as_anonymous ^ as_personal).all()  # each row is exactly one of the two
+    assert 0.4 < as_anonymous.mean() < 0.6
+    with pytest.raises(ValueError, match="anonymous_rate=1.0"):
+        QueryTower(text_dim=TEXT_DIM, anonymous_rate=1.0)
+
+
 @pytest.mark.parametrize("make", ["item", "user", "query"])
 def test_get_config_round_trip_and_keras_save(make, tmp_path):
     if make == "item":
@@ -85,7 +102,7 @@ def test_get_config_round_trip_and_keras_save(make, tmp_path):
         layer, call_input = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D,
                                       hidden_dims=[16]), _user_inputs()
     else:
-        layer = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16])
+        layer = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], anonymous_rate=0.3)
         call_input = {"query_vector": np.ones((2, TEXT_DIM), "float32")}
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config
