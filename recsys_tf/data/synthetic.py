@@ -117,7 +117,7 @@ def _query_for(meta, rng: np.random.Generator) -> str:
 
 def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float = 8.0,
              days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
-             n_judgment_queries: int = 200) -> Dataset:
+             n_judgment_queries: int = 400) -> Dataset:
     """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
     if n_items < 50 or n_users < 10:
         raise ValueError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "

@@ -7,7 +7,8 @@ Tasks
   (`include_seen=True` keeps them, as the TFRS tutorials do). Breakdowns: `recommend/cold_start_items/…`
   (target never seen in training) and `recommend/short_history/…` (fewer than SHORT_HISTORY distinct items in the history).
 - `search`: test events with a query; the clicked item is relevant.
-- `search_judged`: anonymous judged queries (judgments.parquet), graded NDCG.
+- `search_judged`: anonymous judged queries (judgments.parquet), graded NDCG — the *test* half of the
+  queries (`evaluation/judgments.py`; the validation half calibrates the run's search text weight).
 - `related`: related items / bundles — the user's last purchase before the test event → the test
   item (the synthetic generator buys complements after purchases); the query item is excluded.
 - `rating`: RMSE / MAE on test ratings.
@@ -38,6 +39,7 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
+from recsys_tf.evaluation.judgments import graded_queries, judgment_half
 from recsys_tf.evaluation.metrics import (
     graded_ndcg,
     list_metrics,
@@ -175,12 +177,10 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
         query_items = vocab.item_index(last_purchase[related_rows])
         tasks.append(Task("related", keys[related_rows], test_users[related_rows], targets[related_rows],
                           [np.array([i]) for i in query_items], query_rows=related_rows, query_items=query_items))
-    if dataset.judgments is not None and len(dataset.judgments):
-        judgments = dataset.judgments[dataset.judgments["item_id"].isin(set(vocab.items))]
-        grouped = list(judgments.groupby("query"))
-        grades = [dict(zip(vocab.item_index(g["item_id"].to_numpy()).tolist(), g["relevance"].astype(float)))
-                  for _, g in grouped]
-        names = np.array([str(q) for q, _ in grouped], dtype=object)
+    judgments = judgment_half(dataset.judgments, "test")  # the validation half may have tuned the run
+    if judgments is not None and len(judgments):
+        texts, grades = graded_queries(judgments, vocab)
+        names = np.array(texts, dtype=object)
         tasks.append(Task("search_judged", names, names, [[i for i, r in g.items() if r > 0] for g in grades],
                           grades=grades, query_texts=names.tolist()))
 

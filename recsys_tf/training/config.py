@@ -80,6 +80,9 @@ class TrainConfig:
     eval_k: list = field(default_factory=lambda: [10, 50])
     histogram_every_epochs: int = 1
     max_steps_per_epoch: int = 0        # 0 = whole epoch (tests use small values)
+    calibrate_search_text: bool = True  # after training, scale the query tower's text weight for the best NDCG@10
+    #                                     on the *validation* half of the relevance judgments, when the data has
+    #                                     judgments (recsys_tf/evaluation/judgments.py; reports use the test half)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 RUN/
   config.yaml            resolved ExperimentConfig
-  run.json               data directory, strategy, replicas, text preset, counts
+  run.json               data directory, strategy, replicas, text preset, counts; search_calibration
+                         (the query text weight chosen on the validation judgments, see calibrate_search)
   vocab.json             vocabularies (item ids, categories, brands, devices, user hash bins)
   best.weights.h5        weights of the best validation epoch (last.weights.h5: the final ones)
   history.json           per-epoch losses and validation metrics
@@ -86,11 +87,47 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     result = trainer.fit(log=log)
     if is_chief():
         model.load_weights(str(run_dir / "best.weights.h5"))
+        if config.train.calibrate_search_text:
+            calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log)
         embeddings = model.item_tower(tf.range(1, prepared.catalog.size + 1), training=False).numpy()
         trainer.logger.projector(embeddings, list(zip(prepared.catalog.item_ids, prepared.catalog.titles,
                                                       prepared.catalog.categories)))
         trainer.logger.flush()
     return result
+
+
+def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Path, log=print) -> dict | None:
+    """Calibrate the search text weight of the best weights on the validation half of the judgments
+    (`evaluation/judgments.py`), save them back (atomically) and record the report in run.json as
+    `search_calibration`. Idempotent: a run calibrated before starts again from its trained weight."""
+    import os
+
+    from recsys_tf.evaluation.judgments import calibrate_search_text_weight, judgment_half
+
+    validation = judgment_half(dataset.judgments, "validation")
+    if model.query_tower is None or getattr(model.query_tower, "skip_weight", None) is None \
+            or validation is None or not len(validation):
+        return None
+    info_path = run_dir / "run.json"
+    info = json.loads(info_path.read_text())
+    earlier = info.get("search_calibration")
+    if earlier and abs(float(model.query_tower.skip_weight.numpy()) - earlier["text_weight"]["calibrated"]) < 1e-6:
+        model.query_tower.skip_weight.assign(earlier["text_weight"]["trained"])
+    report = calibrate_search_text_weight(model, query_encoder, validation, vocab)
+    if report is None:
+        return None
+    tmp = run_dir / "best.calibrating.weights.h5"
+    model.save_weights(str(tmp))
+    os.replace(tmp, run_dir / "best.weights.h5")
+    info["search_calibration"] = report
+    tmp_info = run_dir / "run.json.tmp"
+    tmp_info.write_text(json.dumps(info, indent=2))
+    os.replace(tmp_info, info_path)
+    curve = ", ".join(f"x{s:g}: {v:.4f}" for s, v in report["ndcg_by_scale"].items())
+    log(f"search text weight calibrated on {report['queries']} validation judged queries: x{report['scale']:g} "
+        f"({report['text_weight']['trained']:.3f} -> {report['text_weight']['calibrated']:.3f}); "
+        f"validation {report['metric']} {curve}")
+    return report
 
 
 def query_student_layers(config: ExperimentConfig, item_encoder) -> int:

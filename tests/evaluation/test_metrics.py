@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -199,6 +200,11 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
                 "search_judged/ndcg@10", "baselines/bm25/search_judged/ndcg@10", "rating/rmse"):
         assert key in metrics and np.isfinite(metrics[key]), key
     assert metrics["rating/rmse"] < 2.5  # the rating head keeps the training mean after a reload
+    # judged search is reported on the test half of the judged queries only (the validation half calibrated the run)
+    from recsys_tf.evaluation.judgments import judgment_half
+
+    judged = pd.read_parquet(Path(json.loads((tiny_run / "run.json").read_text())["data_dir"]) / "judgments.parquet")
+    assert metrics["counts/search_judged"] == judgment_half(judged, "test")["query"].nunique() < judged["query"].nunique()
     for key in ("recommend/precision@10", "recommend/map@10", "recommend/coverage@10", "recommend/diversity@10",
                 "recommend/novelty@10", "recommend/popularity_bias@10", "related/recall@10",
                 "baselines/zero_shot_text/recommend/recall@10", "recommend/short_history/recall@10"):
