@@ -46,10 +46,13 @@ class ItemTower(keras.layers.Layer):
                  catalog_brand=None, catalog_price=None, catalog_text_vectors=None, text_dim: int = 384,
                  output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
                  dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
-                 text_skip: bool = True, text_skip_init: float = 1.0, **kwargs):
+                 text_skip: bool = True, text_skip_init: float = 1.0, text_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
             raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
+        if not 0.0 <= text_dropout < 1.0:
+            raise ValueError(f"`text_dropout` must be in [0, 1). Received: text_dropout={text_dropout}.")
+        self.text_dropout = float(text_dropout)
         self.num_items, self.num_categories, self.num_brands = int(num_items), int(num_categories), int(num_brands)
         self.text_dim = int(catalog_text_vectors.shape[1]) if catalog_text_vectors is not None else int(text_dim)
         self.output_dim, self.id_dim, self.attribute_dim = int(output_dim), int(id_dim), int(attribute_dim)
@@ -154,8 +157,12 @@ class ItemTower(keras.layers.Layer):
         if training and self.id_dropout > 0:
             keep = keras.random.uniform(ops.shape(item_index), seed=self.seed_generator) >= self.id_dropout
             ids = ids * ops.expand_dims(ops.cast(keep, ids.dtype), -1)
+        text = self.text_projection(text_vector)
+        if training and self.text_dropout > 0:
+            keep = keras.random.uniform(ops.shape(item_index), seed=self.seed_generator) >= self.text_dropout
+            text = text * ops.expand_dims(ops.cast(keep, text.dtype), -1)
         features = ops.concatenate([
-            self.text_projection(text_vector), ids, self.category_embedding(category_index),
+            text, ids, self.category_embedding(category_index),
             self.brand_embedding(brand_index), self.price_embedding(price_bucket)], axis=-1)
         learned = ops.cast(self.mlp(features, training=training), "float32")
         if self.skip_weight is not None:
@@ -168,7 +175,7 @@ class ItemTower(keras.layers.Layer):
             "num_items": self.num_items, "num_categories": self.num_categories, "num_brands": self.num_brands,
             "text_dim": self.text_dim, "output_dim": self.output_dim, "id_dim": self.id_dim,
             "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
-            "id_dropout": self.id_dropout, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
+            "id_dropout": self.id_dropout, "text_dropout": self.text_dropout, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
             "text_encoder": serialize_optional(self.text_encoder),
             "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
         })

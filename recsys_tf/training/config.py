@@ -37,6 +37,7 @@ class ModelConfig:
     dropout: float = 0.1
     id_dropout: float = 0.2
     user_id_dropout: float = 0.2
+    text_dropout: float = 0.0           # item text features zeroed in the tower's MLP input (the text skip keeps them)
     history_encoder: str = "attention"  # attention | transformer | mean
     max_history: int = 20
     num_heads: int = 2

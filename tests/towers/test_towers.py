@@ -50,6 +50,21 @@ def test_item_tower_id_dropout_only_in_training():
     assert np.isclose(train, cold.numpy(), atol=1e-5).all(axis=1).mean() > 0.8  # ids mostly dropped
 
 
+def test_item_tower_text_dropout_zeroes_only_the_learned_text_input():
+    tower = _item_tower(text_dropout=0.99, id_dropout=0.0)
+    np.testing.assert_allclose(tower(np.array([1, 2])).numpy(), tower(np.array([1, 2])).numpy())
+    train = tower(np.array([1] * 100), training=True).numpy()
+    no_text = tower.embed_features(tf.zeros((100, TEXT_DIM)), tf.gather(tower.catalog_category, [1] * 100),
+                                   tf.gather(tower.catalog_brand, [1] * 100), tf.gather(tower.catalog_price, [1] * 100),
+                                   item_index=tf.constant([1] * 100)).numpy()
+    # the learned part sees no text; the text skip (last TEXT_DIM dims) still carries the item's text
+    learned = slice(0, D)
+    assert np.isclose(train[:, learned] / np.linalg.norm(train[:, learned], axis=1, keepdims=True),
+                      no_text[:, learned] / np.linalg.norm(no_text[:, learned], axis=1, keepdims=True),
+                      atol=1e-5).all(axis=1).mean() > 0.8
+    np.testing.assert_allclose(train[:, D:], np.repeat(tower(np.array([1])).numpy()[:, D:], 100, axis=0), atol=1e-5)
+
+
 @pytest.mark.parametrize("encoder", ["attention", "transformer", "mean"])
 def test_user_tower_masks_padding(encoder):
     tower = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D, history_encoder=encoder,
