@@ -72,16 +72,6 @@ def _reports(reports) -> list:
     return [Path(r) for r in reports]
 
 
-def _side(frames: list, task: str, metric: str) -> pd.DataFrame | None:
-    """`(key, user)`-indexed values of `metric` for `task`, one column per report (queries all have)."""
-    if any(metric not in f for f in frames):
-        return None
-    columns = [f[f["task"] == task].set_index(["key", "user"])[metric] for f in frames]
-    side = pd.concat(columns, axis=1, join="inner")
-    side.columns = range(len(frames))
-    return side
-
-
 def compare_reports(report_a, report_b, system: str = "recsys_tf",
                     metrics=DEFAULT_METRICS, n_resamples: int = 2000, seed: int = 0,
                     system_b: str | None = None) -> dict[str, dict]:
@@ -110,23 +100,24 @@ def compare_reports(report_a, report_b, system: str = "recsys_tf",
     a, b = sides
     out = {}
     for task in sorted(set.intersection(*(set(f["task"]) for f in a + b))):
-        shared = None
-        for metric in metrics:
-            side_a, side_b = _side(a, task, metric), _side(b, task, metric)
-            if side_a is None or side_b is None:
-                continue
-            joined = pd.concat([side_a, side_b], axis=1, join="inner", keys=["a", "b"])
-            shared = len(joined) if shared is None else shared
-            # a metric a task does not define (e.g. squared_error of recommend) is NaN in every row
-            rows = joined.dropna()
-            if not rows.empty:
-                n_a = side_a.shape[1]
-                out[f"{task}/{metric}"] = paired_bootstrap(rows.iloc[:, :n_a].to_numpy(), rows.iloc[:, n_a:].to_numpy(),
-                                                           rows.index.get_level_values("user").to_numpy(),
-                                                           n_resamples, seed)
-        if shared == 0:
+        # each report's rows of this task indexed once by query; only queries every report has
+        tables = [f[f["task"] == task].set_index(["key", "user"]) for f in a + b]
+        shared = tables[0].index
+        for table in tables[1:]:
+            shared = shared.intersection(table.index)
+        if shared.empty:
             raise ValueError(f"Reports {report_a} and {report_b} share no `{task}` queries. Fix: evaluate all "
                              "runs on the same dataset directory and protocol.")
+        for metric in metrics:
+            if any(metric not in t for t in tables):
+                continue
+            values = np.stack([t.loc[shared, metric].to_numpy(np.float64) for t in tables], axis=1)
+            # a metric a task does not define (e.g. squared_error of recommend) is NaN in every row
+            rows = ~np.isnan(values).any(axis=1)
+            if rows.any():
+                out[f"{task}/{metric}"] = paired_bootstrap(values[rows, :len(a)], values[rows, len(a):],
+                                                           shared.get_level_values("user").to_numpy()[rows],
+                                                           n_resamples, seed)
     if not out:
         raise ValueError(f"Reports {report_a} and {report_b} have no metric in common for systems "
                          f"{system!r} and {system_b!r}.")

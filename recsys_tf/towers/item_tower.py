@@ -8,6 +8,7 @@ from keras import ops
 from recsys_tf.features.vocabulary import PRICE_BUCKET_EDGES
 from recsys_tf.towers.mlp import (
     deserialize_optional,
+    drop_rows,
     l2_normalize,
     mlp,
     serialize_optional,
@@ -155,12 +156,10 @@ class ItemTower(keras.layers.Layer):
         # unknown items (index 0) get no id signal: exactly what id dropout trains the MLP for
         ids = ids * ops.expand_dims(ops.cast(item_index > 0, ids.dtype), -1)
         if training and self.id_dropout > 0:
-            keep = keras.random.uniform(ops.shape(item_index), seed=self.seed_generator) >= self.id_dropout
-            ids = ids * ops.expand_dims(ops.cast(keep, ids.dtype), -1)
+            ids = drop_rows(ids, self.id_dropout, self.seed_generator)
         text = self.text_projection(text_vector)
         if training and self.text_dropout > 0:
-            keep = keras.random.uniform(ops.shape(item_index), seed=self.seed_generator) >= self.text_dropout
-            text = text * ops.expand_dims(ops.cast(keep, text.dtype), -1)
+            text = drop_rows(text, self.text_dropout, self.seed_generator)
         features = ops.concatenate([
             text, ids, self.category_embedding(category_index),
             self.brand_embedding(brand_index), self.price_embedding(price_bucket)], axis=-1)

@@ -57,6 +57,19 @@ def with_text_skip(learned, text, weight):
     return l2_normalize(ops.concatenate([l2_normalize(learned), weight * l2_normalize(text)], axis=-1))
 
 
+def row_mask(like, rate: float, seed_generator):
+    """`(...)` float mask, 0 with probability `rate` per row of `like` `(..., d)`: drop-whole-row noise
+    (id, text or user-id dropout); one draw of `keras.random.uniform` over the row shape."""
+    ops = keras.ops
+    keep = keras.random.uniform(ops.shape(like)[:-1], seed=seed_generator) >= rate
+    return ops.cast(keep, like.dtype)
+
+
+def drop_rows(x, rate: float, seed_generator):
+    """`x` `(..., d)` with whole rows zeroed with probability `rate` (see `row_mask`)."""
+    return x * keras.ops.expand_dims(row_mask(x, rate, seed_generator), -1)
+
+
 def serialize_optional(layer):
     """`keras.saving.serialize_keras_object`, or None for an absent optional sub-layer."""
     return keras.saving.serialize_keras_object(layer) if layer is not None else None

@@ -8,6 +8,7 @@ from recsys_tf.towers.mlp import (
     deserialize_optional,
     l2_normalize,
     mlp,
+    row_mask,
     serialize_optional,
     text_skip_weight,
     with_text_skip,
@@ -77,8 +78,8 @@ class QueryTower(keras.layers.Layer):
         personal = l2_normalize(gate * query + (1.0 - gate) * user)
         if not training or self.anonymous_rate <= 0:
             return personal
-        anonymous = keras.random.uniform(ops.shape(query)[:1], seed=self.seed_generator) < self.anonymous_rate
-        return ops.where(ops.expand_dims(anonymous, -1), query, personal)
+        keep_user = ops.expand_dims(row_mask(query, self.anonymous_rate, self.seed_generator), -1)
+        return keep_user * personal + (1.0 - keep_user) * query
 
     def get_config(self):
         config = super().get_config()

@@ -6,7 +6,7 @@ import keras_hub
 from keras import ops
 
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
-from recsys_tf.towers.mlp import l2_normalize, mlp, text_skip_weight, with_text_skip
+from recsys_tf.towers.mlp import drop_rows, l2_normalize, mlp, text_skip_weight, with_text_skip
 
 ENCODERS = ("attention", "transformer", "mean")
 
@@ -95,8 +95,7 @@ class UserTower(keras.layers.Layer):
         pooled, last, weights = self.encode_history(inputs, training=training)
         user = self.user_embedding(ops.cast(inputs["user_bin"], "int32"))
         if training and self.user_id_dropout > 0:
-            keep = keras.random.uniform(ops.shape(inputs["user_bin"]), seed=self.seed_generator) >= self.user_id_dropout
-            user = user * ops.expand_dims(ops.cast(keep, user.dtype), -1)
+            user = drop_rows(user, self.user_id_dropout, self.seed_generator)
         context = ops.concatenate([self.hour_embedding(inputs["hour"]), self.weekday_embedding(inputs["weekday"]),
                                    self.device_embedding(inputs["device"])], axis=-1)
         features = ops.concatenate([pooled, last, user, context], axis=-1)
