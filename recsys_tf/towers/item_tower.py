@@ -8,9 +8,9 @@ from keras import ops
 from recsys_tf.features.vocabulary import PRICE_BUCKET_EDGES
 from recsys_tf.towers.mlp import (
     deserialize_optional,
-    drop_rows,
     l2_normalize,
     mlp,
+    row_mask,
     serialize_optional,
     text_skip_weight,
     with_text_skip,
@@ -40,6 +40,8 @@ class ItemTower(keras.layers.Layer):
         catalog_text_vectors: float array `(num_items + 1, text_dim)`.
         output_dim: embedding size. id_dim / attribute_dim: sizes of the id and attribute embeddings.
         hidden_dims: MLP hidden sizes. dropout: MLP dropout. id_dropout: see above.
+        text_dropout: share of training rows whose projected text is hidden from the MLP (the text
+            skip keeps it); `text_dropout_scope="id_dropped"` draws it only among id-dropped rows.
         text_encoder: optional `TextEncoder` for trainable text modes, with `catalog_token_ids`.
     """
 
@@ -47,13 +49,17 @@ class ItemTower(keras.layers.Layer):
                  catalog_brand=None, catalog_price=None, catalog_text_vectors=None, text_dim: int = 384,
                  output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
                  dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
-                 text_skip: bool = True, text_skip_init: float = 1.0, text_dropout: float = 0.0, **kwargs):
+                 text_skip: bool = True, text_skip_init: float = 1.0, text_dropout: float = 0.0,
+                 text_dropout_scope: str = "all", **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
             raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
         if not 0.0 <= text_dropout < 1.0:
             raise ValueError(f"`text_dropout` must be in [0, 1). Received: text_dropout={text_dropout}.")
-        self.text_dropout = float(text_dropout)
+        if text_dropout_scope not in ("all", "id_dropped"):
+            raise ValueError("`text_dropout_scope` must be 'all' or 'id_dropped'. "
+                             f"Received: text_dropout_scope={text_dropout_scope!r}.")
+        self.text_dropout, self.text_dropout_scope = float(text_dropout), text_dropout_scope
         self.num_items, self.num_categories, self.num_brands = int(num_items), int(num_categories), int(num_brands)
         self.text_dim = int(catalog_text_vectors.shape[1]) if catalog_text_vectors is not None else int(text_dim)
         self.output_dim, self.id_dim, self.attribute_dim = int(output_dim), int(id_dim), int(attribute_dim)
@@ -155,11 +161,18 @@ class ItemTower(keras.layers.Layer):
         ids = self.id_embedding(item_index)
         # unknown items (index 0) get no id signal: exactly what id dropout trains the MLP for
         ids = ids * ops.expand_dims(ops.cast(item_index > 0, ids.dtype), -1)
+        id_keep = None
         if training and self.id_dropout > 0:
-            ids = drop_rows(ids, self.id_dropout, self.seed_generator)
+            id_keep = row_mask(ids, self.id_dropout, self.seed_generator)
+            ids = ids * ops.expand_dims(id_keep, -1)
         text = self.text_projection(text_vector)
         if training and self.text_dropout > 0:
-            text = drop_rows(text, self.text_dropout, self.seed_generator)
+            text_keep = row_mask(text, self.text_dropout, self.seed_generator)
+            if self.text_dropout_scope == "id_dropped" and id_keep is not None:
+                # only rows whose id is hidden lose their text: the tower learns an attributes-only
+                # embedding next to the text one, while warm (id-carrying) rows train as without text dropout
+                text_keep = 1.0 - (1.0 - ops.cast(text_keep, id_keep.dtype)) * (1.0 - id_keep)
+            text = text * ops.expand_dims(ops.cast(text_keep, text.dtype), -1)
         features = ops.concatenate([
             text, ids, self.category_embedding(category_index),
             self.brand_embedding(brand_index), self.price_embedding(price_bucket)], axis=-1)
@@ -174,7 +187,8 @@ class ItemTower(keras.layers.Layer):
             "num_items": self.num_items, "num_categories": self.num_categories, "num_brands": self.num_brands,
             "text_dim": self.text_dim, "output_dim": self.output_dim, "id_dim": self.id_dim,
             "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
-            "id_dropout": self.id_dropout, "text_dropout": self.text_dropout, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
+            "id_dropout": self.id_dropout, "text_dropout": self.text_dropout,
+            "text_dropout_scope": self.text_dropout_scope, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
             "text_encoder": serialize_optional(self.text_encoder),
             "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
         })

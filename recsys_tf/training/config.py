@@ -38,6 +38,7 @@ class ModelConfig:
     id_dropout: float = 0.2
     user_id_dropout: float = 0.2
     text_dropout: float = 0.0           # item text features zeroed in the tower's MLP input (the text skip keeps them)
+    text_dropout_scope: str = "all"     # all | id_dropped (text hidden only on rows whose id is dropped)
     history_encoder: str = "attention"  # attention | transformer | mean
     max_history: int = 20
     num_heads: int = 2

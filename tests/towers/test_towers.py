@@ -65,6 +65,27 @@ def test_item_tower_text_dropout_zeroes_only_the_learned_text_input():
     np.testing.assert_allclose(train[:, D:], np.repeat(tower(np.array([1])).numpy()[:, D:], 100, axis=0), atol=1e-5)
 
 
+def test_item_tower_text_dropout_scope_id_dropped_hides_text_only_where_the_id_is_hidden():
+    tower = _item_tower(text_dropout=0.99, id_dropout=0.5, text_dropout_scope="id_dropped")
+    train = tower(np.array([1] * 200), training=True).numpy()
+    feats = [tf.gather(getattr(tower, f"catalog_{n}"), [1]) for n in ("category", "brand", "price")]
+    full = tower(np.array([1])).numpy()
+    no_id = tower.embed_features(tf.gather(tower.catalog_text, [1]), *feats).numpy()
+    neither = tower.embed_features(tf.zeros((1, TEXT_DIM)), *feats).numpy()
+    id_only = tower.embed_features(tf.zeros((1, TEXT_DIM)), *feats, item_index=tf.constant([1])).numpy()
+    learned = slice(0, D)
+
+    def share(ref):
+        unit = lambda x: x[:, learned] / np.linalg.norm(x[:, learned], axis=1, keepdims=True)  # noqa: E731
+        return np.isclose(unit(train), unit(ref), atol=1e-5).all(axis=1).mean()
+    # rows keep both (id kept) or lose both (id dropped, then text with p=0.99); never id without text
+    assert share(full) > 0.3 and share(neither) > 0.3 and np.isclose(share(full) + share(neither) + share(no_id), 1.0)
+    assert share(id_only) == 0.0 and share(no_id) < 0.05
+    assert tower.get_config()["text_dropout_scope"] == "id_dropped"
+    with pytest.raises(ValueError, match="text_dropout_scope"):
+        _item_tower(text_dropout_scope="ids")
+
+
 @pytest.mark.parametrize("encoder", ["attention", "transformer", "mean"])
 def test_user_tower_masks_padding(encoder):
     tower = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D, history_encoder=encoder,
