@@ -41,7 +41,8 @@ class ItemTower(keras.layers.Layer):
         output_dim: embedding size. id_dim / attribute_dim: sizes of the id and attribute embeddings.
         hidden_dims: MLP hidden sizes. dropout: MLP dropout. id_dropout: see above.
         text_dropout: share of training rows whose projected text is hidden from the MLP (the text
-            skip keeps it); `text_dropout_scope="id_dropped"` draws it only among id-dropped rows.
+            skip keeps it); `text_dropout_scope="id_dropped"` (default) draws it only among id-dropped
+            rows (none without `id_dropout`), `"all"` among all rows.
         text_encoder: optional `TextEncoder` for trainable text modes, with `catalog_token_ids`.
     """
 
@@ -50,7 +51,7 @@ class ItemTower(keras.layers.Layer):
                  output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
                  dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
                  text_skip: bool = True, text_skip_init: float = 1.0, text_dropout: float = 0.0,
-                 text_dropout_scope: str = "all", **kwargs):
+                 text_dropout_scope: str = "id_dropped", **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
             raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
@@ -166,9 +167,9 @@ class ItemTower(keras.layers.Layer):
             id_keep = row_mask(ids, self.id_dropout, self.seed_generator)
             ids = ids * ops.expand_dims(id_keep, -1)
         text = self.text_projection(text_vector)
-        if training and self.text_dropout > 0:
+        if training and self.text_dropout > 0 and (self.text_dropout_scope == "all" or id_keep is not None):
             text_keep = row_mask(text, self.text_dropout, self.seed_generator)
-            if self.text_dropout_scope == "id_dropped" and id_keep is not None:
+            if self.text_dropout_scope == "id_dropped":
                 # only rows whose id is hidden lose their text: the tower learns an attributes-only
                 # embedding next to the text one, while warm (id-carrying) rows train as without text dropout
                 text_keep = 1.0 - (1.0 - ops.cast(text_keep, id_keep.dtype)) * (1.0 - id_keep)

@@ -51,7 +51,7 @@ def test_item_tower_id_dropout_only_in_training():
 
 
 def test_item_tower_text_dropout_zeroes_only_the_learned_text_input():
-    tower = _item_tower(text_dropout=0.99, id_dropout=0.0)
+    tower = _item_tower(text_dropout=0.99, id_dropout=0.0, text_dropout_scope="all")
     np.testing.assert_allclose(tower(np.array([1, 2])).numpy(), tower(np.array([1, 2])).numpy())
     train = tower(np.array([1] * 100), training=True).numpy()
     no_text = tower.embed_features(tf.zeros((100, TEXT_DIM)), tf.gather(tower.catalog_category, [1] * 100),
@@ -82,6 +82,10 @@ def test_item_tower_text_dropout_scope_id_dropped_hides_text_only_where_the_id_i
     assert share(full) > 0.3 and share(neither) > 0.3 and np.isclose(share(full) + share(neither) + share(no_id), 1.0)
     assert share(id_only) == 0.0 and share(no_id) < 0.05
     assert tower.get_config()["text_dropout_scope"] == "id_dropped"
+    # without id dropout no row is id-dropped, so no text is hidden either
+    quiet = _item_tower(text_dropout=0.99, id_dropout=0.0)
+    np.testing.assert_allclose(quiet(np.array([1] * 20), training=True).numpy(),
+                               np.repeat(quiet(np.array([1])).numpy(), 20, axis=0), atol=1e-5)
     with pytest.raises(ValueError, match="text_dropout_scope"):
         _item_tower(text_dropout_scope="ids")
 
