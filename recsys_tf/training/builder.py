@@ -26,8 +26,9 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
         catalog_text_vectors=text_vectors, output_dim=m.embedding_dim, id_dim=m.id_dim,
         attribute_dim=m.attribute_dim, hidden_dims=m.hidden_dims, dropout=m.dropout, id_dropout=m.id_dropout,
         text_encoder=item_encoder if live_text else None, catalog_token_ids=token_ids,
-        text_skip=m.text_skip and m.use_text, text_skip_init=m.text_skip_init, text_dropout=m.text_dropout,
-        text_dropout_scope=m.text_dropout_scope,
+        text_skip=m.text_skip and m.use_text, text_skip_init=m.text_skip_init,
+        # the ID-only ablation has no text to drop (and must not draw the extra random numbers)
+        text_dropout=m.text_dropout if m.use_text else 0.0, text_dropout_scope=m.text_dropout_scope,
         name="item_tower")
     user_tower = UserTower(item_tower, num_user_bins=vocab.user_bins, num_devices=len(vocab.devices),
                            output_dim=m.embedding_dim, history_encoder=m.history_encoder, num_heads=m.num_heads,

@@ -78,6 +78,9 @@ def test_tasks_can_be_switched_off(split_dir, tmp_path):
     result = train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
     record = result["history"][0]
     assert "train/recommend" in record and "train/search" not in record and "train/rating" not in record
+    model, config, *_ = load_run(tmp_path / "r")
+    # the ID-only ablation drops no text (the default text dropout would only reshuffle its random numbers)
+    assert config.model.text_dropout == 0.5 and model.item_tower.text_dropout == 0.0
 
 
 def test_bad_settings_are_clear(split_dir, tmp_path):
