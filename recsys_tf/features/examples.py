@@ -66,7 +66,7 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     example = {
         "user_bin": hash_user_ids_to_bins(t_users, vocab.user_bins) if n else np.zeros(0, np.int32),
         "history_items": items, "history_events": events, "history_recency": recency,
-        "hour": when.hour.to_numpy().astype(np.int32), "weekday": when.weekday.to_numpy().astype(np.int32),
+        "hour": when.hour.to_numpy().astype(np.int32), "weekday": when.day_of_week.to_numpy().astype(np.int32),
         "device": device,
         "target_item": vocab.item_index(targets["item_id"].to_numpy()),
         "event": _event_index(targets["event"]),
