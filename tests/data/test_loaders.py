@@ -29,7 +29,7 @@ def test_movielens_100k(fixtures_dir):
 
 
 @pytest.mark.skipif(not os.environ.get("RECSYS_TF_ML100K"), reason="set RECSYS_TF_ML100K=/path/to/ml-100k "
-                    "to check the real files (not shipped)")
+                    "to check the real files (make ml100k fetches them)")
 def test_real_movielens_100k_counts():
     d = loaders.load_movielens_100k(os.environ["RECSYS_TF_ML100K"])
     assert (len(d.events), len(d.items), d.events["user_id"].nunique()) == (100_000, 1_682, 943)
