@@ -19,22 +19,38 @@ class RankingHead(keras.layers.Layer):
     (biases per hashed user bin and per item index: the classic strong baseline is built in);
     for `kind="click"` it is a logit (call `probability`).
 
+    `factor_dim > 0` adds the biased-matrix-factorisation term `p_user_bin · q_item` (Koren 2009) with
+    its own per-user-bin and per-item factors: the towers' embeddings are normalised and shaped by
+    retrieval (and id dropout), which leaves the per-user memorisation ratings need to these factors.
+    `l2` is the per-example penalty `l2 * (b_u² + b_i² + |p_u|² + |q_i|²)` on the rated pair's biases
+    and factors (`penalty`; the model adds it to the rating loss), the usual MF regulariser: keras-rs
+    and TFRS have no biased-MF layer, so these are plain Keras embeddings.
+
     Call: `(user (B, d), item (B, d), user_bin (B,), item_index (B,))` -> `(B,)`.
     """
 
     def __init__(self, kind: str = "rating", num_user_bins: int = 1024, num_items: int = 1,
                  hidden_dims=(64,), num_cross_layers: int = 1, dropout: float = 0.0, global_mean: float = 0.0,
-                 **kwargs):
+                 factor_dim: int = 0, l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}. Received: kind={kind!r}.")
         self.kind, self.num_user_bins, self.num_items = kind, int(num_user_bins), int(num_items)
         self.hidden_dims, self.num_cross_layers = list(hidden_dims), int(num_cross_layers)
         self.dropout, self.global_mean = float(dropout), float(global_mean)
+        self.factor_dim, self.l2 = int(factor_dim), float(l2)
+        if self.factor_dim < 0 or self.l2 < 0:
+            raise ValueError(f"`factor_dim` and `l2` must be >= 0. Received: factor_dim={factor_dim}, l2={l2}.")
         self.crosses = [keras_rs.layers.FeatureCross(name=f"cross_{i}") for i in range(self.num_cross_layers)]
         self.mlp = mlp(self.hidden_dims, 1, self.dropout, name=f"{kind}_mlp")
         self.user_bias = keras.layers.Embedding(self.num_user_bins, 1, embeddings_initializer="zeros", name="user_bias")
         self.item_bias = keras.layers.Embedding(self.num_items + 1, 1, embeddings_initializer="zeros", name="item_bias")
+        if self.factor_dim:
+            init = keras.initializers.RandomNormal(stddev=0.1, seed=7)
+            self.user_factors = keras.layers.Embedding(self.num_user_bins, self.factor_dim, embeddings_initializer=init,
+                                                       name="user_factors")
+            self.item_factors = keras.layers.Embedding(self.num_items + 1, self.factor_dim, embeddings_initializer=init,
+                                                       name="item_factors")
         # a weight, not only config: saved with the weights, so a rebuilt model keeps the train mean
         self.global_mean_weight = self.add_weight(name="global_mean", shape=(), trainable=False,
                                                   initializer=keras.initializers.Constant(self.global_mean))
@@ -47,7 +63,18 @@ class RankingHead(keras.layers.Layer):
         score = ops.squeeze(ops.cast(self.mlp(x, training=training), "float32"), -1)
         score = score + ops.squeeze(self.user_bias(ops.cast(user_bin, "int32")), -1) \
             + ops.squeeze(self.item_bias(ops.cast(item_index, "int32")), -1)
+        if self.factor_dim:
+            score = score + ops.sum(self.user_factors(ops.cast(user_bin, "int32"))
+                                    * self.item_factors(ops.cast(item_index, "int32")), axis=-1)
         return score + ops.cast(self.global_mean_weight, score.dtype)
+
+    def penalty(self, user_bin, item_index):
+        """Per-example `l2 * (b_u² + b_i² + |p_u|² + |q_i|²)` of the pair's own biases and factors, `(B,)`."""
+        user_bin, item_index = ops.cast(user_bin, "int32"), ops.cast(item_index, "int32")
+        parts = [self.user_bias(user_bin), self.item_bias(item_index)]
+        if self.factor_dim:
+            parts += [self.user_factors(user_bin), self.item_factors(item_index)]
+        return self.l2 * ops.sum(ops.square(ops.concatenate(parts, axis=-1)), axis=-1)
 
     def probability(self, logits):
         return ops.sigmoid(logits)
@@ -56,5 +83,6 @@ class RankingHead(keras.layers.Layer):
         config = super().get_config()
         config.update({"kind": self.kind, "num_user_bins": self.num_user_bins, "num_items": self.num_items,
                        "hidden_dims": self.hidden_dims, "num_cross_layers": self.num_cross_layers,
-                       "dropout": self.dropout, "global_mean": self.global_mean})
+                       "dropout": self.dropout, "global_mean": self.global_mean, "factor_dim": self.factor_dim,
+                       "l2": self.l2})
         return config

@@ -136,7 +136,10 @@ class RecommenderModel(keras.Model):
             losses["search"] = mean(per_example, batch["has_query"])
         if self.active("rating"):
             predicted = self.rating_head(user, item, batch["user_bin"], target, training=training)
-            losses["rating"] = mean(ops.square(predicted - batch["rating"]), batch["has_rating"])
+            per_example = ops.square(predicted - batch["rating"])
+            if self.rating_head.l2:
+                per_example = per_example + self.rating_head.penalty(batch["user_bin"], target)
+            losses["rating"] = mean(per_example, batch["has_rating"])
         if self.active("click"):
             logits = self.click_head(user, item, batch["user_bin"], target, training=training)
             bce = keras.losses.binary_crossentropy(ops.expand_dims(batch["click"], -1), ops.expand_dims(logits, -1),

@@ -45,7 +45,8 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
                               logq_correction=m.logq_correction, remove_accidental_hits=m.remove_accidental_hits,
                               num_hard_negatives=m.num_hard_negatives or None, name="retrieval_head")
     rating = RankingHead("rating", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
-                         global_mean=rating_mean, name="rating_head") if config.tasks.rating > 0 else None
+                         global_mean=rating_mean, factor_dim=m.rating_factors, l2=m.rating_l2,
+                         name="rating_head") if config.tasks.rating > 0 else None
     click = RankingHead("click", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
                         name="click_head") if config.tasks.click > 0 else None
     weights = {"recommend": config.tasks.recommend, "search": config.tasks.search if use_search else 0.0,

@@ -62,7 +62,8 @@ def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, ite
     run_dir = Path(run_dir)
     train_events = _events_with_split(dataset, "train")
     validation_events = _events_with_split(dataset, "validation")
-    vocab = vocab or Vocabularies.from_dataset(dataset.items, dataset.events)
+    vocab = vocab or Vocabularies.from_dataset(dataset.items, dataset.events,
+                                               user_bins=config.model.user_bins or None)
     catalog = Catalog.from_items(dataset.items, vocab)
     queries = sorted(set(dataset.events.loc[dataset.events["query"].astype(str) != "", "query"].astype(str)))
     if item_encoder is not None:

@@ -133,8 +133,9 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
 def query_student_layers(config: ExperimentConfig, item_encoder) -> int:
     """Depth of the run's distilled query encoder, 0 = none (queries use the text tower itself).
     `text.query_encoder_layers` -1 (default) = half the tower's depth, rounded up, in frozen mode
-    (MiniLM: 3 of 6); a depth >= the tower's means the tower itself."""
-    if item_encoder is None or config.text.mode != "frozen":
+    (MiniLM: 3 of 6); a depth >= the tower's means the tower itself. None without the search task
+    (no query tower, nothing would use it)."""
+    if item_encoder is None or config.text.mode != "frozen" or config.tasks.search <= 0 or not config.model.use_text:
         return 0
     depth = int(item_encoder.backbone.get_config()["num_layers"])
     layers = config.text.query_encoder_layers

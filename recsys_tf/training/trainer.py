@@ -34,7 +34,8 @@ def is_chief() -> bool:
 
 def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list | None, ks, batch_size: int = 512,
                        query_vectors: np.ndarray | None = None) -> dict[str, float]:
-    """Full-catalog Recall@K / NDCG@K of recommend (and search, for rows with a query)."""
+    """Full-catalog Recall@K / NDCG@K of recommend (and search, for rows with a query); `rating/rmse` and
+    `rating/mae` of the rating head on rows with a rating (when the model trains one)."""
     import tensorflow as tf
 
     from recsys_tf.evaluation.topk import hit_metrics, top_k_items
@@ -43,7 +44,8 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
     if n == 0:
         return {}
     item_vectors = model.item_tower(tf.range(model.item_tower.num_items + 1), training=False).numpy()
-    user_vectors, search_vectors = [], []
+    user_vectors, search_vectors, predicted = [], [], []
+    rating_rows = np.flatnonzero(examples["has_rating"] > 0) if model.active("rating") else np.array([], int)
     search_rows = np.flatnonzero(examples["has_query"] > 0) if model.query_tower is not None else np.array([], int)
     for start in range(0, n, batch_size):
         batch = {k: v[start:start + batch_size] for k, v in examples.items() if k not in ("query_text",)}
@@ -52,6 +54,9 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
         batch = {k: tf.constant(v) for k, v in batch.items()}
         users = model.user_embedding(batch, training=False)
         user_vectors.append(users.numpy())
+        if len(rating_rows):
+            items = model.item_embedding(batch["target_item"], training=False)
+            predicted.append(model.rating_head(users, items, batch["user_bin"], batch["target_item"]).numpy())
         if len(search_rows) and model.query_tower is not None and "query_vector" in batch:
             search_vectors.append(model.query_embedding(batch, user_embedding=users, training=False).numpy())
     user_vectors = np.concatenate(user_vectors)
@@ -64,7 +69,19 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
         top, _ = top_k_items(queries, item_vectors, k_max)
         metrics.update({f"search/{k}": float(v.mean())
                         for k, v in hit_metrics(top, examples["target_item"][search_rows], ks).items()})
+    if len(rating_rows):
+        error = np.concatenate(predicted)[rating_rows] - examples["rating"][rating_rows]
+        metrics.update({"rating/rmse": float(np.sqrt(np.mean(np.square(error)))),
+                        "rating/mae": float(np.mean(np.abs(error)))})
     return metrics
+
+
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
+def monitor_sign(monitor: str) -> int:
+    """+1 for metrics where higher is better (recall, NDCG, ...), -1 for errors (`rating/rmse`, `rating/mae`)."""
+    return -1 if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else 1
 
 
 def untrained_items(train: dict, num_items: int) -> np.ndarray:
@@ -199,6 +216,8 @@ class Trainer:
                       **{f"train/{k}": v / n_steps for k, v in totals.items()}}
             record.update(self.validate())
             metric = record.get(train.monitor)
+            if metric is not None:
+                metric = monitor_sign(train.monitor) * metric  # `best` holds the signed value
             improved = metric is not None and metric > float(self.best.numpy())
             if improved:
                 self.best.assign(metric)
@@ -224,7 +243,7 @@ class Trainer:
             self.model.save_weights(str(self.run_dir / "last.weights.h5"))
             if not (self.run_dir / "best.weights.h5").exists():
                 self.model.save_weights(str(self.run_dir / "best.weights.h5"))
-        return {"history": history, "best": float(self.best.numpy())}
+        return {"history": history, "best": monitor_sign(train.monitor) * float(self.best.numpy())}
 
 
 def _atomic_text(path: Path, text: str) -> None:

@@ -65,6 +65,43 @@ def test_ranking_head_rating_has_biases_and_round_trips():
         RankingHead("ctr")
 
 
+
+def test_ranking_head_factors_and_penalty_match_numpy(tmp_path):
+    import keras
+
+    head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.5, factor_dim=3, l2=0.1)
+    u, i = np.random.default_rng(0).normal(size=(2, 2, 4)).astype("float32")
+    bins, items = np.array([0, 3]), np.array([1, 5])
+    without = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.5)
+    without(u, i, bins, items)
+    head(u, i, bins, items)
+    for name in ("mlp", "crosses"):  # same MLP + cross weights: the difference is the MF term alone
+        a, b = getattr(head, name), getattr(without, name)
+        for wa, wb in zip(a.weights if name == "mlp" else [w for c in a for w in c.weights],
+                          b.weights if name == "mlp" else [w for c in b for w in c.weights]):
+            wb.assign(wa)
+    rng = np.random.default_rng(1)
+    P, Q = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(6, 3)).astype("float32")
+    bu, bi = rng.normal(size=(4, 1)).astype("float32"), rng.normal(size=(6, 1)).astype("float32")
+    head.user_factors.embeddings.assign(P)
+    head.item_factors.embeddings.assign(Q)
+    for h in (head, without):
+        h.user_bias.embeddings.assign(bu)
+        h.item_bias.embeddings.assign(bi)
+    expected = without(u, i, bins, items).numpy() + np.sum(P[bins] * Q[items], axis=1)
+    np.testing.assert_allclose(head(u, i, bins, items).numpy(), expected, rtol=1e-5, atol=1e-5)
+    penalty = 0.1 * (bu[bins, 0] ** 2 + bi[items, 0] ** 2 + np.sum(P[bins] ** 2, 1) + np.sum(Q[items] ** 2, 1))
+    np.testing.assert_allclose(head.penalty(bins, items).numpy(), penalty, rtol=1e-5)
+    config = head.get_config()
+    assert RankingHead.from_config(config).get_config() == config
+    inp = [keras.Input((4,)), keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")]
+    model = keras.Model(inp, head(*inp))
+    model.save(tmp_path / "head.keras")
+    reloaded = keras.saving.load_model(tmp_path / "head.keras")
+    np.testing.assert_allclose(reloaded.predict([u, i, bins, items], verbose=0), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="factor_dim.*Received"):
+        RankingHead("rating", factor_dim=-1)
+
 def test_retrieval_head_config_and_errors():
     head = RetrievalHead(temperature=0.1, learn_temperature=True, num_hard_negatives=3)
     assert RetrievalHead.from_config(head.get_config()).get_config() == head.get_config()
