@@ -46,7 +46,9 @@ def test_movielens_tfrs_protocol_on_the_real_files_matches_independent_numbers(t
     assert main(["data", "split", str(raw), "--out", str(split), "--strategy", "random", "--test-fraction", "0.2",
                  "--seed", "42"]) == 0
     args = ["train", "--data", str(split), "--out", str(run)]
-    for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=20", "tasks.search=0", "tasks.click=0"]:
+    # with the README's rating recipe switches (MF factors, L2, wide user buckets), smaller
+    recipe = ["tasks.rating=2", "model.user_bins=32768", "model.rating_factors=8", "model.rating_l2=0.1"]
+    for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=20", "tasks.search=0", "tasks.click=0"] + recipe:
         args += ["--set", item]
     assert main(args) == 0
     assert main(["evaluate", "--run", str(run), "--out", str(report), "--protocol", "tfrs",
