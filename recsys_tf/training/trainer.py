@@ -54,8 +54,8 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
         batch = {k: tf.constant(v) for k, v in batch.items()}
         users = model.user_embedding(batch, training=False)
         user_vectors.append(users.numpy())
-        if len(rating_rows):
-            items = model.item_embedding(batch["target_item"], training=False)
+        if len(rating_rows):  # the catalog's item vectors are computed above: gather, don't re-run the tower
+            items = tf.gather(item_vectors, batch["target_item"])
             predicted.append(model.rating_head(users, items, batch["user_bin"], batch["target_item"]).numpy())
         if len(search_rows) and model.query_tower is not None and "query_vector" in batch:
             search_vectors.append(model.query_embedding(batch, user_embedding=users, training=False).numpy())
