@@ -6,7 +6,14 @@ import keras_hub
 from keras import ops
 
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RATING_BUCKETS, RECENCY_BUCKETS
-from recsys_tf.towers.mlp import drop_rows, l2_normalize, mlp, row_mask, text_skip_weight, with_text_skip
+from recsys_tf.towers.mlp import (
+    drop_rows,
+    l2_normalize,
+    mlp,
+    row_mask,
+    text_skip_weight,
+    with_text_skip,
+)
 
 ENCODERS = ("attention", "transformer", "mean")
 

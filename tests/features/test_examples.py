@@ -2,7 +2,12 @@ import numpy as np
 import pandas as pd
 
 from recsys_tf.features.examples import build_examples
-from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RATING_BUCKETS, Vocabularies, rating_bucket
+from recsys_tf.features.vocabulary import (
+    EVENT_VOCABULARY,
+    RATING_BUCKETS,
+    Vocabularies,
+    rating_bucket,
+)
 
 
 def test_rating_bucket_half_stars_unknown_and_clipping():
