@@ -14,7 +14,6 @@ from recsys_tf.features.vocabulary import (
     EVENT_VOCABULARY,
     Vocabularies,
     hash_user_ids_to_bins,
-    rating_bucket,
     recency_bucket,
 )
 
@@ -36,7 +35,6 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     hist_items = vocab.item_index(hist["item_id"].to_numpy())
     hist_events = _event_index(hist["event"])
     hist_times = hist["timestamp"].to_numpy(np.int64)
-    hist_ratings = rating_bucket(hist["rating"].to_numpy(float) if "rating" in hist.columns else np.full(len(hist), np.nan))
     starts = {u: i for i, u in reversed(list(enumerate(hist_users)))}
     ends = {u: i + 1 for i, u in enumerate(hist_users)}
 
@@ -45,7 +43,6 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     items = np.zeros((n, max_history), np.int32)
     events = np.zeros((n, max_history), np.int32)
     recency = np.zeros((n, max_history), np.int32)
-    rated = np.zeros((n, max_history), np.int32)
     t_users = targets["user_id"].astype(str).to_numpy()
     t_times = targets["timestamp"].to_numpy(np.int64)
     for row in range(n):
@@ -60,7 +57,6 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
             continue
         items[row, -length:] = hist_items[take]
         events[row, -length:] = hist_events[take]
-        rated[row, -length:] = hist_ratings[take]
         recency[row, -length:] = recency_bucket(t_times[row] - hist_times[take])
     when = pd.to_datetime(t_times, unit="s", utc=True)
     queries = targets["query"].astype(str).to_numpy() if "query" in targets.columns else np.full(n, "")
@@ -70,7 +66,6 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     example = {
         "user_bin": hash_user_ids_to_bins(t_users, vocab.user_bins) if n else np.zeros(0, np.int32),
         "history_items": items, "history_events": events, "history_recency": recency,
-        "history_ratings": rated,
         "hour": when.hour.to_numpy().astype(np.int32), "weekday": when.day_of_week.to_numpy().astype(np.int32),
         "device": device,
         "target_item": vocab.item_index(targets["item_id"].to_numpy()),

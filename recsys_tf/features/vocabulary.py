@@ -17,7 +17,6 @@ import pandas as pd
 PRICE_BUCKET_EDGES = [5, 10, 20, 35, 50, 75, 100, 150, 250, 400, 700, 1200]  # 0 = unknown price
 EVENT_VOCABULARY = ["view", "click", "cart", "purchase", "rating", "search_click"]  # index = 1 + position
 RECENCY_BUCKETS = 16
-RATING_BUCKETS = 11  # 0 = no rating known; 1..10 = half stars (0.5..5.0)
 
 
 @dataclass
@@ -74,14 +73,6 @@ def recency_bucket(seconds) -> np.ndarray:
     """log2 of hours between a history event and the prediction time, in [1, RECENCY_BUCKETS-1]."""
     hours = np.maximum(np.asarray(seconds, dtype=float), 0) / 3600.0
     return np.clip(np.floor(np.log2(hours + 1.0)).astype(np.int32) + 1, 1, RECENCY_BUCKETS - 1)
-
-
-def rating_bucket(ratings) -> np.ndarray:
-    """Rating value -> half-star bucket in [1, RATING_BUCKETS-1] (NaN -> 0 = unknown). Made for the
-    0.5-5 star scales of MovieLens / Amazon; values above 5 share the top bucket, below 0.5 the lowest."""
-    values = np.asarray(ratings, dtype=float)
-    buckets = np.clip(np.rint(np.nan_to_num(values, nan=0.0) * 2), 1, RATING_BUCKETS - 1).astype(np.int32)
-    return np.where(np.isnan(values), 0, buckets).astype(np.int32)
 
 
 def hash_user_ids_to_bins(user_ids, bins: int) -> np.ndarray:

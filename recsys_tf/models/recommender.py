@@ -18,8 +18,7 @@ from keras import ops
 from recsys_tf.heads.retrieval_head import RetrievalHead, cross_replica_sum
 
 TASKS = ("recommend", "search", "rating", "click")
-USER_FEATURES = ("history_items", "history_events", "history_recency", "user_bin", "hour", "weekday", "device",
-                 "history_ratings")  # history_ratings optional (absent = unknown, as in the serving signatures)
+USER_FEATURES = ("history_items", "history_events", "history_recency", "user_bin", "hour", "weekday", "device")
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -65,7 +64,6 @@ class RecommenderModel(keras.Model):
             "history_items": tf.zeros([batch_size, history], tf.int32),
             "history_events": tf.zeros([batch_size, history], tf.int32),
             "history_recency": tf.zeros([batch_size, history], tf.int32),
-            "history_ratings": tf.zeros([batch_size, history], tf.int32),
             "target_item": tf.ones([batch_size], tf.int32), "event": tf.ones([batch_size], tf.int32),
             "weight": tf.ones([batch_size]), "has_query": tf.ones([batch_size]), "rating": tf.ones([batch_size]),
             "has_rating": tf.ones([batch_size]), "click": tf.ones([batch_size]),
@@ -93,7 +91,7 @@ class RecommenderModel(keras.Model):
 
     # --- embeddings -----------------------------------------------------------------------------
     def user_embedding(self, batch, training=None):
-        return self.user_tower({k: batch[k] for k in USER_FEATURES if k in batch}, training=training)
+        return self.user_tower({k: batch[k] for k in USER_FEATURES}, training=training)
 
     def item_embedding(self, item_index, training=None):
         return self.item_tower(item_index, training=training)

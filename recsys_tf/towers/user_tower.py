@@ -5,15 +5,8 @@ import keras
 import keras_hub
 from keras import ops
 
-from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RATING_BUCKETS, RECENCY_BUCKETS
-from recsys_tf.towers.mlp import (
-    drop_rows,
-    l2_normalize,
-    mlp,
-    row_mask,
-    text_skip_weight,
-    with_text_skip,
-)
+from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
+from recsys_tf.towers.mlp import drop_rows, l2_normalize, mlp, text_skip_weight, with_text_skip
 
 ENCODERS = ("attention", "transformer", "mean")
 
@@ -24,14 +17,8 @@ class UserTower(keras.layers.Layer):
 
     Inputs (dict, batch first): `history_items` `(B, N)` int32 item indices (0 = padding),
     `history_events` `(B, N)` event-type indices, `history_recency` `(B, N)` log-hour buckets,
-    `user_bin` `(B,)` hashed user id, `hour` `(B,)`, `weekday` `(B,)`, `device` `(B,)`, and optional
-    `history_ratings` `(B, N)` half-star buckets (`rating_bucket`; 0 = unknown). Returns `(B, output_dim)`.
-
-    With `history_ratings=True` each history position also gets a rating-value embedding: the
-    history then says how the user rated what they saw, not only what (the SVD++/AutoRec signal a
-    rating head needs). An unknown rating (0, or the input absent, as in the serving signatures,
-    which take item ids only) adds exactly nothing, and `history_rating_dropout` hides the ratings
-    of whole training rows so the tower also learns to serve histories without them.
+    `user_bin` `(B,)` hashed user id, `hour` `(B,)`, `weekday` `(B,)`, `device` `(B,)`.
+    Returns `(B, output_dim)`.
 
     History items are embedded by the item tower's id/attribute/cached-text parts
     (`live_text=False`: no BERT pass per history item) plus event-type and recency embeddings;
@@ -43,8 +30,7 @@ class UserTower(keras.layers.Layer):
 
     def __init__(self, item_tower, num_user_bins: int, num_devices: int = 0, output_dim: int = 64,
                  history_encoder: str = "attention", num_heads: int = 2, user_id_dim: int = 32,
-                 hidden_dims=(128,), dropout: float = 0.0, user_id_dropout: float = 0.1,
-                 history_ratings: bool = False, history_rating_dropout: float = 0.25, **kwargs):
+                 hidden_dims=(128,), dropout: float = 0.0, user_id_dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         if history_encoder not in ENCODERS:
             raise ValueError(f"`history_encoder` must be one of {ENCODERS}. Received: {history_encoder!r}.")
@@ -53,7 +39,6 @@ class UserTower(keras.layers.Layer):
         self.output_dim, self.history_encoder, self.num_heads = int(output_dim), history_encoder, int(num_heads)
         self.user_id_dim, self.hidden_dims = int(user_id_dim), list(hidden_dims)
         self.dropout, self.user_id_dropout = float(dropout), float(user_id_dropout)
-        self.history_ratings, self.history_rating_dropout = bool(history_ratings), float(history_rating_dropout)
         d = item_tower.embedding_dim
         self.event_embedding = keras.layers.Embedding(len(EVENT_VOCABULARY) + 1, d, name="event_embedding")
         self.recency_embedding = keras.layers.Embedding(RECENCY_BUCKETS, d, name="recency_embedding")
@@ -67,9 +52,6 @@ class UserTower(keras.layers.Layer):
         self.attention_score = keras.layers.Dense(1, name="attention_score") if history_encoder != "mean" else None
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="user_mlp")
         self.seed_generator = keras.random.SeedGenerator(2)  # see ItemTower: created with the layer
-        # created last, so towers without it initialise exactly as before it existed
-        self.rating_embedding = (keras.layers.Embedding(RATING_BUCKETS, d, name="history_rating_embedding")
-                                 if self.history_ratings else None)
         self.build()
 
     def build(self, input_shape=None):
@@ -79,8 +61,6 @@ class UserTower(keras.layers.Layer):
         for layer in (self.event_embedding, self.recency_embedding, self.user_embedding, self.hour_embedding,
                       self.weekday_embedding, self.device_embedding):
             layer.build((None,))
-        if self.rating_embedding is not None:
-            self.rating_embedding.build((None,))
         if self.transformer is not None:
             self.transformer.build((None, None, d))
         if self.attention_score is not None:
@@ -99,13 +79,6 @@ class UserTower(keras.layers.Layer):
         mask = ops.cast(items > 0, "float32")
         x = (self.item_tower(items, training=training, live_text=False)
              + self.event_embedding(inputs["history_events"]) + self.recency_embedding(inputs["history_recency"]))
-        if self.rating_embedding is not None and "history_ratings" in inputs:
-            ratings = ops.cast(inputs["history_ratings"], "int32")
-            if training and self.history_rating_dropout > 0:
-                ratings = ratings * ops.cast(row_mask(ratings, self.history_rating_dropout, self.seed_generator),
-                                             "int32")[:, None]
-            known = ops.cast(ratings > 0, x.dtype)
-            x = x + self.rating_embedding(ratings) * ops.expand_dims(known, -1)
         x = x * ops.expand_dims(mask, -1)
         if self.transformer is not None:
             x = self.transformer(x, padding_mask=ops.cast(mask, "bool"), training=training)
@@ -141,7 +114,6 @@ class UserTower(keras.layers.Layer):
             "num_user_bins": self.num_user_bins, "num_devices": self.num_devices, "output_dim": self.output_dim,
             "history_encoder": self.history_encoder, "num_heads": self.num_heads, "user_id_dim": self.user_id_dim,
             "hidden_dims": self.hidden_dims, "dropout": self.dropout, "user_id_dropout": self.user_id_dropout,
-            "history_ratings": self.history_ratings, "history_rating_dropout": self.history_rating_dropout,
         })
         return config
 

@@ -33,7 +33,7 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
     user_tower = UserTower(item_tower, num_user_bins=vocab.user_bins, num_devices=len(vocab.devices),
                            output_dim=m.embedding_dim, history_encoder=m.history_encoder, num_heads=m.num_heads,
                            hidden_dims=m.hidden_dims, dropout=m.dropout, user_id_dropout=m.user_id_dropout,
-                           history_ratings=m.history_ratings, name="user_tower")
+                           name="user_tower")
     use_search = config.tasks.search > 0 and m.use_text
     query_tower = QueryTower(text_encoder=query_encoder if live_text else None, text_dim=text_vectors.shape[1],
                              output_dim=m.embedding_dim, hidden_dims=m.hidden_dims, dropout=m.dropout,

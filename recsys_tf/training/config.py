@@ -44,8 +44,6 @@ class ModelConfig:
     #                                     the top of the list, warm recommend unchanged; "all" cost warm recall@10 -0.017
     history_encoder: str = "attention"  # attention | transformer | mean
     max_history: int = 20
-    history_ratings: bool = True        # history positions also embed the rating given (UserTower); no effect on data
-    #                                     without ratings; serving signatures send none (the tower trains for that too)
     num_heads: int = 2
     personalize_search: bool = True
     anonymous_search_rate: float = 0.0  # share of search rows trained without their user (QueryTower.anonymous_rate)

@@ -1,26 +1,16 @@
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from recsys_tf.features.examples import build_examples
-from recsys_tf.features.vocabulary import (
-    EVENT_VOCABULARY,
-    RATING_BUCKETS,
-    Vocabularies,
-    rating_bucket,
-)
-
-
-def test_rating_bucket_half_stars_unknown_and_clipping():
-    got = rating_bucket([np.nan, 0.5, 1, 3.5, 4.74, 5, 9, 0.1])
-    np.testing.assert_array_equal(got, [0, 1, 2, 7, 9, 10, 10, 1])
-    assert got.max() < RATING_BUCKETS
+from recsys_tf.features.vocabulary import EVENT_VOCABULARY, Vocabularies
 
 
 def _vocab():
     return Vocabularies(items=["a", "b", "c", "d"], categories=["x"], brands=["y"], user_bins=64)
 
 
-def test_history_is_the_newest_earlier_events_right_aligned_with_their_ratings():
+def test_history_is_the_newest_earlier_events_right_aligned():
     hour = 3600
     history = pd.DataFrame({
         "user_id": ["u1", "u1", "u1", "u2", "u1"],
@@ -32,9 +22,8 @@ def test_history_is_the_newest_earlier_events_right_aligned_with_their_ratings()
     targets = pd.DataFrame({"user_id": ["u1", "u3"], "item_id": ["d", "a"], "event": ["rating", "rating"],
                             "timestamp": [7 * hour, 0], "rating": [3.0, np.nan]})
     ex = build_examples(targets, history, _vocab(), max_history=2)
-    # u1: newest two events before 7h are b (rated 2, 6 h before) and c (a view, no rating, 4 h before)
+    # u1: the newest two events before 7 h are b (6 h before) and c (a view, 4 h before); u3 has none
     np.testing.assert_array_equal(ex["history_items"], [[2, 3], [0, 0]])
-    np.testing.assert_array_equal(ex["history_ratings"], [[4, 0], [0, 0]])
     rating_event, view_event = EVENT_VOCABULARY.index("rating") + 1, EVENT_VOCABULARY.index("view") + 1
     np.testing.assert_array_equal(ex["history_events"], [[rating_event, view_event], [0, 0]])
     # recency = 1 + floor(log2(hours + 1)): 6 h -> 3, 4 h -> 3
@@ -44,9 +33,17 @@ def test_history_is_the_newest_earlier_events_right_aligned_with_their_ratings()
     np.testing.assert_array_equal(ex["target_item"], [4, 1])
 
 
-def test_history_without_a_rating_column_is_all_unknown():
+def test_short_history_is_left_padded():
     history = pd.DataFrame({"user_id": ["u1"], "item_id": ["a"], "event": ["purchase"], "timestamp": [0]})
     targets = pd.DataFrame({"user_id": ["u1"], "item_id": ["b"], "event": ["purchase"], "timestamp": [5]})
     ex = build_examples(targets, history, _vocab(), max_history=3)
     np.testing.assert_array_equal(ex["history_items"], [[0, 0, 1]])
-    np.testing.assert_array_equal(ex["history_ratings"], [[0, 0, 0]])
+    np.testing.assert_array_equal(ex["has_rating"], [0.0])  # no rating column: no rating rows
+
+
+def test_user_bins_match_the_export_graph_hashing():
+    targets = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"], "event": ["view", "view"],
+                            "timestamp": [0, 0]})
+    ex = build_examples(targets, targets.iloc[:0], _vocab(), max_history=2)
+    np.testing.assert_array_equal(ex["user_bin"], tf.strings.to_hash_bucket_fast(["u1", "u2"], 64).numpy())
+    np.testing.assert_array_equal(ex["history_items"], np.zeros((2, 2)))

@@ -106,37 +106,6 @@ def test_user_tower_masks_padding(encoder):
     np.testing.assert_allclose(tower(changed).numpy(), out, atol=1e-5)  # padded positions are ignored
 
 
-def test_user_tower_history_ratings_add_only_known_ratings():
-    item_tower = _item_tower(id_dropout=0.0, text_dropout=0.0)
-    tower = UserTower(item_tower, num_user_bins=8, num_devices=2, output_dim=D, history_encoder="mean",
-                      hidden_dims=[16], user_id_dropout=0.0, history_ratings=True, history_rating_dropout=0.5)
-    inputs = {k: tf.constant(v) for k, v in _user_inputs().items()}
-    valid = inputs["history_items"] > 0
-    absent = tower(inputs).numpy()
-    unknown = dict(inputs, history_ratings=tf.zeros_like(inputs["history_items"]))
-    np.testing.assert_allclose(tower(unknown).numpy(), absent, atol=1e-6)  # 0 = unknown = the serving signatures
-    rated = dict(inputs, history_ratings=tf.where(valid, 8, 0))
-    assert not np.allclose(tower(rated).numpy(), absent, atol=1e-4)
-    # NumPy reference (mean encoder): pooled = mean over real positions of item + event + recency + rating vectors
-    items = inputs["history_items"].numpy()
-    table = tower.rating_embedding.embeddings.numpy()
-    parts = (item_tower(items, live_text=False).numpy() + tower.event_embedding(inputs["history_events"]).numpy()
-             + tower.recency_embedding(inputs["history_recency"]).numpy() + table[np.where(items > 0, 8, 0)])
-    parts = parts * (items > 0)[..., None]
-    reference = parts.sum(axis=1) / np.maximum((items > 0).sum(axis=1, keepdims=True), 1)
-    pooled, _, _ = tower.encode_history(rated)
-    np.testing.assert_allclose(pooled.numpy(), reference, atol=1e-5)
-    # training hides the ratings of whole rows at history_rating_dropout
-    many = {k: tf.repeat(v[:1], 400, axis=0) for k, v in rated.items()}
-    with_ratings = tower.encode_history(many)[0].numpy()
-    without = tower.encode_history(dict(many, history_ratings=tf.zeros_like(many["history_ratings"])))[0].numpy()
-    train = tower.encode_history(many, training=True)[0].numpy()
-    hidden = np.isclose(train, without, atol=1e-5).all(axis=1)
-    kept = np.isclose(train, with_ratings, atol=1e-5).all(axis=1)
-    assert (hidden ^ kept).all() and 0.4 < hidden.mean() < 0.6
-    assert UserTower(_item_tower(), num_user_bins=8, output_dim=D).rating_embedding is None  # off by default
-
-
 def test_query_tower_gate():
     tower = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], personalize=True)
     vectors = np.random.default_rng(1).normal(size=(3, TEXT_DIM)).astype("float32")
@@ -170,10 +139,8 @@ def test_get_config_round_trip_and_keras_save(make, tmp_path):
     if make == "item":
         layer, call_input = _item_tower(), np.array([1, 2, 0])
     elif make == "user":
-        layer = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D, hidden_dims=[16],
-                          history_ratings=True)
-        call_input = _user_inputs()
-        call_input["history_ratings"] = np.where(call_input["history_items"] > 0, 7, 0).astype(np.int32)
+        layer, call_input = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D,
+                                      hidden_dims=[16]), _user_inputs()
     else:
         layer = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], anonymous_rate=0.3)
         call_input = {"query_vector": np.ones((2, TEXT_DIM), "float32")}
