@@ -29,8 +29,7 @@ class Vocabularies:
 
     @classmethod
     def from_dataset(cls, items: pd.DataFrame, events: pd.DataFrame, user_bins: int | None = None) -> Vocabularies:
-        n_users = int(events["user_id"].nunique())
-        bins = user_bins or max(64, int(2 ** np.ceil(np.log2(2 * n_users + 1))))
+        bins = user_bins or auto_user_bins(int(events["user_id"].nunique()))
         devices = sorted(events["device"].dropna().astype(str).unique()) if "device" in events.columns else []
         return cls(items=items["item_id"].astype(str).tolist(),
                    categories=sorted(items["category"].astype(str).unique()),
@@ -61,6 +60,18 @@ class Vocabularies:
 def _lookup(vocabulary: list[str], values) -> np.ndarray:
     table = {v: i + 1 for i, v in enumerate(vocabulary)}
     return np.fromiter((table.get(str(v), 0) for v in values), dtype=np.int32, count=len(values))
+
+
+MAX_AUTO_USER_BINS = 2**21
+
+
+def auto_user_bins(n_users: int) -> int:
+    """The automatic hashed-user bucket count: the smallest power of two >= 2 x users (at least 64),
+    capped at MAX_AUTO_USER_BINS (2,097,152). Without the cap 10M users would get 2^25 buckets: a 4.3 GB
+    user-id table at 32 dims (plus the rating head's and Adam's copies). Above ~1M users, users share
+    buckets and the history-aware tower carries them (it is trained with user-id dropout for exactly that);
+    set `model.user_bins` to choose another size."""
+    return int(min(MAX_AUTO_USER_BINS, max(64, 2 ** int(np.ceil(np.log2(2 * max(n_users, 0) + 1))))))
 
 
 def price_bucket(prices) -> np.ndarray:

@@ -60,7 +60,7 @@ class ModelConfig:
     text_skip_init: float = 0.3         # initial weight of the text part (item and user towers); 0.3 beat 1.0
     #                                     on the demo data (NDCG@10 recommend 0.087 vs 0.078, search 0.781 vs 0.762)
     query_text_skip_init: float = 3.0   # ... of the query tower: search leans more on text similarity
-    user_bins: int = 0                  # hashed user-id buckets; 0 = automatic (Vocabularies.from_dataset)
+    user_bins: int = 0                  # hashed user-id buckets; 0 = automatic (vocabulary.auto_user_bins)
     rating_factors: int = 0             # > 0: biased-MF factors of this size in the rating head (RankingHead)
     rating_l2: float = 0.0              # per-example L2 on the rated pair's biases and factors (RankingHead.penalty)
 

@@ -47,3 +47,16 @@ def test_user_bins_match_the_export_graph_hashing():
     ex = build_examples(targets, targets.iloc[:0], _vocab(), max_history=2)
     np.testing.assert_array_equal(ex["user_bin"], tf.strings.to_hash_bucket_fast(["u1", "u2"], 64).numpy())
     np.testing.assert_array_equal(ex["history_items"], np.zeros((2, 2)))
+
+
+def test_auto_user_bins_rule_and_cap():
+    from recsys_tf.features.vocabulary import MAX_AUTO_USER_BINS, auto_user_bins
+
+    assert auto_user_bins(0) == 64 and auto_user_bins(31) == 64
+    assert auto_user_bins(943) == 2048 and auto_user_bins(1000) == 2048 and auto_user_bins(1024) == 4096
+    assert auto_user_bins(1_048_575) == 2**21
+    assert auto_user_bins(1_048_576) == auto_user_bins(10_000_000) == MAX_AUTO_USER_BINS == 2**21
+    events = pd.DataFrame({"user_id": [f"u{i}" for i in range(100)], "item_id": "a"})
+    items = pd.DataFrame({"item_id": ["a"], "category": ["x"], "brand": ["y"]})
+    assert Vocabularies.from_dataset(items, events).user_bins == 256
+    assert Vocabularies.from_dataset(items, events, user_bins=32768).user_bins == 32768
