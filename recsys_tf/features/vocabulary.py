@@ -66,12 +66,12 @@ MAX_AUTO_USER_BINS = 2**21
 
 
 def auto_user_bins(n_users: int) -> int:
-    """The automatic hashed-user bucket count: the smallest power of two >= 2 x users (at least 64),
+    """The automatic hashed-user bucket count: the smallest power of two > 2 x users (at least 64),
     capped at MAX_AUTO_USER_BINS (2,097,152). Without the cap 10M users would get 2^25 buckets: a 4.3 GB
-    user-id table at 32 dims (plus the rating head's and Adam's copies). Above ~1M users, users share
-    buckets and the history-aware tower carries them (it is trained with user-id dropout for exactly that);
+    user-id table at 32 dims (plus the rating head's and Adam's copies). Past the cap more users share
+    each bucket and the history-aware tower carries them (it is trained with user-id dropout for that);
     set `model.user_bins` to choose another size."""
-    return int(min(MAX_AUTO_USER_BINS, max(64, 2 ** int(np.ceil(np.log2(2 * max(n_users, 0) + 1))))))
+    return min(MAX_AUTO_USER_BINS, max(64, 1 << (2 * n_users).bit_length()))
 
 
 def price_bucket(prices) -> np.ndarray:

@@ -3,7 +3,12 @@ import pandas as pd
 import tensorflow as tf
 
 from recsys_tf.features.examples import build_examples
-from recsys_tf.features.vocabulary import EVENT_VOCABULARY, Vocabularies
+from recsys_tf.features.vocabulary import (
+    EVENT_VOCABULARY,
+    MAX_AUTO_USER_BINS,
+    Vocabularies,
+    auto_user_bins,
+)
 
 
 def _vocab():
@@ -50,8 +55,6 @@ def test_user_bins_match_the_export_graph_hashing():
 
 
 def test_auto_user_bins_rule_and_cap():
-    from recsys_tf.features.vocabulary import MAX_AUTO_USER_BINS, auto_user_bins
-
     assert auto_user_bins(0) == 64 and auto_user_bins(31) == 64
     assert auto_user_bins(943) == 2048 and auto_user_bins(1000) == 2048 and auto_user_bins(1024) == 4096
     assert auto_user_bins(1_048_575) == 2**21
