@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class TextConfig:
@@ -78,6 +80,8 @@ class TrainConfig:
     epochs: int = 8
     batch_size: int = 256               # global batch; per replica = batch_size / replicas
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"       # constant | cosine: Keras CosineDecay from learning_rate to 0 over
+    #                                     epochs x steps per epoch (README "MovieLens 100K": the rating recipe)
     seed: int = 42
     strategy: str = "auto"              # auto | default | mirrored | multi_worker | tpu
     mixed_precision: bool = False       # mixed_float16 on GPU, mixed_bfloat16 on TPU
@@ -120,6 +124,9 @@ class ExperimentConfig:
                                  f"known keys: {sorted(names)}.")
             kwargs[f.name] = section_cls(**values)
         config = cls(**kwargs)
+        if config.train.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"`train.lr_schedule` must be one of {LR_SCHEDULES}. Received: "
+                             f"lr_schedule={config.train.lr_schedule!r}. Fix: --set train.lr_schedule=cosine")
         text = config.text
         if int(text.query_encoder_layers) < -1 or (text.query_encoder_layers > 0 and text.mode != "frozen"):
             raise ValueError("`text.query_encoder_layers` must be -1 (automatic), 0 (queries use the text tower) "

@@ -83,6 +83,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     trainer.logger.hparams({**{f"model.{k}": v for k, v in config.to_dict()["model"].items()},
                             **{f"text.{k}": v for k, v in config.to_dict()["text"].items()},
                             "train.learning_rate": config.train.learning_rate,
+                            "train.lr_schedule": config.train.lr_schedule,
                             "train.batch_size": config.train.batch_size})
     result = trainer.fit(log=log)
     if is_chief():

@@ -106,7 +106,7 @@ class Trainer:
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
             model.item_tower.clear_ids(untrained_items(prepared.train, model.item_tower.num_items))
-            self.optimizer = keras.optimizers.Adam(train.learning_rate)
+            self.optimizer = keras.optimizers.Adam(self.learning_rate())
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)
@@ -167,6 +167,19 @@ class Trainer:
         if skip:
             dataset = dataset.skip(skip)
         return self.strategy.experimental_distribute_dataset(dataset)
+
+    def learning_rate(self):
+        """`train.learning_rate`, or Keras' CosineDecay to 0 over the whole run (`train.lr_schedule=cosine`).
+
+        The schedule reads the optimizer's own step counter, which the crash-recovery checkpoint holds,
+        so a resumed run continues the same curve."""
+        import keras
+
+        train = self.config.train
+        if train.lr_schedule == "constant":
+            return train.learning_rate
+        return keras.optimizers.schedules.CosineDecay(train.learning_rate,
+                                                      decay_steps=max(1, train.epochs * self.steps_per_epoch()))
 
     def steps_per_epoch(self) -> int:
         steps = math.ceil(len(self.prepared.train["target_item"]) / self.config.train.batch_size)

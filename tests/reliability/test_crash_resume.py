@@ -1,5 +1,5 @@
 """kill -9 in the middle of training, rerun the same command: it resumes from the last backup and
-ends where an uninterrupted run ends."""
+ends where an uninterrupted run ends (on the cosine learning-rate schedule, which must continue, not restart)."""
 import json
 import os
 import signal
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = TINY + ["train.epochs=3", "train.max_steps_per_epoch=12", "train.backup_every_steps=3",
                    "model.dropout=0.0", "model.id_dropout=0.0", "model.user_id_dropout=0.0",
-                   "train.early_stopping_patience=10"]
+                   "train.early_stopping_patience=10", "train.lr_schedule=cosine"]
 
 
 def _command(split_dir, run):
@@ -54,3 +54,18 @@ def test_kill_9_mid_epoch_then_resume(split_dir, tmp_path):
     assert [r["epoch"] for r in after] == [1, 2, 3]
     for key in ("recommend/recall@10", "recommend/ndcg@10"):
         assert abs(after[-1][key] - clean[-1][key]) <= 0.02 * max(clean[-1][key], 1e-3) + 1e-6, key
+    # the schedule read the restored optimizer step: the resumed run ends at learning rate 0 like the clean one
+    # (restarted at step 15 it would end at 1e-3 * (1 + cos(pi * 21 / 36)) / 2 = 3.7e-4)
+    assert _last_learning_rate(run) == pytest.approx(0.0, abs=1e-9)
+    assert _last_learning_rate(tmp_path / "clean") == pytest.approx(0.0, abs=1e-9)
+
+
+def _last_learning_rate(run):
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run / "logs" / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    events = accumulator.Tensors("learning_rate")
+    assert max(e.step for e in events) == 36
+    return float(tf.make_ndarray(max(events, key=lambda e: e.step).tensor_proto))

@@ -102,6 +102,21 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
     again = evaluate_retrieval(model, prepared.validation, None, None, [10])
     assert again["rating/rmse"] == pytest.approx(min(rmse), rel=1e-4)
 
+def test_cosine_schedule_decays_to_zero_over_the_run(split_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = load_config(None, TINY + ["train.epochs=2", "train.max_steps_per_epoch=3", "tasks.search=0",
+                                       "train.learning_rate=0.01", "train.lr_schedule=cosine"])
+    train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
+    accumulator = EventAccumulator(str(tmp_path / "r" / "logs" / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    logged = {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors("learning_rate")}
+    # logged after each epoch's last step: 0.01 * (1 + cos(pi * step / 6)) / 2 over 2 epochs x 3 steps
+    assert sorted(logged) == [3, 6]
+    assert logged[3] == pytest.approx(0.005, rel=1e-5) and logged[6] == pytest.approx(0.0, abs=1e-9)
+    assert load_run(tmp_path / "r")[1].train.lr_schedule == "cosine"
+
+
 def test_bad_settings_are_clear(split_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         load_config(None, ["train.epoch=3"])
@@ -109,6 +124,8 @@ def test_bad_settings_are_clear(split_dir, tmp_path):
         load_config(None, ["epochs=3"])
     with pytest.raises(ValueError, match="query_encoder_layers=2 with text.mode='lora'.*Fix"):
         load_config(None, ["text.mode=lora", "text.query_encoder_layers=2"])
+    with pytest.raises(ValueError, match="lr_schedule='step'.*Fix: --set train.lr_schedule=cosine"):
+        load_config(None, ["train.lr_schedule=step"])
     (tmp_path / "c.yaml").write_text("- not a mapping\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(tmp_path / "c.yaml")
