@@ -101,7 +101,6 @@ class Trainer:
         self.model, self.config, self.strategy, self.run_dir = model, config, strategy, Path(run_dir)
         self.prepared, self.validation_users = prepared, validation_users
         self.chief = is_chief()
-        train = config.train
         with strategy.scope():
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
