@@ -102,6 +102,7 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
     again = evaluate_retrieval(model, prepared.validation, None, None, [10])
     assert again["rating/rmse"] == pytest.approx(min(rmse), rel=1e-4)
 
+
 def test_cosine_schedule_decays_to_zero_over_the_run(split_dir, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
