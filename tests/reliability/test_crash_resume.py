@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import TINY
+from tests.training.conftest import TINY, logged_scalars
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,11 +61,6 @@ def test_kill_9_mid_epoch_then_resume(split_dir, tmp_path):
 
 
 def _last_learning_rate(run):
-    import tensorflow as tf
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    accumulator = EventAccumulator(str(run / "logs" / "train"), size_guidance={"tensors": 0})
-    accumulator.Reload()
-    events = accumulator.Tensors("learning_rate")
-    assert max(e.step for e in events) == 36
-    return float(tf.make_ndarray(max(events, key=lambda e: e.step).tensor_proto))
+    logged = logged_scalars(run / "logs" / "train", "learning_rate")
+    assert max(logged) == 36
+    return logged[36]

@@ -17,7 +17,7 @@ from recsys_tf.training.run import (
     query_student_layers,
     train_run,
 )
-from tests.training.conftest import TINY
+from tests.training.conftest import TINY, logged_scalars
 
 
 def _tags(log_dir):
@@ -104,14 +104,10 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
 
 
 def test_cosine_schedule_decays_to_zero_over_the_run(split_dir, tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     config = load_config(None, TINY + ["train.epochs=2", "train.max_steps_per_epoch=3", "tasks.search=0",
                                        "train.learning_rate=0.01", "train.lr_schedule=cosine"])
     train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
-    accumulator = EventAccumulator(str(tmp_path / "r" / "logs" / "train"), size_guidance={"tensors": 0})
-    accumulator.Reload()
-    logged = {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in accumulator.Tensors("learning_rate")}
+    logged = logged_scalars(tmp_path / "r" / "logs" / "train", "learning_rate")
     # logged after each epoch's last step: 0.01 * (1 + cos(pi * step / 6)) / 2 over 2 epochs x 3 steps
     assert sorted(logged) == [3, 6]
     assert logged[3] == pytest.approx(0.005, rel=1e-5) and logged[6] == pytest.approx(0.0, abs=1e-9)
