@@ -67,7 +67,8 @@ def extend_model(model, config, vocab, dataset_items: pd.DataFrame, new_items: p
     old_text = model.item_tower.catalog_text.numpy()
     new_text = encode_texts(item_encoder, catalog.texts[len(vocab.items):])
     text_vectors = np.concatenate([old_text, np.asarray(new_text, np.float32)])
-    new_model = build_model(config, new_vocab, catalog, text_vectors, None, 0.0, item_encoder, query_encoder)
+    new_model = build_model(config, new_vocab, catalog, text_vectors, None, 0.0, item_encoder, query_encoder,
+                            rating_range=model.rating_head.rating_range if model.rating_head is not None else None)
     new_model.build_all()
     old_weights, new_weights = model.weights, new_model.weights
     # same builder, same order; layer-name suffixes may differ between the two instances

@@ -26,12 +26,16 @@ class RankingHead(keras.layers.Layer):
     and factors (`penalty`; the model adds it to the rating loss), the usual MF regulariser: keras-rs
     and TFRS have no biased-MF layer, so these are plain Keras embeddings.
 
+    `rating_range=(low, high)` (the training ratings' scale) clips rating predictions outside training:
+    a prediction of 5.6 on a 1-5 scale is never better than 5 (MovieLens 100K RMSE 0.9102 -> 0.9096, mean
+    of three seeds). Training keeps the unclipped output, so out-of-range predictions still get gradients.
+
     Call: `(user (B, d), item (B, d), user_bin (B,), item_index (B,))` -> `(B,)`.
     """
 
     def __init__(self, kind: str = "rating", num_user_bins: int = 1024, num_items: int = 1,
                  hidden_dims=(64,), num_cross_layers: int = 1, dropout: float = 0.0, global_mean: float = 0.0,
-                 factor_dim: int = 0, l2: float = 0.0, **kwargs):
+                 factor_dim: int = 0, l2: float = 0.0, rating_range=None, **kwargs):
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}. Received: kind={kind!r}.")
@@ -41,6 +45,11 @@ class RankingHead(keras.layers.Layer):
         self.factor_dim, self.l2 = int(factor_dim), float(l2)
         if self.factor_dim < 0 or self.l2 < 0:
             raise ValueError(f"`factor_dim` and `l2` must be >= 0. Received: factor_dim={factor_dim}, l2={l2}.")
+        self.rating_range = None if rating_range is None else [float(v) for v in rating_range]
+        if self.rating_range is not None and (len(self.rating_range) != 2 or self.rating_range[0] > self.rating_range[1]
+                                              or kind != "rating"):
+            raise ValueError("`rating_range` must be (low, high) with low <= high, for kind='rating' only. "
+                             f"Received: rating_range={rating_range!r}, kind={kind!r}.")
         self.crosses = [keras_rs.layers.FeatureCross(name=f"cross_{i}") for i in range(self.num_cross_layers)]
         self.mlp = mlp(self.hidden_dims, 1, self.dropout, name=f"{kind}_mlp")
         self.user_bias = keras.layers.Embedding(self.num_user_bins, 1, embeddings_initializer="zeros", name="user_bias")
@@ -66,7 +75,10 @@ class RankingHead(keras.layers.Layer):
         if self.factor_dim:
             score = score + ops.sum(self.user_factors(ops.cast(user_bin, "int32"))
                                     * self.item_factors(ops.cast(item_index, "int32")), axis=-1)
-        return score + ops.cast(self.global_mean_weight, score.dtype)
+        score = score + ops.cast(self.global_mean_weight, score.dtype)
+        if self.rating_range is not None and not training:
+            score = ops.clip(score, *self.rating_range)
+        return score
 
     def penalty(self, user_bin, item_index):
         """Per-example `l2 * (b_u² + b_i² + |p_u|² + |q_i|²)` of the pair's own biases and factors, `(B,)`."""
@@ -84,5 +96,5 @@ class RankingHead(keras.layers.Layer):
         config.update({"kind": self.kind, "num_user_bins": self.num_user_bins, "num_items": self.num_items,
                        "hidden_dims": self.hidden_dims, "num_cross_layers": self.num_cross_layers,
                        "dropout": self.dropout, "global_mean": self.global_mean, "factor_dim": self.factor_dim,
-                       "l2": self.l2})
+                       "l2": self.l2, "rating_range": self.rating_range})
         return config

@@ -13,7 +13,9 @@ from recsys_tf.training.config import ExperimentConfig
 
 
 def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarray, sampling_probability,
-                rating_mean: float, item_encoder=None, query_encoder=None) -> RecommenderModel:
+                rating_mean: float, item_encoder=None, query_encoder=None, rating_range=None) -> RecommenderModel:
+    """`rating_range`: (min, max) of the training ratings — rating predictions are clipped to it
+    (`RankingHead`); None = unclipped (runs trained before 2026-12-02 record none)."""
     m = config.model
     live_text = item_encoder is not None and config.text.mode != "frozen"
     token_ids = None
@@ -46,7 +48,7 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
                               num_hard_negatives=m.num_hard_negatives or None, name="retrieval_head")
     rating = RankingHead("rating", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
                          global_mean=rating_mean, factor_dim=m.rating_factors, l2=m.rating_l2,
-                         name="rating_head") if config.tasks.rating > 0 else None
+                         rating_range=rating_range, name="rating_head") if config.tasks.rating > 0 else None
     click = RankingHead("click", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
                         name="click_head") if config.tasks.click > 0 else None
     weights = {"recommend": config.tasks.recommend, "search": config.tasks.search if use_search else 0.0,

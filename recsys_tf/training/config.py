@@ -82,6 +82,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"       # constant | cosine: Keras CosineDecay from learning_rate to 0 over
     #                                     epochs x steps per epoch (README "MovieLens 100K": the rating recipe)
+    ema_momentum: float = 0.0           # > 0: validate and save the exponential moving average of the weights
+    #                                     (Keras optimizer `use_ema`), e.g. 0.99; 0 = the raw weights
     seed: int = 42
     strategy: str = "auto"              # auto | default | mirrored | multi_worker | tpu
     mixed_precision: bool = False       # mixed_float16 on GPU, mixed_bfloat16 on TPU
@@ -127,6 +129,9 @@ class ExperimentConfig:
         if config.train.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"`train.lr_schedule` must be one of {LR_SCHEDULES}. Received: "
                              f"lr_schedule={config.train.lr_schedule!r}. Fix: --set train.lr_schedule=cosine")
+        if not 0.0 <= float(config.train.ema_momentum) < 1.0:
+            raise ValueError("`train.ema_momentum` must be in [0, 1) (0 = off). Received: "
+                             f"ema_momentum={config.train.ema_momentum!r}. Fix: --set train.ema_momentum=0.99")
         text = config.text
         if int(text.query_encoder_layers) < -1 or (text.query_encoder_layers > 0 and text.mode != "frozen"):
             raise ValueError("`text.query_encoder_layers` must be -1 (automatic), 0 (queries use the text tower) "

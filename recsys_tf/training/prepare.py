@@ -27,6 +27,7 @@ class PreparedData:
     sampling_probability: np.ndarray
     rating_mean: float
     seen: dict                        # user_id -> item indices in training (excluded at evaluation)
+    rating_range: tuple | None = None  # (min, max) of the training ratings; None without ratings
 
 
 def _events_with_split(dataset: Dataset, name: str):
@@ -89,4 +90,5 @@ def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, ite
                         query_texts=queries, query_vectors=np.concatenate([pad, query_vectors]),
                         train=train, validation=validation,
                         sampling_probability=catalog.sampling_probability(train["target_item"]),
-                        rating_mean=float(ratings.mean()) if len(ratings) else 0.0, seen=seen)
+                        rating_mean=float(ratings.mean()) if len(ratings) else 0.0,
+                        rating_range=(float(ratings.min()), float(ratings.max())) if len(ratings) else None, seen=seen)

@@ -67,7 +67,8 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     with strategy.scope():
         prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder)
         model = build_model(config, prepared.vocab, prepared.catalog, prepared.text_vectors,
-                            prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder)
+                            prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
+                            rating_range=prepared.rating_range)
     if is_chief():
         config.save(saved_config)
         prepared.vocab.save(run_dir / "vocab.json")
@@ -76,7 +77,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                 "text_preset": item_encoder.preset if item_encoder is not None else None,
                 "train_examples": int(len(prepared.train["target_item"])),
                 "validation_examples": int(len(prepared.validation["target_item"])),
-                "items": prepared.catalog.size, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "items": prepared.catalog.size, "rating_range": prepared.rating_range, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         (run_dir / "run.json").write_text(json.dumps(info, indent=2))
     validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
     trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
@@ -84,6 +85,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                             **{f"text.{k}": v for k, v in config.to_dict()["text"].items()},
                             "train.learning_rate": config.train.learning_rate,
                             "train.lr_schedule": config.train.lr_schedule,
+                            "train.ema_momentum": config.train.ema_momentum,
                             "train.batch_size": config.train.batch_size})
     result = trainer.fit(log=log)
     if is_chief():
@@ -217,7 +219,7 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
         query_encoder = load_query_encoder(query_encoder, run_dir, student_layers)
     dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
     model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
-                        None, 0.0, item_encoder, query_encoder)
+                        None, 0.0, item_encoder, query_encoder, rating_range=info.get("rating_range"))
     model.build_all()
     model.load_weights(str(run_dir / "best.weights.h5"))
     return model, config, vocab, dataset, item_encoder, query_encoder

@@ -12,6 +12,7 @@ already trained (shuffling is seeded per epoch, so the remaining batches are the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -105,7 +106,9 @@ class Trainer:
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
             model.item_tower.clear_ids(untrained_items(prepared.train, model.item_tower.num_items))
-            self.optimizer = keras.optimizers.Adam(self.learning_rate())
+            ema = float(config.train.ema_momentum)
+            self.optimizer = keras.optimizers.Adam(self.learning_rate(), use_ema=ema > 0,
+                                                   ema_momentum=ema if ema > 0 else 0.99)
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)
@@ -184,6 +187,23 @@ class Trainer:
         steps = math.ceil(len(self.prepared.train["target_item"]) / self.config.train.batch_size)
         return min(steps, self.config.train.max_steps_per_epoch) if self.config.train.max_steps_per_epoch else steps
 
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """With `train.ema_momentum > 0`: the model holds the optimizer's moving average of the weights
+        inside the block (Keras' public `finalize_variable_values`), its raw weights again after it —
+        validation, best/last weights see the average; training and the crash checkpoint the raw ones."""
+        if not self.config.train.ema_momentum:
+            yield
+            return
+        variables = self.model.trainable_variables
+        raw = [np.array(v.numpy()) for v in variables]  # host copies: exact, any strategy
+        self.optimizer.finalize_variable_values(variables)
+        try:
+            yield
+        finally:
+            for variable, value in zip(variables, raw):
+                variable.assign(value)
+
     def validate(self) -> dict[str, float]:
         return evaluate_retrieval(self.model, self.prepared.validation, self.prepared.seen, self.validation_users,
                                   self.config.train.eval_k, query_vectors=self.prepared.query_vectors)
@@ -226,18 +246,19 @@ class Trainer:
             n_steps = max(1, int(self.step_in_epoch.numpy()) - skip)
             record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 2),
                       **{f"train/{k}": v / n_steps for k, v in totals.items()}}
-            record.update(self.validate())
-            metric = record.get(train.monitor)
-            if metric is not None:
-                metric = monitor_sign(train.monitor) * metric  # `best` holds the signed value
-            improved = metric is not None and metric > float(self.best.numpy())
-            if improved:
-                self.best.assign(metric)
-                self.bad_epochs.assign(0)
-                if self.chief:
-                    self.model.save_weights(str(self.run_dir / "best.weights.h5"))
-            elif metric is not None:
-                self.bad_epochs.assign_add(1)
+            with self.averaged_weights():
+                record.update(self.validate())
+                metric = record.get(train.monitor)
+                if metric is not None:
+                    metric = monitor_sign(train.monitor) * metric  # `best` holds the signed value
+                improved = metric is not None and metric > float(self.best.numpy())
+                if improved:
+                    self.best.assign(metric)
+                    self.bad_epochs.assign(0)
+                    if self.chief:
+                        self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+                elif metric is not None:
+                    self.bad_epochs.assign_add(1)
             step = int(self.global_step.numpy())
             self.logger.scalars({k: v for k, v in record.items() if "/" in k and not k.startswith("train/")},
                                 step, writer="validation")
@@ -251,10 +272,11 @@ class Trainer:
             self.manager.save(checkpoint_number=step)
             if self.chief:
                 _atomic_text(history_path, json.dumps(history, indent=2))
-        if self.chief:
-            self.model.save_weights(str(self.run_dir / "last.weights.h5"))
-            if not (self.run_dir / "best.weights.h5").exists():
-                self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+        with self.averaged_weights():
+            if self.chief:
+                self.model.save_weights(str(self.run_dir / "last.weights.h5"))
+                if not (self.run_dir / "best.weights.h5").exists():
+                    self.model.save_weights(str(self.run_dir / "best.weights.h5"))
         return {"history": history, "best": monitor_sign(train.monitor) * float(self.best.numpy())}
 
 

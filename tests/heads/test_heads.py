@@ -66,6 +66,31 @@ def test_ranking_head_rating_has_biases_and_round_trips():
 
 
 
+def test_rating_range_clips_predictions_outside_training_only(tmp_path):
+    import keras
+
+    head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.0, rating_range=(1, 5))
+    u, i = np.ones((3, 4), "float32"), np.ones((3, 4), "float32")
+    bins, items = np.array([0, 1, 2]), np.array([1, 2, 3])
+    head(u, i, bins, items)
+    head.item_bias.embeddings.assign(np.array([[0.0], [9.0], [-9.0], [0.5], [0], [0]], "float32"))
+    raw = head(u, i, bins, items, training=True).numpy()
+    assert raw[0] > 5 and raw[1] < 1 and 1 < raw[2] < 5  # training sees the unclipped output (gradients)
+    for training in (None, False):
+        np.testing.assert_allclose(head(u, i, bins, items, training=training).numpy(), np.clip(raw, 1, 5), atol=1e-6)
+    config = head.get_config()
+    assert config["rating_range"] == [1.0, 5.0] and RankingHead.from_config(config).get_config() == config
+    inp = [keras.Input((4,)), keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")]
+    model = keras.Model(inp, head(*inp))
+    model.save(tmp_path / "head.keras")
+    reloaded = keras.saving.load_model(tmp_path / "head.keras")
+    np.testing.assert_allclose(reloaded.predict([u, i, bins, items], verbose=0), np.clip(raw, 1, 5), atol=1e-5)
+    with pytest.raises(ValueError, match="rating_range.*Received: rating_range=\\(5, 1\\)"):
+        RankingHead("rating", rating_range=(5, 1))
+    with pytest.raises(ValueError, match="kind='rating' only"):
+        RankingHead("click", rating_range=(0, 1))
+
+
 def test_ranking_head_factors_and_penalty_match_numpy(tmp_path):
     import keras
 

@@ -97,6 +97,10 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
     assert result["best"] == pytest.approx(min(rmse))  # lower is better for errors, not the first epoch's -inf
     model, config, vocab, dataset, item_encoder, query_encoder = load_run(tmp_path / "r")
     assert vocab.user_bins == 512 and model.rating_head.factor_dim == 4 and model.rating_head.l2 == 0.1
+    # predictions are clipped to the training ratings' scale, recorded in run.json for reloading
+    ratings = dataset.events.loc[dataset.events["split"] == "train", "rating"].dropna()
+    assert model.rating_head.rating_range == [ratings.min(), ratings.max()]
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["rating_range"] == [ratings.min(), ratings.max()]
     # best.weights.h5 is the epoch with the lowest validation RMSE: recomputing it from the reloaded run agrees
     prepared = prepare(dataset, config, tmp_path / "r", item_encoder, query_encoder, vocab=vocab)
     again = evaluate_retrieval(model, prepared.validation, None, None, [10])
@@ -114,6 +118,28 @@ def test_cosine_schedule_decays_to_zero_over_the_run(split_dir, tmp_path):
     assert load_run(tmp_path / "r")[1].train.lr_schedule == "cosine"
 
 
+def test_weight_average_is_validated_and_saved_while_training_continues_on_raw_weights(split_dir, tmp_path):
+    from recsys_tf.training.prepare import prepare
+    from recsys_tf.training.trainer import Trainer
+
+    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=4", "tasks.search=0",
+                                       "train.learning_rate=0.05", "train.ema_momentum=0.5"])
+    train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
+    model, config, vocab, dataset, item_encoder, query_encoder = load_run(tmp_path / "r")  # best = last here
+    saved = [w.numpy().copy() for w in model.trainable_variables]
+    # the crash checkpoint holds the raw weights and the optimizer's average (so a resumed run keeps both)
+    prepared = prepare(dataset, config, tmp_path / "r", item_encoder, query_encoder, vocab=vocab)
+    trainer = Trainer(model, config, tf.distribute.get_strategy(), tmp_path / "r", prepared, [])
+    trainer.checkpoint.restore(trainer.manager.latest_checkpoint).assert_existing_objects_matched()
+    raw = [w.numpy().copy() for w in model.trainable_variables]
+    assert any(not np.allclose(a, b) for a, b in zip(raw, saved))  # 4 steps at lr 0.05: average != raw
+    with trainer.averaged_weights():
+        for w, expected in zip(model.trainable_variables, saved):
+            np.testing.assert_array_equal(w.numpy(), expected)
+    for w, expected in zip(model.trainable_variables, raw):  # and back to the raw weights for training
+        np.testing.assert_array_equal(w.numpy(), expected)
+
+
 def test_bad_settings_are_clear(split_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         load_config(None, ["train.epoch=3"])
@@ -123,6 +149,8 @@ def test_bad_settings_are_clear(split_dir, tmp_path):
         load_config(None, ["text.mode=lora", "text.query_encoder_layers=2"])
     with pytest.raises(ValueError, match="lr_schedule='step'.*Fix: --set train.lr_schedule=cosine"):
         load_config(None, ["train.lr_schedule=step"])
+    with pytest.raises(ValueError, match="ema_momentum=1.0.*Fix: --set train.ema_momentum=0.99"):
+        load_config(None, ["train.ema_momentum=1.0"])
     (tmp_path / "c.yaml").write_text("- not a mapping\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(tmp_path / "c.yaml")
