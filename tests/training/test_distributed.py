@@ -26,6 +26,7 @@ def test_mirrored_matches_single_device(split_dir, tmp_path):
                           str(tmp_path), json.dumps(TINY)], capture_output=True, text=True, env=_env(), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.split("RESULT ", 1)[1])
+    assert "rating/rmse" in results["default"]  # validated on the weight average (train.ema_momentum)
     for key, value in results["default"].items():
         assert abs(value - results["mirrored"][key]) < 1e-3, (key, value, results["mirrored"][key])
 
