@@ -83,7 +83,8 @@ class TrainConfig:
     lr_schedule: str = "constant"       # constant | cosine: Keras CosineDecay from learning_rate to 0 over
     #                                     epochs x steps per epoch (README "MovieLens 100K": the rating recipe)
     ema_momentum: float = 0.0           # > 0: validate and save the exponential moving average of the weights
-    #                                     (Keras optimizer `use_ema`), e.g. 0.99; 0 = the raw weights
+    #                                     (Keras optimizer `use_ema`), e.g. 0.999 (the MovieLens rating recipe);
+    #                                     0 = the raw weights
     seed: int = 42
     strategy: str = "auto"              # auto | default | mirrored | multi_worker | tpu
     mixed_precision: bool = False       # mixed_float16 on GPU, mixed_bfloat16 on TPU

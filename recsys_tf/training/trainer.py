@@ -106,7 +106,7 @@ class Trainer:
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
             model.item_tower.clear_ids(untrained_items(prepared.train, model.item_tower.num_items))
-            ema = float(config.train.ema_momentum)
+            ema = float(config.train.ema_momentum)  # Keras validates ema_momentum even when use_ema is off
             self.optimizer = keras.optimizers.Adam(self.learning_rate(), use_ema=ema > 0,
                                                    ema_momentum=ema if ema > 0 else 0.99)
             if keras.mixed_precision.global_policy().name == "mixed_float16":
