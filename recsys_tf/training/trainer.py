@@ -107,8 +107,7 @@ class Trainer:
             model.build_all()
             model.item_tower.clear_ids(untrained_items(prepared.train, model.item_tower.num_items))
             ema = float(config.train.ema_momentum)  # Keras validates ema_momentum even when use_ema is off
-            self.optimizer = keras.optimizers.Adam(self.learning_rate(), use_ema=ema > 0,
-                                                   ema_momentum=ema if ema > 0 else 0.99)
+            self.optimizer = keras.optimizers.Adam(self.learning_rate(), use_ema=ema > 0, ema_momentum=ema or 0.99)
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)
