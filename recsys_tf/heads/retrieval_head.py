@@ -9,7 +9,9 @@ and optional `HardNegativeMining` (keep the top-k negatives). Accidental hits (a
 positive item is also another row's positive is not a negative) are masked here: keras-rs 0.4.0's
 `RemoveAccidentalHits` adds `finfo(float32).smallest_normal / 100` (~1e-40, a no-op) instead of a
 large negative number, so it removes nothing (tests/heads/test_heads.py checks against NumPy).
-Extra uniformly sampled negatives can be added with `extra_candidates`.
+Extra uniformly sampled negatives can be added with `extra_candidates` (shared by every row), and
+per-row negatives with `row_candidates` (e.g. items of the positive's own category: see
+`RecommenderModel.category_negatives`).
 """
 from __future__ import annotations
 
@@ -61,6 +63,16 @@ def _replica_offset(local_batch):
     return tf.reduce_sum(sizes[:replica])
 
 
+def _log_expected_draws(expected, global_batch):
+    """logQ of negatives that are not batch rows, on the batch's scale. A batch candidate's
+    correction is `log p` with `p` its probability *per row* (`candidate_probability`), i.e. its
+    expected number of copies in the batch, `B * p`, minus the constant `log B`. So a negative
+    expected `e` times in a row's candidate set (uniform extras: M / N; category negatives:
+    N / category size) is corrected by `log(e) - log(B)` — in the same frame, or it would weigh
+    ~`log B` too much or too little next to the batch."""
+    return ops.log(ops.maximum(ops.cast(expected, "float32"), 1e-12)) - ops.log(global_batch)
+
+
 @keras.saving.register_keras_serializable(package="recsys_tf")
 class RetrievalHead(keras.layers.Layer):
     """Per-example softmax cross-entropy of each query against the batch's candidates.
@@ -73,8 +85,14 @@ class RetrievalHead(keras.layers.Layer):
         num_hard_negatives: if set, keep only the top-k negatives per query.
 
     Call: `(query (B, d), candidates (B, d), candidate_ids (B,), candidate_log_probability (B,)
-    or None, extra_candidates (M, d) or None, extra_ids (M,), extra_log_probability (M,))`
-    -> per-example loss `(B,)`.
+    or None, extra_candidates (M, d) or None, extra_ids (M,), extra_log_probability (M,),
+    row_candidates (B, N, d) or None, row_ids (B, N), row_probability (B, N))` -> per-example loss `(B,)`.
+
+    `extra_probability` / `row_probability` are each negative's *expected number of draws* into the
+    set (uniform extras: M / num_items; category negatives: N / category size): with logQ they are
+    corrected like the batch candidates, on the same scale (`_log_expected_draws`), which is what
+    mixing negative sources needs (Yang et al. 2020, "Mixed negative sampling"). `row_candidates`
+    are row i's own negatives; one with the positive's id is masked.
     """
 
     def __init__(self, temperature: float = 0.05, learn_temperature: bool = False, logq_correction: bool = True,
@@ -101,26 +119,36 @@ class RetrievalHead(keras.layers.Layer):
         self.built = True
 
     def call(self, query, candidates, candidate_ids, candidate_probability=None, extra_candidates=None,
-             extra_ids=None, extra_probability=None):
+             extra_ids=None, extra_probability=None, row_candidates=None, row_ids=None, row_probability=None):
         local_batch = ops.shape(query)[0]
         all_candidates = _all_gather(candidates)
         all_ids = _all_gather(ops.cast(candidate_ids, "int32"))
         all_prob = _all_gather(candidate_probability) if candidate_probability is not None else None
-        if extra_candidates is not None:
-            all_candidates = ops.concatenate([all_candidates, extra_candidates], axis=0)
-            all_ids = ops.concatenate([all_ids, ops.cast(extra_ids, "int32")], axis=0)
-            if all_prob is not None:
-                all_prob = ops.concatenate([all_prob, extra_probability], axis=0)
+        global_batch = ops.cast(ops.shape(all_candidates)[0], "float32")
         scale = ops.exp(self.log_inverse_temperature)
         logits = ops.matmul(query, ops.transpose(all_candidates)) * scale
-        positions = ops.arange(local_batch, dtype="int32") + _replica_offset(local_batch)
-        labels = ops.one_hot(positions, ops.shape(all_candidates)[0], dtype=logits.dtype)
         if self.logq_correction and all_prob is not None:
             logits = self.sampling_correction(logits, ops.broadcast_to(all_prob[None, :], ops.shape(logits)))
+        if extra_candidates is not None:
+            extra_logits = ops.matmul(query, ops.transpose(ops.cast(extra_candidates, query.dtype))) * scale
+            if self.logq_correction and extra_probability is not None:
+                extra_logits = extra_logits - _log_expected_draws(extra_probability, global_batch)[None, :]
+            logits = ops.concatenate([logits, extra_logits], axis=1)
+            all_ids = ops.concatenate([all_ids, ops.cast(extra_ids, "int32")], axis=0)
+        positions = ops.arange(local_batch, dtype="int32") + _replica_offset(local_batch)
+        labels = ops.one_hot(positions, ops.shape(logits)[1], dtype=logits.dtype)
         if self.remove_accidental_hits:
             positive_ids = ops.take(all_ids, positions)
             duplicate = ops.cast(ops.equal(positive_ids[:, None], all_ids[None, :]), logits.dtype) - labels
             logits = logits - 1e9 * duplicate
+        if row_candidates is not None:
+            row_logits = ops.einsum("bd,bnd->bn", query, ops.cast(row_candidates, query.dtype)) * scale
+            if self.logq_correction and row_probability is not None:
+                row_logits = row_logits - _log_expected_draws(row_probability, global_batch)
+            own = ops.equal(ops.cast(row_ids, "int32"), ops.cast(candidate_ids, "int32")[:, None])
+            row_logits = row_logits - 1e9 * ops.cast(own, row_logits.dtype)
+            logits = ops.concatenate([logits, row_logits], axis=1)
+            labels = ops.concatenate([labels, ops.zeros_like(row_logits)], axis=1)
         if self.hard_negatives is not None:
             logits, labels = self.hard_negatives(logits, labels)
         return keras.losses.categorical_crossentropy(labels, logits, from_logits=True)

@@ -30,11 +30,17 @@ class RecommenderModel(keras.Model):
         task_weights: dict task -> loss weight.
         sampling_probability: `(num_items + 1,)` probability of each item as a batch positive (logQ).
         num_uniform_negatives: extra negatives per batch sampled uniformly over the catalog.
+        category_negatives: dict task ("recommend" / "search") -> N: each row of that task also gets
+            N negatives drawn uniformly from its positive's own category (`sample_category_negatives`).
+            Why: in-batch negatives are mostly items of *other* categories, so the softmax teaches
+            which category a query wants and little about which item *within* it — the part a
+            search for "red waterproof hiking boots" is about. TFRS, keras-rs and keras-hub have no
+            per-row negative sampler, hence our own (a few ops over the tower's category table).
     """
 
     def __init__(self, item_tower, user_tower, query_tower=None, retrieval_head=None, rating_head=None,
                  click_head=None, task_weights=None, sampling_probability=None, num_uniform_negatives: int = 0,
-                 **kwargs):
+                 category_negatives=None, **kwargs):
         super().__init__(**kwargs)
         self.item_tower, self.user_tower, self.query_tower = item_tower, user_tower, query_tower
         self.retrieval_head = retrieval_head or RetrievalHead()
@@ -46,6 +52,11 @@ class RecommenderModel(keras.Model):
             raise ValueError(f"`task_weights` has unknown task(s) {sorted(unknown)}; tasks are {TASKS}.")
         self.task_weights = {k: float(v) for k, v in weights.items()}
         self.num_uniform_negatives = int(num_uniform_negatives)
+        self.category_negatives = {k: int(v) for k, v in (category_negatives or {}).items() if int(v) > 0}
+        bad = set(self.category_negatives) - {"recommend", "search"}
+        if bad or any(int(v) < 0 for v in (category_negatives or {}).values()):
+            raise ValueError("`category_negatives` maps 'recommend' / 'search' to a number of negatives >= 0. "
+                             f"Received: category_negatives={category_negatives!r}. Fix: e.g. {{'search': 8}}.")
         self.seed_generator = keras.random.SeedGenerator(3)
         rows = item_tower.num_items + 1
         probability = np.full(rows, 1.0 / rows, np.float32) if sampling_probability is None \
@@ -107,6 +118,32 @@ class RecommenderModel(keras.Model):
         return {"user_embedding": user, "item_embedding": self.item_embedding(batch["target_item"], training=training)}
 
     # --- losses ---------------------------------------------------------------------------------
+    def sample_category_negatives(self, target, n: int):
+        """`((B, n) item indices, (B, n) expected draws of each = n / category size)`: drawn uniformly
+        (with replacement) from each target's own category in the item tower's catalog table (the
+        target itself may be drawn: the head masks it; the expected draws feed the head's logQ).
+        The category index is rebuilt from the table on each call (a sort of the catalog, cheap next
+        to a training step), so it always matches the loaded weights."""
+        category = ops.cast(self.item_tower.catalog_category, "int32")[1:]  # row 0 is padding
+        order = ops.cast(ops.argsort(category), "int32") + 1                  # item indices grouped by category
+        counts = ops.bincount(category, minlength=self.item_tower.num_categories + 1)
+        starts = ops.cumsum(counts) - counts
+        target_category = ops.take(category, ops.cast(target, "int32") - 1, axis=0)
+        size = ops.cast(ops.take(counts, target_category, axis=0), "float32")
+        uniform = keras.random.uniform((ops.shape(target)[0], n), seed=self.seed_generator)
+        offset = ops.minimum(ops.cast(uniform * size[:, None], "int32"), ops.cast(size[:, None], "int32") - 1)
+        ids = ops.take(order, ops.take(starts, target_category, axis=0)[:, None] + offset, axis=0)
+        return ids, ops.broadcast_to(float(n) / size[:, None], ops.shape(uniform))
+
+    def _row_negatives(self, task, target, training):
+        n = self.category_negatives.get(task, 0)
+        if not n:
+            return {}
+        ids, expected = self.sample_category_negatives(target, n)
+        flat = self.item_embedding(ops.reshape(ids, (-1,)), training=training)
+        return {"row_candidates": ops.reshape(flat, (-1, n, ops.shape(flat)[-1])), "row_ids": ids,
+                "row_probability": expected}
+
     def compute_losses(self, batch, training=True):
         """Dict of task losses (this replica's share of the global mean) and their weighted `total`."""
         target = ops.cast(batch["target_item"], "int32")
@@ -128,11 +165,13 @@ class RecommenderModel(keras.Model):
             return ops.sum(per_example * weights) / ops.maximum(cross_replica_sum(ops.sum(weights)), 1e-9)
 
         if self.active("recommend"):
-            per_example = self.retrieval_head(user, item, target, probability, **extra)
+            per_example = self.retrieval_head(user, item, target, probability, **extra,
+                                              **self._row_negatives("recommend", target, training))
             losses["recommend"] = mean(per_example, batch["weight"])
         if self.active("search"):
             query = self.query_embedding(batch, user_embedding=user, training=training)
-            per_example = self.retrieval_head(query, item, target, probability, **extra)
+            per_example = self.retrieval_head(query, item, target, probability, **extra,
+                                              **self._row_negatives("search", target, training))
             losses["search"] = mean(per_example, batch["has_query"])
         if self.active("rating"):
             predicted = self.rating_head(user, item, batch["user_bin"], target, training=training)
@@ -158,7 +197,8 @@ class RecommenderModel(keras.Model):
                 "retrieval_head": ser(self.retrieval_head),
                 "rating_head": ser(self.rating_head) if self.rating_head else None,
                 "click_head": ser(self.click_head) if self.click_head else None,
-                "task_weights": self.task_weights, "num_uniform_negatives": self.num_uniform_negatives}
+                "task_weights": self.task_weights, "num_uniform_negatives": self.num_uniform_negatives,
+                "category_negatives": self.category_negatives}
 
     @classmethod
     def from_config(cls, config):

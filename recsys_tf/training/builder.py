@@ -55,4 +55,6 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
                "rating": config.tasks.rating, "click": config.tasks.click}
     return RecommenderModel(item_tower, user_tower, query_tower, retrieval, rating, click, task_weights=weights,
                             sampling_probability=sampling_probability,
-                            num_uniform_negatives=m.num_uniform_negatives, name="recommender")
+                            num_uniform_negatives=m.num_uniform_negatives,
+                            category_negatives={"recommend": m.recommend_category_negatives,
+                                                "search": m.search_category_negatives}, name="recommender")

@@ -57,6 +57,8 @@ class ModelConfig:
     remove_accidental_hits: bool = True
     num_hard_negatives: int = 0
     num_uniform_negatives: int = 0
+    search_category_negatives: int = 0  # per search row, N negatives from the clicked item's own category
+    recommend_category_negatives: int = 0  # ... per recommend row (RecommenderModel.category_negatives)
     use_text: bool = True               # False = the ID-only ablation (no text tower)
     text_skip: bool = True              # embeddings also carry the normalised text vector (towers/mlp.py)
     text_skip_init: float = 0.3         # initial weight of the text part (item and user towers); 0.3 beat 1.0

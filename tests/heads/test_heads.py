@@ -52,6 +52,49 @@ def test_hard_negatives_and_extra_candidates():
     assert loss.shape == (5,) and np.isfinite(loss.numpy()).all()
 
 
+def test_extra_candidates_logq_is_on_the_batch_scale():
+    """A uniform extra negative expected e times per batch is corrected by log(e) - log(B): the batch
+    candidates' correction is log(per-row probability) = log(B p) - log B."""
+    rng = np.random.default_rng(3)
+    q, c = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    extra = rng.normal(size=(2, 3)).astype("float32")
+    probability = rng.uniform(0.05, 0.5, size=4).astype("float32")
+    head = RetrievalHead(temperature=1.0, remove_accidental_hits=False)
+    ours = head(q, c, np.arange(4), probability, extra_candidates=extra, extra_ids=np.array([10, 11]),
+                extra_probability=np.full(2, 0.02, np.float32)).numpy()
+    logits = np.concatenate([q @ c.T - np.log(probability)[None, :], q @ extra.T - (np.log(0.02) - np.log(4))], 1)
+    logits -= logits.max(axis=1, keepdims=True)
+    expected = -(np.diag(logits[:, :4]) - np.log(np.exp(logits).sum(axis=1)))
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_row_candidates_match_numpy():
+    """Per-row negatives (category negatives) join each row's softmax, logQ-corrected by their expected
+    draws on the batch's scale (log e - log B); a row negative with the positive's own id is masked."""
+    rng = np.random.default_rng(2)
+    query = rng.normal(size=(4, 3)).astype("float32")
+    candidates = rng.normal(size=(4, 3)).astype("float32")
+    ids = np.array([1, 2, 3, 4], np.int32)
+    probability = rng.uniform(0.05, 0.5, size=4).astype("float32")
+    rows = rng.normal(size=(4, 2, 3)).astype("float32")
+    row_ids = np.array([[7, 1], [8, 9], [3, 5], [6, 6]], np.int32)  # rows 0 and 2 drew their own positive
+    expected_draws = np.array([[0.5, 0.5], [0.2, 0.2], [1.0, 1.0], [0.25, 0.25]], np.float32)
+    head = RetrievalHead(temperature=0.5)
+    ours = head(query, candidates, ids, probability, row_candidates=rows, row_ids=row_ids,
+                row_probability=expected_draws).numpy()
+    batch_logits = query @ candidates.T / 0.5 - np.log(probability)[None, :]
+    row_logits = np.einsum("bd,bnd->bn", query, rows) / 0.5 - (np.log(expected_draws) - np.log(4))
+    row_logits[row_ids == ids[:, None]] -= 1e9
+    logits = np.concatenate([batch_logits, row_logits], axis=1)
+    logits -= logits.max(axis=1, keepdims=True)
+    expected = -(np.diag(logits[:, :4]) - np.log(np.exp(logits).sum(axis=1)))
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+    # unmasked, rows 0 and 2 would have a larger loss (the positive competing with itself)
+    unmasked = head(query, candidates, ids, probability, row_candidates=rows, row_probability=expected_draws,
+                    row_ids=np.where(row_ids == ids[:, None], 99, row_ids)).numpy()
+    assert (unmasked[[0, 2]] > ours[[0, 2]]).all() and np.allclose(unmasked[[1, 3]], ours[[1, 3]], atol=1e-5)
+
+
 def test_ranking_head_rating_has_biases_and_round_trips():
     head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.5)
     u, i = np.ones((2, 4), "float32"), np.ones((2, 4), "float32")

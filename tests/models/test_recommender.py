@@ -1,0 +1,75 @@
+"""RecommenderModel: per-row category negatives (sampling, the losses they change, config round trip)."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recsys_tf.heads import RetrievalHead
+from recsys_tf.models.recommender import RecommenderModel
+from recsys_tf.towers import ItemTower, QueryTower, UserTower
+
+N_ITEMS, TEXT_DIM, D = 30, 6, 8
+# item i (1..30) is in category i % 4 (so 7 or 8 items each); row 0 is padding
+CATEGORY = np.array([0] + [i % 4 for i in range(1, N_ITEMS + 1)], np.int32)
+
+
+def _model(**kwargs):
+    rng = np.random.default_rng(0)
+    items = ItemTower(N_ITEMS, 4, 3, catalog_category=CATEGORY, catalog_brand=rng.integers(0, 3, N_ITEMS + 1),
+                      catalog_price=rng.integers(0, 5, N_ITEMS + 1),
+                      catalog_text_vectors=rng.normal(size=(N_ITEMS + 1, TEXT_DIM)).astype("float32"),
+                      output_dim=D, id_dim=4, attribute_dim=4, hidden_dims=[16], name="item_tower")
+    users = UserTower(items, num_user_bins=8, num_devices=2, output_dim=D, hidden_dims=[16], name="user_tower")
+    query = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], name="query_tower")
+    return RecommenderModel(items, users, query, RetrievalHead(temperature=0.1), task_weights={"rating": 0, "click": 0},
+                            **kwargs)
+
+
+def _batch(targets):
+    batch = _model().dummy_batch(len(targets))
+    batch["target_item"] = tf.constant(targets, tf.int32)
+    batch["query_vector"] = tf.constant(np.random.default_rng(1).normal(size=(len(targets), TEXT_DIM)), tf.float32)
+    return batch
+
+
+def test_category_negatives_are_drawn_uniformly_from_the_targets_own_category():
+    model = _model(category_negatives={"search": 5})
+    targets = np.array([1, 2, 3, 4, 8, 30], np.int32)
+    samples = [model.sample_category_negatives(tf.constant(targets), 5) for _ in range(200)]
+    draws = np.concatenate([ids.numpy() for ids, _ in samples], axis=1)
+    sizes = np.array([(CATEGORY[1:] == CATEGORY[t]).sum() for t in targets])
+    np.testing.assert_allclose(samples[0][1].numpy(), np.repeat(5.0 / sizes[:, None], 5, axis=1), rtol=1e-6)
+    assert draws.shape == (6, 1000)
+    np.testing.assert_array_equal(CATEGORY[draws], np.repeat(CATEGORY[targets][:, None], 1000, axis=1))
+    for row, target in enumerate(targets):  # every item of the category is drawn, about equally often
+        members = np.flatnonzero(CATEGORY[1:] == CATEGORY[target]) + 1
+        counts = np.array([(draws[row] == m).sum() for m in members])
+        assert counts.min() > 0.5 * 1000 / len(members) and counts.max() < 1.5 * 1000 / len(members)
+
+
+def test_category_negatives_change_only_their_task_and_round_trip(tmp_path):
+    batch = _batch([1, 2, 3, 4, 5, 6])
+    plain = _model()
+    search_only = _model(category_negatives={"search": 4})
+    plain.build_all(), search_only.build_all()
+    search_only.set_weights(plain.get_weights())
+    a = {k: float(v) for k, v in plain.compute_losses(batch, training=False).items()}
+    b = {k: float(v) for k, v in search_only.compute_losses(batch, training=False).items()}
+    assert b["recommend"] == pytest.approx(a["recommend"], abs=1e-6)  # recommend rows untouched
+    assert b["search"] > a["search"]  # more negatives in the same softmax: a larger loss
+    config = search_only.get_config()
+    assert config["category_negatives"] == {"search": 4}
+    again = RecommenderModel.from_config(config)
+    assert again.get_config()["category_negatives"] == {"search": 4}
+    again.build_all()
+    again.set_weights(search_only.get_weights())
+    search_only.save_weights(tmp_path / "m.weights.h5")
+    again.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_allclose(again.item_embedding(tf.range(N_ITEMS + 1)).numpy(),
+                               search_only.item_embedding(tf.range(N_ITEMS + 1)).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [{"rating": 3}, {"search": -1}])
+def test_category_negatives_reject_bad_values(bad):
+    with pytest.raises(ValueError, match="category_negatives"):
+        _model(category_negatives=bad)
