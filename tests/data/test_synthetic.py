@@ -53,3 +53,32 @@ def test_round_trip_through_directory(tmp_path, small_dataset):
     assert back.info["counts"]["items"] == len(small_dataset.items)
     assert back.judgments is not None and back.users is not None
     assert (tmp_path / "d" / "rejects.csv").exists()
+
+
+def _search_oracle():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "scripts" / "search_oracle.py"
+    spec = importlib.util.spec_from_file_location("search_oracle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_search_oracle_replays_the_catalog_and_bounds_the_judgments(tmp_path, small_dataset):
+    """scripts/search_oracle.py: the query-parsing oracle ranks the target's leaf by the named
+    features, colour and brand — well above a random order of the same leaf, below a perfect 1."""
+    import pytest
+
+    oracle = _search_oracle()
+    raw = write_dataset(small_dataset, tmp_path / "raw")
+    for half in ("validation", "test"):
+        ndcg = oracle.oracle_ndcg(str(raw), ks=(5, 10), half=half, draws=5)
+        assert 0.6 < ndcg[5] < 1.0 and 0.6 < ndcg[10] < 1.0
+    # the parse matters: with the query's words ignored (a random order of the leaf) it is clearly lower
+    assert oracle.oracle_ndcg(str(raw), ks=(5,), draws=5, parse=False)[5] < ndcg[5] - 0.1
+    items = pd.read_parquet(raw / "items.parquet")
+    items.loc[0, "title"] = "something else"
+    items.to_parquet(raw / "items.parquet")
+    with pytest.raises(SystemExit, match="does not match the generator"):
+        oracle.oracle_ndcg(str(raw))
