@@ -119,21 +119,37 @@ class RecommenderModel(keras.Model):
 
     # --- losses ---------------------------------------------------------------------------------
     def sample_category_negatives(self, target, n: int):
-        """`((B, n) item indices, (B, n) expected draws of each = n / category size)`: drawn uniformly
-        (with replacement) from each target's own category in the item tower's catalog table (the
-        target itself may be drawn: the head masks it; the expected draws feed the head's logQ).
-        The category index is rebuilt from the table on each call (a sort of the catalog, cheap next
-        to a training step), so it always matches the loaded weights."""
+        """`((B, n) item indices, (B, n) expected draws of each)`: drawn (with replacement) from each
+        target's own category in the item tower's catalog table, in proportion to the items'
+        `sampling_probability` (how often each is a training positive) — the batch's own negative
+        distribution restricted to the category, so the expected draws `n * p / p(category)` feed
+        the head's logQ like the batch's. Why not uniform in the category: items without a training
+        interaction (new items) would then be only ever negatives, and the model learns to bury
+        them (measured on the cold-start split: new-item recall@10 0.545 -> 0.310). The target
+        itself may be drawn: the head masks it. The category index is rebuilt from the tables on
+        each call (a sort of the catalog, cheap next to a training step), so it always matches the
+        loaded weights."""
         category = ops.cast(self.item_tower.catalog_category, "int32")[1:]  # row 0 is padding
-        order = ops.cast(ops.argsort(category), "int32") + 1                  # item indices grouped by category
+        order = ops.cast(ops.argsort(category), "int32")                      # rows grouped by category
+        mass = ops.take(ops.cast(self.sampling_probability, "float32")[1:], order, axis=0)
+        cumulative = ops.cumsum(mass)
         counts = ops.bincount(category, minlength=self.item_tower.num_categories + 1)
         starts = ops.cumsum(counts) - counts
+        category_mass = ops.segment_sum(mass, ops.take(category, order, axis=0),
+                                        num_segments=self.item_tower.num_categories + 1)
         target_category = ops.take(category, ops.cast(target, "int32") - 1, axis=0)
-        size = ops.cast(ops.take(counts, target_category, axis=0), "float32")
+        start = ops.take(starts, target_category, axis=0)
+        low = ops.take(cumulative, start, axis=0) - ops.take(mass, start, axis=0)  # mass before the category
+        total = ops.take(category_mass, target_category, axis=0)
         uniform = keras.random.uniform((ops.shape(target)[0], n), seed=self.seed_generator)
-        offset = ops.minimum(ops.cast(uniform * size[:, None], "int32"), ops.cast(size[:, None], "int32") - 1)
-        ids = ops.take(order, ops.take(starts, target_category, axis=0)[:, None] + offset, axis=0)
-        return ids, ops.broadcast_to(float(n) / size[:, None], ops.shape(uniform))
+        position = ops.searchsorted(cumulative, ops.reshape(low[:, None] + uniform * total[:, None], (-1,)),
+                                    side="right")
+        position = ops.reshape(ops.cast(position, "int32"), ops.shape(uniform))
+        last = (start + ops.take(counts, target_category, axis=0) - 1)[:, None]
+        position = ops.clip(position, start[:, None], last)  # float rounding at the category's edges
+        ids = ops.take(order, position, axis=0) + 1
+        expected = float(n) * ops.take(mass, position, axis=0) / ops.maximum(total[:, None], 1e-12)
+        return ids, expected
 
     def _row_negatives(self, task, target, training):
         n = self.category_negatives.get(task, 0)

@@ -32,7 +32,7 @@ def _batch(targets):
     return batch
 
 
-def test_category_negatives_are_drawn_uniformly_from_the_targets_own_category():
+def test_category_negatives_come_from_the_targets_own_category_equally_when_positives_are():
     model = _model(category_negatives={"search": 5})
     targets = np.array([1, 2, 3, 4, 8, 30], np.int32)
     samples = [model.sample_category_negatives(tf.constant(targets), 5) for _ in range(200)]
@@ -45,6 +45,29 @@ def test_category_negatives_are_drawn_uniformly_from_the_targets_own_category():
         members = np.flatnonzero(CATEGORY[1:] == CATEGORY[target]) + 1
         counts = np.array([(draws[row] == m).sum() for m in members])
         assert counts.min() > 0.5 * 1000 / len(members) and counts.max() < 1.5 * 1000 / len(members)
+
+
+def test_category_negatives_follow_the_training_positives_frequency_within_the_category():
+    """Drawn in proportion to `sampling_probability` inside the category: an item that was never a
+    training positive (a new item, probability ~0) is never a negative, and the expected draws are
+    n * p / p(category)."""
+    probability = np.zeros(N_ITEMS + 1, np.float32)
+    probability[1:] = np.arange(1, N_ITEMS + 1) % 3  # items 3, 6, 9, ...: never a positive
+    probability /= probability.sum()
+    model = _model(category_negatives={"recommend": 4}, sampling_probability=probability)
+    targets = np.array([1, 2, 4, 8], np.int32)
+    samples = [model.sample_category_negatives(tf.constant(targets), 4) for _ in range(300)]
+    draws = np.concatenate([ids.numpy() for ids, _ in samples], axis=1)
+    np.testing.assert_array_equal(CATEGORY[draws], np.repeat(CATEGORY[targets][:, None], 1200, axis=1))
+    assert (probability[draws] > 0).all()
+    for row, target in enumerate(targets):
+        members = np.flatnonzero(CATEGORY == CATEGORY[target])
+        members = members[members > 0]
+        share = probability[members] / probability[members].sum()
+        observed = np.array([(draws[row] == m).mean() for m in members])
+        np.testing.assert_allclose(observed, share, atol=0.05)
+        ids, expected = samples[0][0].numpy()[row], samples[0][1].numpy()[row]
+        np.testing.assert_allclose(expected, 4 * probability[ids] / probability[members].sum(), rtol=1e-5)
 
 
 def test_category_negatives_change_only_their_task_and_round_trip(tmp_path):
