@@ -1,5 +1,4 @@
 """RecommenderModel: per-row category negatives (sampling, the losses they change, config round trip)."""
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
