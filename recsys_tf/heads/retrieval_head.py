@@ -67,8 +67,8 @@ def _log_expected_draws(expected, global_batch):
     """logQ of negatives that are not batch rows, on the batch's scale. A batch candidate's
     correction is `log p` with `p` its probability *per row* (`candidate_probability`), i.e. its
     expected number of copies in the batch, `B * p`, minus the constant `log B`. So a negative
-    expected `e` times in a row's candidate set (uniform extras: M / N; category negatives:
-    N / category size) is corrected by `log(e) - log(B)` — in the same frame, or it would weigh
+    expected `e` times in a row's candidate set (uniform extras: M / num_items; category
+    negatives: N * p / p(category)) is corrected by `log(e) - log(B)` — in the same frame, or it would weigh
     ~`log B` too much or too little next to the batch."""
     return ops.log(ops.maximum(ops.cast(expected, "float32"), 1e-12)) - ops.log(global_batch)
 
@@ -89,7 +89,7 @@ class RetrievalHead(keras.layers.Layer):
     row_candidates (B, N, d) or None, row_ids (B, N), row_probability (B, N))` -> per-example loss `(B,)`.
 
     `extra_probability` / `row_probability` are each negative's *expected number of draws* into the
-    set (uniform extras: M / num_items; category negatives: N / category size): with logQ they are
+    set (uniform extras: M / num_items; category negatives: N * p / p(category)): with logQ they are
     corrected like the batch candidates, on the same scale (`_log_expected_draws`), which is what
     mixing negative sources needs (Yang et al. 2020, "Mixed negative sampling"). `row_candidates`
     are row i's own negatives; one with the positive's id is masked.
