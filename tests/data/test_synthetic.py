@@ -4,6 +4,7 @@ import pandas as pd
 from recsys_tf.data.catalog_vocabulary import LEAVES
 from recsys_tf.data.schema import EVENT_TYPES, read_dataset, write_dataset
 from recsys_tf.data.synthetic import generate
+from tests.repo_scripts import load_script
 
 
 def test_deterministic_given_seed():
@@ -55,22 +56,12 @@ def test_round_trip_through_directory(tmp_path, small_dataset):
     assert (tmp_path / "d" / "rejects.csv").exists()
 
 
-def _search_oracle():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[2] / "scripts" / "search_oracle.py"
-    spec = importlib.util.spec_from_file_location("search_oracle", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_search_oracle_replays_the_catalog_and_bounds_the_judgments(tmp_path, small_dataset):
     """scripts/search_oracle.py: the query-parsing oracle ranks the target's leaf by the named
     features, colour and brand — well above a random order of the same leaf, below a perfect 1."""
     import pytest
 
-    oracle = _search_oracle()
+    oracle = load_script("search_oracle")
     raw = write_dataset(small_dataset, tmp_path / "raw")
     for half in ("validation", "test"):
         ndcg = oracle.oracle_ndcg(str(raw), ks=(5, 10), half=half, draws=5)
