@@ -149,8 +149,10 @@ def query_student_layers(config: ExperimentConfig, item_encoder) -> int:
 def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_encoder, teacher, run_dir: Path,
                             log=print):
     """The run's distilled query encoder: loaded from RUN when it was made with these settings (a
-    resumed run), otherwise distilled from `teacher` on the training queries and catalog texts and
-    saved there (query_encoder.npz + query_encoder.json)."""
+    resumed run); else copied from the text cache (`CACHE/query_encoders/<key>/`) when another run
+    distilled it from the same teacher weights, texts, depth, steps and seed; else distilled from
+    `teacher` on the training queries and catalog texts and saved in RUN (query_encoder.npz +
+    query_encoder.json) and in the cache."""
     import hashlib
 
     from recsys_tf.features.catalog import item_text
@@ -161,6 +163,7 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
         query_like_texts,
         save_query_encoder,
     )
+    from recsys_tf.text.embedding_cache import encoder_fingerprint
     from recsys_tf.training.prepare import encode_with_cache
     from recsys_tf.training.trainer import is_chief
 
@@ -177,13 +180,37 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
             log(f"query encoder: reusing the {layers}-layer student distilled earlier ({info_path})")
             return load_query_encoder(teacher, run_dir, layers)
     cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else run_dir / "text_cache"
+    # Distillation is deterministic in (teacher weights, texts, depth, steps, seed), so other runs on
+    # the same data share the student through the text cache (176 s of the demo training on 2 cores).
+    shared = cache_dir / "query_encoders" / hashlib.sha256(json.dumps(
+        {**wanted, "teacher": encoder_fingerprint(teacher)}, sort_keys=True).encode()).hexdigest()[:20]
+    if (shared / INFO_FILE).exists():
+        if is_chief():
+            _copy_student(shared, run_dir)
+        log(f"query encoder: reusing the {layers}-layer student of an earlier run with the same settings ({shared})")
+        return load_query_encoder(teacher, shared, layers)
     targets = encode_with_cache(teacher, texts, cache_dir)
     student, info = distill_query_encoder(teacher, texts, num_layers=layers, steps=steps, seed=config.train.seed,
                                           teacher_vectors=targets, log=log)
     info.update(wanted)
     if is_chief():
         save_query_encoder(student, info, run_dir)
+        shared.mkdir(parents=True, exist_ok=True)
+        _copy_student(run_dir, shared)
     return student
+
+
+def _copy_student(source: Path, target: Path) -> None:
+    """Copy a saved query encoder: the weights first, the report (the reuse marker) last, atomically."""
+    import os
+    import shutil
+
+    from recsys_tf.text.distill import INFO_FILE, WEIGHTS_FILE
+
+    for name in (WEIGHTS_FILE, INFO_FILE):
+        tmp = target / f".{name}.copying"
+        shutil.copyfile(source / name, tmp)
+        os.replace(tmp, target / name)
 
 
 def load_run(run_dir: str | Path, data_dir: str | Path | None = None):

@@ -175,3 +175,13 @@ def test_query_encoder_depth_resolution_and_reuse(split_dir, tmp_path):
     more = load_config(None, TINY + ["text.query_distill_steps=21"])
     distilled_query_encoder(more, dataset, item_encoder, teacher, tmp_path, log=logs.append)
     assert "reusing" not in logs[-1]
+    # another run with the same settings and text cache takes the student from the cache, into its own dir
+    shared = load_config(None, TINY + [f"text.cache_dir={tmp_path / 'text_cache'}"])
+    other = tmp_path / "other_run"
+    other.mkdir()
+    from_cache = distilled_query_encoder(shared, dataset, item_encoder, teacher, other, log=logs.append)
+    assert "of an earlier run with the same settings" in logs[-1]
+    np.testing.assert_allclose(from_cache(texts).numpy(), first(texts).numpy(), atol=1e-6)
+    assert json.loads((other / "query_encoder.json").read_text())["steps"] == 20
+    distilled_query_encoder(shared, dataset, item_encoder, teacher, other, log=logs.append)
+    assert "distilled earlier" in logs[-1]  # now a resumed run of its own
