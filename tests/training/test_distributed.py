@@ -1,5 +1,5 @@
 """tf.distribute: MirroredStrategy on 2 logical CPU devices matches one device; 2 worker processes on
-127.0.0.1 train an epoch with MultiWorkerMirroredStrategy."""
+127.0.0.1 train an epoch with MultiWorkerMirroredStrategy (category negatives on)."""
 import json
 import os
 import socket
@@ -45,7 +45,9 @@ def test_multi_worker_two_processes(split_dir, tmp_path):
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         args = [sys.executable, "-m", "recsys_tf.cli.main", "train", "--data", str(split_dir), "--out",
                 str(tmp_path / "run"), "--strategy", "multi_worker"]
-        for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=4"]:
+        # with per-row category negatives too: their sampler runs in each worker's replica function
+        for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=4", "model.search_category_negatives=2",
+                            "model.recommend_category_negatives=2"]:
             args += ["--set", item]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=600) for p in procs]
@@ -55,3 +57,4 @@ def test_multi_worker_two_processes(split_dir, tmp_path):
     assert "CollectiveAllReduceStrategy with 2 replica(s)" in outputs[0][0], outputs[0][0][-2000:]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history[0]["epoch"] == 1 and history[0]["train/total"] > 0
+    assert "search_category_negatives: 2" in (tmp_path / "run" / "config.yaml").read_text()
