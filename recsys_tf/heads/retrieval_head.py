@@ -63,16 +63,6 @@ def _replica_offset(local_batch):
     return tf.reduce_sum(sizes[:replica])
 
 
-def _log_expected_draws(expected, global_batch):
-    """logQ of negatives that are not batch rows, on the batch's scale. A batch candidate's
-    correction is `log p` with `p` its probability *per row* (`candidate_probability`), i.e. its
-    expected number of copies in the batch, `B * p`, minus the constant `log B`. So a negative
-    expected `e` times in a row's candidate set (uniform extras: M / num_items; category
-    negatives: N * p / p(category)) is corrected by `log(e) - log(B)` — in the same frame, or it would weigh
-    ~`log B` too much or too little next to the batch."""
-    return ops.log(ops.maximum(ops.cast(expected, "float32"), 1e-12)) - ops.log(global_batch)
-
-
 @keras.saving.register_keras_serializable(package="recsys_tf")
 class RetrievalHead(keras.layers.Layer):
     """Per-example softmax cross-entropy of each query against the batch's candidates.
@@ -90,7 +80,7 @@ class RetrievalHead(keras.layers.Layer):
 
     `extra_probability` / `row_probability` are each negative's *expected number of draws* into the
     set (uniform extras: M / num_items; category negatives: N * p / p(category)): with logQ they are
-    corrected like the batch candidates, on the same scale (`_log_expected_draws`), which is what
+    corrected like the batch candidates, on the same scale (`_correct`), which is what
     mixing negative sources needs (Yang et al. 2020, "Mixed negative sampling"). `row_candidates`
     are row i's own negatives; one with the positive's id is masked.
     """
@@ -132,7 +122,7 @@ class RetrievalHead(keras.layers.Layer):
         if extra_candidates is not None:
             extra_logits = ops.matmul(query, ops.transpose(ops.cast(extra_candidates, query.dtype))) * scale
             if self.logq_correction and extra_probability is not None:
-                extra_logits = extra_logits - _log_expected_draws(extra_probability, global_batch)[None, :]
+                extra_logits = self._correct(extra_logits, extra_probability[None, :], global_batch)
             logits = ops.concatenate([logits, extra_logits], axis=1)
             all_ids = ops.concatenate([all_ids, ops.cast(extra_ids, "int32")], axis=0)
         positions = ops.arange(local_batch, dtype="int32") + _replica_offset(local_batch)
@@ -144,7 +134,7 @@ class RetrievalHead(keras.layers.Layer):
         if row_candidates is not None:
             row_logits = ops.einsum("bd,bnd->bn", query, ops.cast(row_candidates, query.dtype)) * scale
             if self.logq_correction and row_probability is not None:
-                row_logits = row_logits - _log_expected_draws(row_probability, global_batch)
+                row_logits = self._correct(row_logits, row_probability, global_batch)
             own = ops.equal(ops.cast(row_ids, "int32"), ops.cast(candidate_ids, "int32")[:, None])
             row_logits = row_logits - 1e9 * ops.cast(own, row_logits.dtype)
             logits = ops.concatenate([logits, row_logits], axis=1)
@@ -152,6 +142,15 @@ class RetrievalHead(keras.layers.Layer):
         if self.hard_negatives is not None:
             logits, labels = self.hard_negatives(logits, labels)
         return keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+
+    def _correct(self, logits, expected_draws, global_batch):
+        """logQ of negatives that are not batch rows, on the batch's scale. A batch candidate is
+        corrected by its probability *per row* `p` = its expected copies in the batch `B * p`, / B.
+        So a negative expected `e` times in a row's candidate set (uniform extras: M / num_items;
+        category negatives: N * p / p(category)) is corrected with `e / B`, through the same
+        keras-rs layer (and its clip) — in another frame it would weigh ~`log B` too much or too little."""
+        probability = ops.cast(expected_draws, logits.dtype) / global_batch
+        return self.sampling_correction(logits, ops.broadcast_to(probability, ops.shape(logits)))
 
     def get_config(self):
         config = super().get_config()

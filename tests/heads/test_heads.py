@@ -13,9 +13,14 @@ def _numpy_softmax_loss(query, candidates, ids, probability, temperature, logq, 
         same = ids[None, :] == ids[:, None]
         np.fill_diagonal(same, False)
         logits = np.where(same, logits - 1e9, logits)  # keras-rs uses the smallest float; any huge value
+    return _nll_of_batch_positives(logits)
+
+
+def _nll_of_batch_positives(logits):
+    """Softmax cross-entropy of row i against column i (the batch's own positive), NumPy."""
     logits = logits - logits.max(axis=1, keepdims=True)
-    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    return -np.diag(log_softmax)
+    n = len(logits)
+    return -(logits[np.arange(n), np.arange(n)] - np.log(np.exp(logits).sum(axis=1)))
 
 
 @pytest.mark.parametrize("logq", [True, False])
@@ -62,9 +67,8 @@ def test_extra_candidates_logq_is_on_the_batch_scale():
     head = RetrievalHead(temperature=1.0, remove_accidental_hits=False)
     ours = head(q, c, np.arange(4), probability, extra_candidates=extra, extra_ids=np.array([10, 11]),
                 extra_probability=np.full(2, 0.02, np.float32)).numpy()
-    logits = np.concatenate([q @ c.T - np.log(probability)[None, :], q @ extra.T - (np.log(0.02) - np.log(4))], 1)
-    logits -= logits.max(axis=1, keepdims=True)
-    expected = -(np.diag(logits[:, :4]) - np.log(np.exp(logits).sum(axis=1)))
+    expected = _nll_of_batch_positives(
+        np.concatenate([q @ c.T - np.log(probability)[None, :], q @ extra.T - (np.log(0.02) - np.log(4))], 1))
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -85,9 +89,7 @@ def test_row_candidates_match_numpy():
     batch_logits = query @ candidates.T / 0.5 - np.log(probability)[None, :]
     row_logits = np.einsum("bd,bnd->bn", query, rows) / 0.5 - (np.log(expected_draws) - np.log(4))
     row_logits[row_ids == ids[:, None]] -= 1e9
-    logits = np.concatenate([batch_logits, row_logits], axis=1)
-    logits -= logits.max(axis=1, keepdims=True)
-    expected = -(np.diag(logits[:, :4]) - np.log(np.exp(logits).sum(axis=1)))
+    expected = _nll_of_batch_positives(np.concatenate([batch_logits, row_logits], axis=1))
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
     # unmasked, rows 0 and 2 would have a larger loss (the positive competing with itself)
     unmasked = head(query, candidates, ids, probability, row_candidates=rows, row_probability=expected_draws,
