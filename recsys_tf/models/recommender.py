@@ -176,7 +176,8 @@ class RecommenderModel(keras.Model):
             extra = {"extra_candidates": self.item_embedding(extra_ids, training=training), "extra_ids": extra_ids,
                      "extra_probability": ops.full((self.num_uniform_negatives,),
                                                    self.num_uniform_negatives / self.item_tower.num_items)}
-        index = self.category_index() if self.category_negatives else None  # shared by both tasks
+        # shared by both tasks; not built when no task that samples them is active
+        index = self.category_index() if any(self.active(t) for t in self.category_negatives) else None
         losses = {}
         zero = ops.zeros((), "float32")
 

@@ -31,15 +31,22 @@ def _batch(model, targets):
     return batch
 
 
+def _draw(model, targets, n, times):
+    """`times` calls of `sample_category_negatives`: the first call's (ids, expected draws) and all
+    ids side by side, `(len(targets), n * times)`, each checked to lie in its target's category."""
+    samples = [model.sample_category_negatives(tf.constant(targets), n) for _ in range(times)]
+    draws = np.concatenate([ids.numpy() for ids, _ in samples], axis=1)
+    assert draws.shape == (len(targets), n * times)
+    np.testing.assert_array_equal(CATEGORY[draws], np.repeat(CATEGORY[targets][:, None], n * times, axis=1))
+    return samples[0], draws
+
+
 def test_category_negatives_come_from_the_targets_own_category_equally_when_positives_are():
     model = _model(category_negatives={"search": 5})
     targets = np.array([1, 2, 3, 4, 8, 30], np.int32)
-    samples = [model.sample_category_negatives(tf.constant(targets), 5) for _ in range(200)]
-    draws = np.concatenate([ids.numpy() for ids, _ in samples], axis=1)
+    (_, expected), draws = _draw(model, targets, 5, 200)
     sizes = np.array([(CATEGORY[1:] == CATEGORY[t]).sum() for t in targets])
-    np.testing.assert_allclose(samples[0][1].numpy(), np.repeat(5.0 / sizes[:, None], 5, axis=1), rtol=1e-6)
-    assert draws.shape == (6, 1000)
-    np.testing.assert_array_equal(CATEGORY[draws], np.repeat(CATEGORY[targets][:, None], 1000, axis=1))
+    np.testing.assert_allclose(expected.numpy(), np.repeat(5.0 / sizes[:, None], 5, axis=1), rtol=1e-6)
     for row, target in enumerate(targets):  # every item of the category is drawn, about equally often
         members = np.flatnonzero(CATEGORY[1:] == CATEGORY[target]) + 1
         counts = np.array([(draws[row] == m).sum() for m in members])
@@ -55,9 +62,7 @@ def test_category_negatives_follow_the_training_positives_frequency_within_the_c
     probability /= probability.sum()
     model = _model(category_negatives={"recommend": 4}, sampling_probability=probability)
     targets = np.array([1, 2, 4, 8], np.int32)
-    samples = [model.sample_category_negatives(tf.constant(targets), 4) for _ in range(300)]
-    draws = np.concatenate([ids.numpy() for ids, _ in samples], axis=1)
-    np.testing.assert_array_equal(CATEGORY[draws], np.repeat(CATEGORY[targets][:, None], 1200, axis=1))
+    first, draws = _draw(model, targets, 4, 300)
     assert (probability[draws] > 0).all()
     for row, target in enumerate(targets):
         members = np.flatnonzero(CATEGORY == CATEGORY[target])
@@ -65,7 +70,7 @@ def test_category_negatives_follow_the_training_positives_frequency_within_the_c
         share = probability[members] / probability[members].sum()
         observed = np.array([(draws[row] == m).mean() for m in members])
         np.testing.assert_allclose(observed, share, atol=0.05)
-        ids, expected = samples[0][0].numpy()[row], samples[0][1].numpy()[row]
+        ids, expected = first[0].numpy()[row], first[1].numpy()[row]
         np.testing.assert_allclose(expected, 4 * probability[ids] / probability[members].sum(), rtol=1e-5)
 
 
