@@ -17,6 +17,8 @@ def _parse_mapping(text: str | None) -> dict[str, str]:
 
 
 def register(subparsers) -> None:
+    from recsys_tf.data.loaders import FORMATS
+
     data = subparsers.add_parser("data", help="create, load, validate, describe and split datasets")
     sub = data.add_subparsers(dest="data_command", required=True)
 
@@ -31,7 +33,7 @@ def register(subparsers) -> None:
 
     load = sub.add_parser("load", help="load a public format into a canonical dataset directory")
     load.add_argument("--format", required=True,
-                      choices=["movielens-100k", "movielens-latest", "amazon-2023", "judgments", "table"])
+                      choices=FORMATS)
     load.add_argument("--path", required=True, help="input directory or file")
     load.add_argument("--out", required=True, help="dataset directory (for judgments: an existing one)")
     load.add_argument("--columns", help="column mapping canonical=yours,... (table, judgments)")
@@ -88,6 +90,8 @@ def cmd_load(args) -> int:
         dataset = loaders.load_movielens_latest(args.path, salt=salt)
     elif args.format == "amazon-2023":
         dataset = loaders.load_amazon_2023(args.path, salt=salt)
+    elif args.format == "online-retail":
+        dataset = loaders.load_online_retail(args.path, salt=salt)
     elif args.format == "judgments":
         dataset = loaders.load_judgments(args.path, args.out, columns=columns)
     else:
