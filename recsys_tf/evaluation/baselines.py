@@ -25,6 +25,40 @@ class Popularity:
         return np.broadcast_to(self.scores_vector, (history.shape[0], self.scores_vector.size)).copy()
 
 
+class FrequencyRecency:
+    """"Buy it again": the user's own items, most often first, ties broken by the most recent; then
+    the catalog by popularity. `scores(history)` takes the users' rows of `repeat_matrix(...)`."""
+
+    def __init__(self, train_item_index: np.ndarray, n_items: int):
+        self.popularity = Popularity(train_item_index, n_items).scores_vector
+        self.popularity = self.popularity / max(float(self.popularity.max()), 1.0)  # [0, 1]: below every own item
+
+    @staticmethod
+    def repeat_matrix(user_rows: np.ndarray, item_index: np.ndarray, timestamps: np.ndarray, n_users: int,
+                      n_items: int) -> sp.csr_matrix:
+        """users x (n_items + 1): count of the user's events with the item + the recency of the last
+        one in [0, 1) (the user's first event 0, newest ~1), so counts rank first and recency breaks ties."""
+        shape = (n_users, n_items + 1)
+        counts = sp.csr_matrix((np.ones(len(user_rows)), (user_rows, item_index)), shape=shape)
+        times = timestamps.astype(np.float64)
+        first = np.full(n_users, np.inf)
+        np.minimum.at(first, user_rows, times)
+        last_user = np.full(n_users, -np.inf)
+        np.maximum.at(last_user, user_rows, times)
+        span = np.maximum(last_user - first, 1.0)
+        order = np.lexsort((times, item_index, user_rows))
+        keys = user_rows[order] * (n_items + 1) + item_index[order]
+        is_last = np.append(keys[1:] != keys[:-1], True)
+        pick = order[is_last]
+        latest = sp.csr_matrix(((times[pick] - first[user_rows[pick]]) / span[user_rows[pick]] * 0.999,
+                                (user_rows[pick], item_index[pick])), shape=shape)
+        return counts + latest
+
+    def scores(self, history: sp.csr_matrix) -> np.ndarray:
+        own = np.asarray(history.toarray())
+        return np.where(own > 0, 1.0 + own, 0.999 * self.popularity[None, :])
+
+
 class ItemKNN:
     """Cosine item-item similarity over the interaction matrix; score = sum over the user's items."""
 

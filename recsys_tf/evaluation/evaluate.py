@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from recsys_tf.evaluation.baselines import (
     EASE,
     BM25Search,
+    FrequencyRecency,
     ItemKNN,
     Popularity,
     interaction_matrix,
@@ -50,7 +51,7 @@ from recsys_tf.evaluation.topk import top_k_items
 
 DEFAULT_KS = (1, 5, 10, 50, 100)
 PROTOCOLS = ("temporal-last", "tfrs", "cold-start-items")
-BASELINES = ("popularity", "item_knn", "ease", "bm25", "zero_shot_text")
+BASELINES = ("popularity", "item_knn", "ease", "bm25", "zero_shot_text", "frequency_recency")
 SHORT_HISTORY = 5          # users with fewer distinct history items form the `short_history` breakdown
 LIST_METRIC_TASKS = ("recommend", "related")
 
@@ -158,6 +159,11 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     else:
         tasks.append(Task("recommend", keys, test_users, targets, None if include_seen else seen_lists, segments,
                           query_rows=np.arange(len(test))))
+        # buy again: the same queries with the user's own items allowed (repeat purchases); `repeat` =
+        # the test events whose item the user had before
+        repeat = np.asarray(query_history[np.arange(len(test)), targets]).ravel() > 0
+        tasks.append(Task("buy_again", keys, test_users, targets, None, {"repeat": repeat},
+                          query_rows=np.arange(len(test))))
     if protocol == "cold-start-items":
         # Which new item? Candidates = only the items without an event before the test period (as in
         # DropoutNet, Volkovs et al. 2017): the full-catalog task above also rewards a model for
@@ -208,6 +214,13 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
             baseline_scores["ease"] = EASE(hist_matrix)
         for name, baseline in baseline_scores.items():
             systems[f"baselines/{name}/"] = _score_ranker(baseline, query_history, k_max, n_items)
+        if "frequency_recency" in chosen:
+            repeat_matrix = FrequencyRecency.repeat_matrix(
+                np.array([user_row[u] for u in history_events["user_id"].astype(str)]), train_index,
+                history_events["timestamp"].to_numpy(np.int64), len(users), n_items)
+            systems["baselines/frequency_recency/"] = _score_ranker(
+                FrequencyRecency(train_index, n_items), repeat_matrix[np.array([user_row[u] for u in test_users])],
+                k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
         if "bm25" in chosen:
             systems["baselines/bm25/"] = _bm25_ranker(BM25Search(catalog.texts), k_max)
         if "zero_shot_text" in chosen:
@@ -311,10 +324,15 @@ def _model_vectors(model, config, vocab, test, history_events, tasks, item_encod
         if has_query_tower:
             searches.append(model.query_embedding(batch, user_embedding=u, training=False).numpy())
     users = np.concatenate(users) if users else np.zeros((0, item_vectors.shape[1]), np.float32)
-    out = {"items": item_vectors, "queries": {}}
+    out = {"items": item_vectors, "queries": {}, "boost": {}}
+    if model.repeat_head is not None:
+        history = [examples[k] for k in ("history_items", "history_events", "history_recency")]
+        offsets = model.repeat_head.history_bonus(*history).numpy()
     for task in tasks:
-        if task.name.startswith("recommend"):
+        if task.name.startswith("recommend") or task.name == "buy_again":
             out["queries"][task.name] = users[task.query_rows]
+            if model.repeat_head is not None:
+                out["boost"][task.name] = (examples["history_items"][task.query_rows], offsets[task.query_rows])
         elif task.name == "search" and has_query_tower:
             out["queries"][task.name] = np.concatenate(searches)[task.query_rows]
         elif task.name == "related":
@@ -353,7 +371,7 @@ def _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, ta
     history /= np.maximum(np.linalg.norm(history, axis=1, keepdims=True), 1e-12)
     out = {"items": items, "queries": {}}
     for task in tasks:
-        if task.name.startswith("recommend"):
+        if task.name.startswith("recommend") or task.name == "buy_again":
             out["queries"][task.name] = history[task.query_rows]
         elif task.name == "related":
             out["queries"][task.name] = items[task.query_items]
@@ -370,35 +388,47 @@ def _vector_ranker(vectors: dict, k: int, n_items: int, retrieval: str):
         queries = vectors["queries"].get(task.name)
         if queries is None:
             return None
+        boost = vectors.get("boost", {}).get(task.name)
         if retrieval == "exact":
-            return top_k_items(queries, vectors["items"], k, exclude=task.exclude)[0]
+            return top_k_items(queries, vectors["items"], k, exclude=task.exclude, boost=boost)[0]
         if index is None:
             from recsys_tf.index.build import build_index
 
             index = build_index("scann", vectors["items"][1:], np.arange(1, n_items + 1), k=k)
-        return _index_top_k(index, queries, k, task.exclude)
+        return _index_top_k(index, queries, k, task.exclude, boost, vectors["items"])
 
     return rank
 
 
-def _index_top_k(index, queries, k, exclude) -> np.ndarray:
-    """Top k from an approximate index, asking for k + |excluded| and filtering (as serving does)."""
+def _index_top_k(index, queries, k, exclude, boost=None, item_vectors=None) -> np.ndarray:
+    """Top k from an approximate index, asking for k + |excluded| and filtering (as serving does);
+    with `boost` (history items and their offsets) the history items are scored exactly with their
+    offset and merged with the index's candidates (as serving's `include_history` does)."""
     extra = max((len(e) for e in exclude), default=0) if exclude is not None else 0
-    _, ids = index(np.asarray(queries, np.float32), k=k + extra)
-    ids = ids.numpy().astype(np.int64)
+    scores, ids = index(np.asarray(queries, np.float32), k=k + extra)
+    scores, ids = scores.numpy(), ids.numpy().astype(np.int64)
     out = np.zeros((len(ids), k), np.int64)
     for row, found in enumerate(ids):
+        value = scores[row]
+        if boost is not None:
+            own = np.unique(boost[0][row][boost[0][row] > 0])
+            offset = dict(zip(boost[0][row], boost[1][row]))
+            keep = ~np.isin(found, own)
+            found = np.concatenate([found[keep], own])
+            value = np.concatenate([value[keep], item_vectors[own] @ queries[row] + [offset[i] for i in own]])
+            found = found[np.argsort(-value, kind="stable")]
         if exclude is not None and len(exclude[row]):
             found = found[~np.isin(found, exclude[row])]
         out[row, :min(k, len(found))] = found[:k]
     return out
 
 
-def _score_ranker(baseline, query_history, k: int, n_items: int):
+def _score_ranker(baseline, query_history, k: int, n_items: int, tasks=None):
+    """Top k of an interaction-score baseline; `tasks`: the only tasks it reports (None = all it can)."""
     def rank(task: Task, exclude_matrix):
-        if task.name == "recommend_new_items":
+        if task.name == "recommend_new_items" or (tasks is not None and task.name not in tasks):
             return None  # scores from interactions are 0 for every new item: no ranking to report
-        if task.name.startswith("recommend"):
+        if task.name.startswith("recommend") or task.name == "buy_again":
             scores = baseline.scores(query_history[task.query_rows])
         elif task.name == "related":
             single = sp.csr_matrix((np.ones(len(task.query_items), np.float32),

@@ -47,6 +47,7 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
                 ("recommend_exclude_seen", "Recommend, the user's training items excluded (TFRS protocol)"),
                 ("recommend_new_items", "Recommend among new items only (cold-start protocol: candidates = items "
                  "without an event before the test period)"),
+                ("buy_again", "Buy again (the user's own earlier items allowed: repeat purchases count)"),
                 ("related", "Related items / bundles (last purchase → next item)"),
                 ("search", "Search (query → clicked item)")]
     for task, title in sections:
@@ -64,6 +65,11 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
                 lines += ["Beyond accuracy (coverage of the catalog, category diversity, novelty, popularity "
                           "bias = popularity of recommended items / popularity of what users picked):", ""]
                 lines += list_table + [""]
+        if task == "buy_again":
+            table = _table(metrics, task, [f"recall@{k10}", f"repeat/recall@{k10}", f"repeat/ndcg@{k10}"])
+            if table and f"{task}/repeat/recall@{k10}" in metrics:
+                lines += [f"Repeats ({int(metrics.get(f'counts/{task}/repeat', 0))} queries whose item the user "
+                          "had before):", ""] + table + [""]
         if task.startswith("recommend"):
             segment_columns = [f"{seg}/recall@{k10}" for seg in ("cold_start_items", "short_history")]
             table = _table(metrics, task, [f"recall@{k10}"] + segment_columns)

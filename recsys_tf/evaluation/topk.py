@@ -5,11 +5,15 @@ import numpy as np
 
 
 def top_k_items(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, exclude: list | None = None,
-                batch_size: int = 1024, exclude_index_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                batch_size: int = 1024, exclude_index_zero: bool = True,
+                boost: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores `(n_queries, k)` of the best items for each query.
 
     `item_vectors` is indexed like the item tower (row 0 = padding, never returned when
-    `exclude_index_zero`); `exclude[i]` is an array of item indices not to return for query i.
+    `exclude_index_zero`); `exclude[i]` is an array of item indices not to return for query i;
+    `boost = (items (n_queries, H), offsets (n_queries, H))` adds each offset to its item's score
+    (the `RepeatHead` offsets of history items; padding items 0 are ignored, a repeated item's
+    offset counts once).
     """
     import tensorflow as tf
 
@@ -20,6 +24,12 @@ def top_k_items(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, exc
     for start in range(0, len(query_vectors), batch_size):
         stop = min(start + batch_size, len(query_vectors))
         scores = tf.matmul(tf.constant(query_vectors[start:stop], tf.float32), items, transpose_b=True).numpy()
+        if boost is not None:
+            rows = np.repeat(np.arange(stop - start), boost[0].shape[1])
+            items_b = boost[0][start:stop].ravel()
+            offsets = np.zeros_like(scores)
+            offsets[rows, items_b] = boost[1][start:stop].ravel()  # equal offsets per item: assignment, not sum
+            scores = scores + offsets
         if exclude_index_zero:
             scores[:, 0] = -np.inf
         if exclude is not None:

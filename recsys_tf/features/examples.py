@@ -25,39 +25,56 @@ def _event_index(events: pd.Series) -> np.ndarray:
     return events.astype(str).map(table).fillna(0).to_numpy(np.int32)
 
 
+def _history_positions(target_events: pd.DataFrame, history_events: pd.DataFrame, same_frame: bool):
+    """`(order, start, cut)`: the history rows sorted by (user, timestamp, row order), and for each
+    target the slice `order[start:cut]` of its user's history rows that come before it."""
+    users = pd.concat([history_events["user_id"], target_events["user_id"]], ignore_index=True).astype(str)
+    codes = pd.factorize(users)[0].astype(np.int64)
+    hist_codes, target_codes = codes[:len(history_events)], codes[len(history_events):]
+    hist_times = history_events["timestamp"].to_numpy(np.int64)
+    order = np.lexsort((np.arange(len(history_events)), hist_times, hist_codes))
+    sorted_codes, sorted_times = hist_codes[order], hist_times[order]
+    start = np.searchsorted(sorted_codes, target_codes, side="left")
+    if same_frame:
+        # the target is itself a history row: everything before it in (timestamp, row order)
+        position = np.empty(len(order), np.int64)
+        position[order] = np.arange(len(order))
+        return order, start, position
+    # the history rows at or before the target's timestamp: one search over (user, time) keys
+    # (timestamps are validated to lie in [0, 2100), below 2**33 seconds)
+    keys = (sorted_codes << 33) | sorted_times
+    target_keys = (target_codes << 33) | target_events["timestamp"].to_numpy(np.int64)
+    return order, start, np.searchsorted(keys, target_keys, side="right")
+
+
 def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vocab: Vocabularies,
                    max_history: int, query_index: dict[str, int] | None = None) -> dict[str, np.ndarray]:
-    """One example per row of `target_events`. A target's history = the user's events in
-    `history_events` strictly before the target's timestamp (or, for the same timestamp, earlier
-    rows), the most recent `max_history`, right-aligned, 0-padded."""
-    hist = history_events.sort_values(["user_id", "timestamp"], kind="stable")
-    hist_users = hist["user_id"].astype(str).to_numpy()
-    hist_items = vocab.item_index(hist["item_id"].to_numpy())
-    hist_events = _event_index(hist["event"])
-    hist_times = hist["timestamp"].to_numpy(np.int64)
-    starts = {u: i for i, u in reversed(list(enumerate(hist_users)))}
-    ends = {u: i + 1 for i, u in enumerate(hist_users)}
+    """One example per row of `target_events`; its history = the most recent `max_history` of the
+    user's `history_events` before it, right-aligned, 0-padded.
 
+    "Before" is (timestamp, row order): when `target_events` *is* `history_events` (training
+    examples) a row's history is the user's rows before it, so the lines of one basket (one
+    timestamp) see the lines before them, as a next-item model is asked at serving time; for other
+    targets (validation, test) it is the history rows at or before the target's timestamp — every
+    split puts the tied train/validation rows of a user before its later split's row."""
+    same_frame = target_events is history_events
     targets = target_events.reset_index(drop=True)
     n = len(targets)
-    items = np.zeros((n, max_history), np.int32)
-    events = np.zeros((n, max_history), np.int32)
-    recency = np.zeros((n, max_history), np.int32)
-    t_users = targets["user_id"].astype(str).to_numpy()
+    order, start, cut = _history_positions(targets, history_events.reset_index(drop=True), same_frame)
+    hist_items = vocab.item_index(history_events["item_id"].to_numpy())[order]
+    hist_events = _event_index(history_events["event"])[order]
+    hist_times = history_events["timestamp"].to_numpy(np.int64)[order]
     t_times = targets["timestamp"].to_numpy(np.int64)
-    for row in range(n):
-        user = t_users[row]
-        if user not in starts:
-            continue
-        lo, hi = starts[user], ends[user]
-        cut = lo + int(np.searchsorted(hist_times[lo:hi], t_times[row], side="left"))
-        take = slice(max(lo, cut - max_history), cut)
-        length = take.stop - take.start
-        if length <= 0:
-            continue
-        items[row, -length:] = hist_items[take]
-        events[row, -length:] = hist_events[take]
-        recency[row, -length:] = recency_bucket(t_times[row] - hist_times[take])
+    slots = cut[:, None] - max_history + np.arange(max_history)[None, :]  # right-aligned
+    valid = slots >= start[:, None]
+    slots = np.where(valid, slots, 0)
+    if len(order):
+        items = np.where(valid, hist_items[slots], 0).astype(np.int32)
+        events = np.where(valid, hist_events[slots], 0).astype(np.int32)
+        recency = np.where(valid, recency_bucket(t_times[:, None] - hist_times[slots]), 0).astype(np.int32)
+    else:
+        items = events = recency = np.zeros((n, max_history), np.int32)
+    t_users = targets["user_id"].astype(str).to_numpy()
     when = pd.to_datetime(t_times, unit="s", utc=True)
     queries = targets["query"].astype(str).to_numpy() if "query" in targets.columns else np.full(n, "")
     ratings = targets["rating"].to_numpy(np.float32) if "rating" in targets.columns else np.full(n, np.nan, np.float32)

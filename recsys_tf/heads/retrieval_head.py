@@ -48,7 +48,8 @@ def cross_replica_sum(value):
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, _placed(value)) if ctx is not None else value
 
 
-def _all_gather(value):
+def all_gather(value):
+    """`value` of every replica, concatenated on axis 0 (itself outside tf.distribute)."""
     ctx = _replica_context()
     return ctx.all_gather(_placed(value), axis=0) if ctx is not None else value
 
@@ -76,7 +77,9 @@ class RetrievalHead(keras.layers.Layer):
 
     Call: `(query (B, d), candidates (B, d), candidate_ids (B,), candidate_log_probability (B,)
     or None, extra_candidates (M, d) or None, extra_ids (M,), extra_log_probability (M,),
-    row_candidates (B, N, d) or None, row_ids (B, N), row_probability (B, N))` -> per-example loss `(B,)`.
+    row_candidates (B, N, d) or None, row_ids (B, N), row_probability (B, N), bonus (B, global batch)
+    or None)` -> per-example loss `(B,)`. `bonus` offsets the scores of the (gathered) batch candidates
+    before the temperature (`RepeatHead`: items already in the row's history).
 
     `extra_probability` / `row_probability` are each negative's *expected number of draws* into the
     set (uniform extras: M / num_items; category negatives: N * p / p(category)): with logQ they are
@@ -109,14 +112,18 @@ class RetrievalHead(keras.layers.Layer):
         self.built = True
 
     def call(self, query, candidates, candidate_ids, candidate_probability=None, extra_candidates=None,
-             extra_ids=None, extra_probability=None, row_candidates=None, row_ids=None, row_probability=None):
+             extra_ids=None, extra_probability=None, row_candidates=None, row_ids=None, row_probability=None,
+             bonus=None):
         local_batch = ops.shape(query)[0]
-        all_candidates = _all_gather(candidates)
-        all_ids = _all_gather(ops.cast(candidate_ids, "int32"))
-        all_prob = _all_gather(candidate_probability) if candidate_probability is not None else None
+        all_candidates = all_gather(candidates)
+        all_ids = all_gather(ops.cast(candidate_ids, "int32"))
+        all_prob = all_gather(candidate_probability) if candidate_probability is not None else None
         global_batch = ops.cast(ops.shape(all_candidates)[0], "float32")
         scale = ops.exp(self.log_inverse_temperature)
-        logits = ops.matmul(query, ops.transpose(all_candidates)) * scale
+        scores = ops.matmul(query, ops.transpose(all_candidates))
+        if bonus is not None:  # (B, global batch) score offsets of the batch candidates (RepeatHead)
+            scores = scores + ops.cast(bonus, scores.dtype)
+        logits = scores * scale
         if self.logq_correction and all_prob is not None:
             logits = self.sampling_correction(logits, ops.broadcast_to(all_prob[None, :], ops.shape(logits)))
         if extra_candidates is not None:
@@ -142,6 +149,20 @@ class RetrievalHead(keras.layers.Layer):
         if self.hard_negatives is not None:
             logits, labels = self.hard_negatives(logits, labels)
         return keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+
+    def catalog_loss(self, query, catalog, target, bonus=None):
+        """Per-example softmax cross-entropy of each query over the *whole* catalog: `catalog`
+        `(num_items, d)` are the embeddings of items 1..num_items, `target` `(B,)` the 1-based
+        positives. No sampling, so no logQ and no accidental hits; each replica scores the full
+        catalog itself, so the loss is the single-device one under tf.distribute without a gather.
+        keras-rs' retrieval layers score a candidate set given per batch; this is the case where
+        that set is the catalog (SASRec-style full softmax). `bonus` `(B, num_items)`: score offsets
+        added before the temperature (`RepeatHead`)."""
+        scores = ops.matmul(query, ops.transpose(ops.cast(catalog, query.dtype)))
+        if bonus is not None:
+            scores = scores + ops.cast(bonus, scores.dtype)
+        logits = scores * ops.exp(self.log_inverse_temperature)
+        return keras.losses.sparse_categorical_crossentropy(ops.cast(target, "int32") - 1, logits, from_logits=True)
 
     def _correct(self, logits, expected_draws, global_batch):
         """logQ of negatives that are not batch rows, on the batch's scale. A batch candidate is

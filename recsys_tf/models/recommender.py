@@ -15,7 +15,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from recsys_tf.heads.retrieval_head import RetrievalHead, cross_replica_sum
+from recsys_tf.heads.repeat_head import RepeatHead
+from recsys_tf.heads.retrieval_head import RetrievalHead, all_gather, cross_replica_sum
 
 TASKS = ("recommend", "search", "rating", "click")
 USER_FEATURES = ("history_items", "history_events", "history_recency", "user_bin", "hour", "weekday", "device")
@@ -39,15 +40,25 @@ class RecommenderModel(keras.Model):
             which category a query wants and little about which item *within* it — the part a
             search for "red waterproof hiking boots" is about. TFRS, keras-rs and keras-hub have no
             per-row negative sampler, hence our own (a few ops over the tower's category table).
+        full_softmax: tasks ("recommend" / "search") whose loss is a softmax over the whole catalog
+            (`RetrievalHead.catalog_loss`) instead of the in-batch one: every item is a negative for
+            every row, so no sampling bias to correct and no popular-item punishment — what beats
+            in-batch negatives on small catalogs (SASRec with cross-entropy, Klenitskiy & Vasilev 2023).
+            It costs an item-tower pass over the catalog per step (`recsys_tf.training.builder`
+            chooses it up to `FULL_SOFTMAX_MAX_ITEMS`).
+        repeat_head: a `RepeatHead` (or None): recommend scores of items already in the user's
+            history get its learned offset, in training and wherever history items may be returned
+            (`recommend_scores`, the buy-again evaluation, `include_history` at serving).
     """
 
     def __init__(self, item_tower, user_tower, query_tower=None, retrieval_head=None, rating_head=None,
                  click_head=None, task_weights=None, sampling_probability=None, num_uniform_negatives: int = 0,
-                 category_negatives=None, **kwargs):
+                 category_negatives=None, full_softmax=(), repeat_head=None, **kwargs):
         super().__init__(**kwargs)
         self.item_tower, self.user_tower, self.query_tower = item_tower, user_tower, query_tower
         self.retrieval_head = retrieval_head or RetrievalHead()
         self.rating_head, self.click_head = rating_head, click_head
+        self.repeat_head = repeat_head
         weights = {"recommend": 1.0, "search": 1.0, "rating": 0.5, "click": 0.2}
         weights.update(task_weights or {})
         unknown = set(weights) - set(TASKS)
@@ -60,6 +71,10 @@ class RecommenderModel(keras.Model):
         if bad or any(int(v) < 0 for v in (category_negatives or {}).values()):
             raise ValueError("`category_negatives` maps 'recommend' / 'search' to a number of negatives >= 0. "
                              f"Received: category_negatives={category_negatives!r}. Fix: e.g. {{'search': 8}}.")
+        self.full_softmax = tuple(t for t in ("recommend", "search") if t in set(full_softmax or ()))
+        if set(full_softmax or ()) - set(self.full_softmax):
+            raise ValueError("`full_softmax` names tasks among 'recommend' / 'search'. "
+                             f"Received: full_softmax={full_softmax!r}. Fix: e.g. ('recommend',).")
         self.seed_generator = keras.random.SeedGenerator(3)
         rows = item_tower.num_items + 1
         probability = np.full(rows, 1.0 / rows, np.float32) if sampling_probability is None \
@@ -180,19 +195,30 @@ class RecommenderModel(keras.Model):
         index = self.category_index() if any(self.active(t) for t in self.category_negatives) else None
         losses = {}
         zero = ops.zeros((), "float32")
+        catalog = None
+        if any(self.active(t) for t in self.full_softmax):
+            catalog = self.item_embedding(ops.arange(1, self.item_tower.num_items + 1, dtype="int32"), training=training)
 
         def mean(per_example, weights):
             weights = ops.cast(weights, "float32")
             return ops.sum(per_example * weights) / ops.maximum(cross_replica_sum(ops.sum(weights)), 1e-9)
 
-        if self.active("recommend"):
-            per_example = self.retrieval_head(user, item, target, probability, **extra,
+        history = [batch[k] for k in ("history_items", "history_events", "history_recency")]
+        if self.active("recommend") and "recommend" in self.full_softmax:
+            bonus = self.repeat_head.catalog_bonus(*history)[:, 1:] if self.repeat_head is not None else None
+            losses["recommend"] = mean(self.retrieval_head.catalog_loss(user, catalog, target, bonus=bonus),
+                                       batch["weight"])
+        elif self.active("recommend"):
+            bonus = self.repeat_head.candidate_bonus(*history, all_gather(target)) \
+                if self.repeat_head is not None else None
+            per_example = self.retrieval_head(user, item, target, probability, **extra, bonus=bonus,
                                               **self._row_negatives("recommend", target, training, index))
             losses["recommend"] = mean(per_example, batch["weight"])
         if self.active("search"):
             query = self.query_embedding(batch, user_embedding=user, training=training)
-            per_example = self.retrieval_head(query, item, target, probability, **extra,
-                                              **self._row_negatives("search", target, training, index))
+            per_example = self.retrieval_head.catalog_loss(query, catalog, target) if "search" in self.full_softmax \
+                else self.retrieval_head(query, item, target, probability, **extra,
+                                         **self._row_negatives("search", target, training, index))
             losses["search"] = mean(per_example, batch["has_query"])
         if self.active("rating"):
             predicted = self.rating_head(user, item, batch["user_bin"], target, training=training)
@@ -218,13 +244,14 @@ class RecommenderModel(keras.Model):
                 "retrieval_head": ser(self.retrieval_head),
                 "rating_head": ser(self.rating_head) if self.rating_head else None,
                 "click_head": ser(self.click_head) if self.click_head else None,
+                "repeat_head": ser(self.repeat_head) if self.repeat_head else None,
                 "task_weights": self.task_weights, "num_uniform_negatives": self.num_uniform_negatives,
-                "category_negatives": self.category_negatives}
+                "category_negatives": self.category_negatives, "full_softmax": list(self.full_softmax)}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("user_tower", "query_tower", "retrieval_head", "rating_head", "click_head"):
+        for key in ("user_tower", "query_tower", "retrieval_head", "rating_head", "click_head", "repeat_head"):
             if config.get(key):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         config["item_tower"] = config["user_tower"].item_tower  # one shared item tower, as when built

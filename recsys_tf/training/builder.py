@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from recsys_tf.heads.ranking_head import RankingHead
+from recsys_tf.heads.repeat_head import RepeatHead
 from recsys_tf.heads.retrieval_head import RetrievalHead
 from recsys_tf.models.recommender import RecommenderModel
 from recsys_tf.towers.item_tower import ItemTower
@@ -11,11 +12,24 @@ from recsys_tf.towers.query_tower import QueryTower
 from recsys_tf.towers.user_tower import UserTower
 from recsys_tf.training.config import ExperimentConfig
 
+# `model.softmax=auto` scores the whole catalog per step up to this many items: the item tower over
+# the catalog plus a (batch x items) matmul stay below ~10x an in-batch step on 2 CPU cores there
+FULL_SOFTMAX_MAX_ITEMS = 20_000
+
+
+def full_softmax_tasks(config: ExperimentConfig, num_items: int) -> tuple:
+    m = config.model
+    full = m.softmax == "full" or (m.softmax == "auto" and num_items <= FULL_SOFTMAX_MAX_ITEMS)
+    return tuple(m.softmax_tasks) if full else ()
+
 
 def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarray, sampling_probability,
-                rating_mean: float, item_encoder=None, query_encoder=None, rating_range=None) -> RecommenderModel:
+                rating_mean: float, item_encoder=None, query_encoder=None, rating_range=None,
+                search_rows: bool = True) -> RecommenderModel:
     """`rating_range`: (min, max) of the training ratings — rating predictions are clipped to it
-    (`RankingHead`); None = unclipped (runs trained before 2026-12-02 record none)."""
+    (`RankingHead`); None = unclipped. `search_rows=False` (training data without queries): the
+    query tower is built (search signatures still encode text) but its loss, which would have no
+    rows, is not computed."""
     m = config.model
     live_text = item_encoder is not None and config.text.mode != "frozen"
     token_ids = None
@@ -51,10 +65,13 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
                          rating_range=rating_range, name="rating_head") if config.tasks.rating > 0 else None
     click = RankingHead("click", num_user_bins=vocab.user_bins, num_items=catalog.size, hidden_dims=[64],
                         name="click_head") if config.tasks.click > 0 else None
-    weights = {"recommend": config.tasks.recommend, "search": config.tasks.search if use_search else 0.0,
+    weights = {"recommend": config.tasks.recommend, "search": config.tasks.search if use_search and search_rows else 0.0,
                "rating": config.tasks.rating, "click": config.tasks.click}
     return RecommenderModel(item_tower, user_tower, query_tower, retrieval, rating, click, task_weights=weights,
                             sampling_probability=sampling_probability,
                             num_uniform_negatives=m.num_uniform_negatives,
                             category_negatives={"recommend": m.recommend_category_negatives,
-                                                "search": m.search_category_negatives}, name="recommender")
+                                                "search": m.search_category_negatives},
+                            full_softmax=full_softmax_tasks(config, catalog.size),
+                            repeat_head=RepeatHead(catalog.size, name="repeat_head") if m.repeat_head else None,
+                            name="recommender")

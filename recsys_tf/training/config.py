@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 LR_SCHEDULES = ("constant", "cosine")
+SOFTMAXES = ("auto", "full", "in_batch")
 
 
 @dataclass
@@ -51,6 +52,12 @@ class ModelConfig:
     anonymous_search_rate: float = 0.0  # share of search rows trained without their user (QueryTower.anonymous_rate)
     #                                     for logged-out traffic; 0.5 *lowered* judged anonymous search on the demo
     #                                     data (NDCG@10 0.754 -> 0.740, paired CI [-0.023, -0.004]), so off by default
+    softmax: str = "auto"               # retrieval loss of the `softmax_tasks`: full = over the whole catalog,
+    #                                     in_batch = the batch's items (logQ-corrected), auto = full up to
+    #                                     builder.FULL_SOFTMAX_MAX_ITEMS catalog items, else in_batch
+    softmax_tasks: list = field(default_factory=lambda: ["recommend"])  # tasks the full softmax applies to
+    repeat_head: bool = True            # learned offset for items already in the history (heads/repeat_head.py):
+    #                                     repeats ("buy it again") scored in training and when history is included
     temperature: float = 0.05
     learn_temperature: bool = False
     logq_correction: bool = True
@@ -135,6 +142,10 @@ class ExperimentConfig:
         if not 0.0 <= float(config.train.ema_momentum) < 1.0:
             raise ValueError("`train.ema_momentum` must be in [0, 1) (0 = off). Received: "
                              f"ema_momentum={config.train.ema_momentum!r}. Fix: --set train.ema_momentum=0.99")
+        if config.model.softmax not in SOFTMAXES or not set(config.model.softmax_tasks) <= {"recommend", "search"}:
+            raise ValueError(f"`model.softmax` must be one of {SOFTMAXES} and `model.softmax_tasks` a list of "
+                             f"'recommend' / 'search'. Received: softmax={config.model.softmax!r}, "
+                             f"softmax_tasks={config.model.softmax_tasks!r}. Fix: --set model.softmax=in_batch")
         text = config.text
         if int(text.query_encoder_layers) < -1 or (text.query_encoder_layers > 0 and text.mode != "frozen"):
             raise ValueError("`text.query_encoder_layers` must be -1 (automatic), 0 (queries use the text tower) "

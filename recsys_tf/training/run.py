@@ -60,7 +60,11 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
     with strategy.scope():
         item_encoder, query_encoder = text_encoders(config)
-    if query_student_layers(config, item_encoder):
+    has_queries = has_training_queries(dataset)
+    if not has_queries and config.tasks.search > 0 and config.model.use_text:
+        log("search: the training data has no search queries, so no query encoder is distilled and no search "
+            "loss is computed; search signatures encode queries with the text tower itself")
+    if query_student_layers(config, item_encoder, has_queries):
         # outside the strategy scope: the student is trained by its own loop and only encodes queries
         # (frozen mode); every worker distills the same student from the same seed and data
         query_encoder = distilled_query_encoder(config, dataset, item_encoder, query_encoder, run_dir, log)
@@ -68,7 +72,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder)
         model = build_model(config, prepared.vocab, prepared.catalog, prepared.text_vectors,
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
-                            rating_range=prepared.rating_range)
+                            rating_range=prepared.rating_range, search_rows=has_queries)
     if is_chief():
         config.save(saved_config)
         prepared.vocab.save(run_dir / "vocab.json")
@@ -133,12 +137,20 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
     return report
 
 
-def query_student_layers(config: ExperimentConfig, item_encoder) -> int:
+def has_training_queries(dataset: Dataset) -> bool:
+    """Whether any training event carries a search query (else the search task has no rows)."""
+    train = dataset.split("train")
+    return "query" in train.columns and bool((train["query"].astype(str) != "").any())
+
+
+def query_student_layers(config: ExperimentConfig, item_encoder, has_queries: bool = True) -> int:
     """Depth of the run's distilled query encoder, 0 = none (queries use the text tower itself).
     `text.query_encoder_layers` -1 (default) = half the tower's depth, rounded up, in frozen mode
     (MiniLM: 3 of 6); a depth >= the tower's means the tower itself. None without the search task
-    (no query tower, nothing would use it)."""
-    if item_encoder is None or config.text.mode != "frozen" or config.tasks.search <= 0 or not config.model.use_text:
+    (no query tower, nothing would use it) or without training queries (the query tower trains on
+    none, so the student would cost minutes of distillation for nothing)."""
+    if (item_encoder is None or config.text.mode != "frozen" or config.tasks.search <= 0 or not config.model.use_text
+            or not has_queries):
         return 0
     depth = int(item_encoder.backbone.get_config()["num_layers"])
     layers = config.text.query_encoder_layers
@@ -167,7 +179,8 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
     from recsys_tf.training.prepare import encode_with_cache
     from recsys_tf.training.trainer import is_chief
 
-    layers, steps = query_student_layers(config, item_encoder), config.text.query_distill_steps
+    layers, steps = query_student_layers(config, item_encoder, has_training_queries(dataset)), \
+        config.text.query_distill_steps
     train = dataset.split("train")
     queries = train.loc[train["query"].astype(str) != "", "query"].astype(str).tolist()
     texts = query_like_texts(queries, item_text(dataset.items), seed=config.train.seed)
@@ -240,13 +253,15 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
     vocab = Vocabularies.load(run_dir / "vocab.json")
     catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
     item_encoder, query_encoder = text_encoders(config)
-    student_layers = query_student_layers(config, item_encoder)
+    has_queries = has_training_queries(dataset)
+    student_layers = query_student_layers(config, item_encoder, has_queries)
     if student_layers:
         from recsys_tf.text.distill import load_query_encoder
         query_encoder = load_query_encoder(query_encoder, run_dir, student_layers)
     dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
     model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
-                        None, 0.0, item_encoder, query_encoder, rating_range=info.get("rating_range"))
+                        None, 0.0, item_encoder, query_encoder, rating_range=info.get("rating_range"),
+                        search_rows=has_queries)
     model.build_all()
     model.load_weights(str(run_dir / "best.weights.h5"))
     return model, config, vocab, dataset, item_encoder, query_encoder

@@ -40,6 +40,27 @@ def test_top_k_excludes_seen_and_padding():
     assert 0 not in top
 
 
+def test_top_k_boost_adds_each_history_offset_once():
+    items = np.array([[0, 0], [1, 0], [0.9, 0.1], [0, 1]], np.float32)
+    queries = np.array([[1, 0]], np.float32)
+    # item 3 (score 0) twice in the history with offset 0.95: once, so 0.95 < 1.0 (item 1), > 0.9 (item 2)
+    top, scores = top_k_items(queries, items, k=3, boost=(np.array([[3, 3, 0]]), np.array([[0.95, 0.95, 0.0]])))
+    assert top.tolist() == [[1, 3, 2]]
+    np.testing.assert_allclose(scores, [[1.0, 0.95, 0.9]], rtol=1e-6)
+
+
+def test_frequency_recency_ranks_own_items_by_count_then_recency_then_popularity():
+    from recsys_tf.evaluation.baselines import FrequencyRecency
+
+    users, items, times = np.array([0, 0, 0, 0, 1]), np.array([1, 2, 1, 3, 4]), np.array([0, 5, 10, 7, 3])
+    matrix = FrequencyRecency.repeat_matrix(users, items, times, n_users=2, n_items=5)
+    baseline = FrequencyRecency(np.array([1, 2, 1, 3, 4, 5, 5, 5, 5]), 5)
+    top = top_k_from_scores(baseline.scores(matrix), 5)
+    # user 0: item 1 bought twice; items 3 (t=7) and 2 (t=5) once, newest first; then by popularity 5, 4
+    assert top[0].tolist() == [1, 3, 2, 5, 4]
+    assert top[1][:3].tolist() == [4, 5, 1] and set(top[1][3:]) == {2, 3}  # 2 and 3 tie on popularity
+
+
 def test_graded_ndcg_hand_computed():
     top = np.array([[1, 2, 3]])
     relevance = [{2: 3.0, 3: 1.0, 9: 2.0}]
@@ -205,6 +226,11 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
 
     judged = pd.read_parquet(Path(json.loads((tiny_run / "run.json").read_text())["data_dir"]) / "judgments.parquet")
     assert metrics["counts/search_judged"] == judgment_half(judged, "test")["query"].nunique() < judged["query"].nunique()
+    # buy again: the same queries with the user's own items allowed, and its repeat baseline
+    assert metrics["counts/buy_again"] == metrics["counts/recommend"]
+    assert metrics["baselines/frequency_recency/buy_again/recall@10"] >= 0
+    assert "baselines/frequency_recency/recommend/recall@10" not in metrics  # own items excluded: nothing to rank
+    assert metrics["buy_again/recall@100"] >= 0 and "counts/buy_again/repeat" in metrics
     for key in ("recommend/precision@10", "recommend/map@10", "recommend/coverage@10", "recommend/diversity@10",
                 "recommend/novelty@10", "recommend/popularity_bias@10", "related/recall@10",
                 "baselines/zero_shot_text/recommend/recall@10", "recommend/short_history/recall@10"):

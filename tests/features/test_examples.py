@@ -63,3 +63,35 @@ def test_auto_user_bins_rule_and_cap():
     items = pd.DataFrame({"item_id": ["a"], "category": ["x"], "brand": ["y"]})
     assert Vocabularies.from_dataset(items, events).user_bins == 256
     assert Vocabularies.from_dataset(items, events, user_bins=32768).user_bins == 32768
+
+
+def test_basket_lines_see_the_lines_before_them():
+    # one basket (same timestamp) a, b, c after an earlier a; then a later test event d
+    events = pd.DataFrame({"user_id": ["u1"] * 4 + ["u2"], "item_id": ["a", "b", "c", "a", "b"],
+                           "event": ["purchase"] * 5, "timestamp": [5, 5, 5, 0, 5]})
+    ex = build_examples(events, events, _vocab(), max_history=3)
+    # training rows (same frame): history = the user's rows before it in (timestamp, row order)
+    np.testing.assert_array_equal(ex["history_items"], [[0, 0, 1], [0, 1, 1], [1, 1, 2], [0, 0, 0], [0, 0, 0]])
+    test = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["d", "a"], "event": ["purchase"] * 2,
+                         "timestamp": [5, 4]})
+    ex = build_examples(test, events, _vocab(), max_history=3)
+    # another frame: every history row at or before the target's time; u2's row at 5 is later
+    np.testing.assert_array_equal(ex["history_items"], [[1, 2, 3], [0, 0, 0]])
+    np.testing.assert_array_equal(ex["history_recency"][0], [1, 1, 1])
+
+
+def test_vectorised_histories_match_a_per_row_reference():
+    rng = np.random.default_rng(0)
+    n = 400
+    events = pd.DataFrame({"user_id": rng.choice(["u1", "u2", "u3", "u4"], n),
+                           "item_id": rng.choice(["a", "b", "c", "d"], n), "event": "view",
+                           "timestamp": rng.integers(0, 50, n)})
+    ex = build_examples(events, events, _vocab(), max_history=5)
+    index = {"a": 1, "b": 2, "c": 3, "d": 4}
+    for row in range(n):
+        user, time = events.user_id[row], events.timestamp[row]
+        before = [i for i in range(n) if events.user_id[i] == user
+                  and (events.timestamp[i], i) < (time, row)]
+        before.sort(key=lambda i: (events.timestamp[i], i))
+        expect = [index[events.item_id[i]] for i in before[-5:]]
+        np.testing.assert_array_equal(ex["history_items"][row], [0] * (5 - len(expect)) + expect)

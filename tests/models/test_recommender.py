@@ -99,3 +99,81 @@ def test_category_negatives_change_only_their_task_and_round_trip(tmp_path):
 def test_category_negatives_reject_bad_values(bad):
     with pytest.raises(ValueError, match="category_negatives"):
         _model(category_negatives=bad)
+
+
+def test_full_softmax_scores_the_whole_catalog_and_round_trips():
+    model = _model(full_softmax=("recommend",))
+    batch = _batch(model, [1, 2, 3, 30])
+    model.build_all()
+    losses = model.compute_losses(batch, training=False)
+    user = model.user_embedding(batch, training=False).numpy()
+    catalog = model.item_embedding(tf.range(1, N_ITEMS + 1), training=False).numpy()
+    logits = user @ catalog.T / 0.1
+    logits -= logits.max(axis=1, keepdims=True)
+    nll = -(logits[np.arange(4), np.array([1, 2, 3, 30]) - 1] - np.log(np.exp(logits).sum(axis=1)))
+    assert float(losses["recommend"]) == pytest.approx(nll.mean(), rel=1e-4)
+    in_batch = _model()
+    in_batch.build_all()
+    in_batch.set_weights(model.get_weights())
+    plain = in_batch.compute_losses(batch, training=False)
+    assert float(plain["search"]) == pytest.approx(float(losses["search"]), abs=1e-6)  # search stays in-batch
+    assert float(plain["recommend"]) < float(losses["recommend"])  # 30 negatives instead of 3
+    config = model.get_config()
+    assert RecommenderModel.from_config(config).full_softmax == ("recommend",)
+    with pytest.raises(ValueError, match="full_softmax"):
+        _model(full_softmax=("rating",))
+
+
+def _numpy_bonus(head, items, events, recency, n_items):
+    """RepeatHead's offset, NumPy: per row, item bias once plus the positions' weights summed."""
+    bias, rec, ev = (w.numpy() for w in (head.item_bias, head.recency_weight, head.event_weight))
+    out = np.zeros((len(items), n_items + 1), np.float32)
+    for row in range(len(items)):
+        for item, e, r in zip(items[row], events[row], recency[row]):
+            if item:
+                out[row, item] += rec[r] + ev[e]
+        for item in set(items[row]) - {0}:
+            out[row, item] += bias[item]
+    return out
+
+
+def test_repeat_head_matches_numpy_in_every_form():
+    from recsys_tf.heads import RepeatHead
+
+    rng = np.random.default_rng(3)
+    head = RepeatHead(N_ITEMS)
+    for weight in (head.item_bias, head.recency_weight, head.event_weight):
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    items = np.array([[0, 0, 3, 5, 3], [1, 2, 2, 2, 30]], np.int32)
+    events, recency = rng.integers(1, 6, items.shape), rng.integers(1, 15, items.shape)
+    expected = _numpy_bonus(head, items, events, recency, N_ITEMS)
+    np.testing.assert_allclose(head.catalog_bonus(items, events, recency).numpy(), expected, atol=1e-5)
+    candidates = np.array([3, 4, 2, 30, 5], np.int32)
+    np.testing.assert_allclose(head.candidate_bonus(items, events, recency, candidates).numpy(),
+                               expected[:, candidates], atol=1e-5)
+    np.testing.assert_allclose(head.history_bonus(items, events, recency).numpy(),
+                               np.take_along_axis(expected, items, axis=1) * (items > 0), atol=1e-5)
+    again = RepeatHead.from_config(head.get_config())
+    again.set_weights(head.get_weights())
+    np.testing.assert_allclose(again.catalog_bonus(items, events, recency).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("full", [(), ("recommend",)])
+def test_repeat_head_offsets_the_recommend_logits_of_history_items(full, tmp_path):
+    from recsys_tf.heads import RepeatHead
+
+    plain, repeat = _model(full_softmax=full), _model(full_softmax=full, repeat_head=RepeatHead(N_ITEMS))
+    batch = _batch(plain, [1, 2, 3, 4])
+    batch["history_items"] = tf.constant([[1, 0, 0, 0], [5, 5, 2, 0], [0, 0, 0, 0], [4, 1, 0, 0]], tf.int32)
+    plain.build_all(), repeat.build_all()
+    repeat.set_weights(plain.get_weights() + [np.zeros(w.shape, "float32") for w in repeat.repeat_head.weights])
+    base = float(plain.compute_losses(batch, training=False)["recommend"])
+    assert float(repeat.compute_losses(batch, training=False)["recommend"]) == pytest.approx(base, abs=1e-6)
+    repeat.repeat_head.item_bias.assign(np.full(N_ITEMS + 1, 2.0, "float32"))  # history items score higher
+    boosted = float(repeat.compute_losses(batch, training=False)["recommend"])
+    assert boosted < base  # rows 0, 1 and 3 have their target in the history
+    again = RecommenderModel.from_config(repeat.get_config())
+    again.build_all()
+    repeat.save_weights(tmp_path / "m.weights.h5")
+    again.load_weights(tmp_path / "m.weights.h5")
+    assert float(again.compute_losses(batch, training=False)["recommend"]) == pytest.approx(boosted, abs=1e-6)
