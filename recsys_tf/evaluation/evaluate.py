@@ -326,8 +326,7 @@ def _model_vectors(model, config, vocab, test, history_events, tasks, item_encod
     users = np.concatenate(users) if users else np.zeros((0, item_vectors.shape[1]), np.float32)
     out = {"items": item_vectors, "queries": {}, "boost": {}}
     if model.repeat_head is not None:
-        history = [examples[k] for k in ("history_items", "history_events", "history_recency")]
-        offsets = model.repeat_head.history_bonus(*history).numpy()
+        offsets = model.repeat_head.history_bonus(examples["history_items"]).numpy()
     for task in tasks:
         if task.name.startswith("recommend") or task.name == "buy_again":
             out["queries"][task.name] = users[task.query_rows]

@@ -203,13 +203,12 @@ class RecommenderModel(keras.Model):
             weights = ops.cast(weights, "float32")
             return ops.sum(per_example * weights) / ops.maximum(cross_replica_sum(ops.sum(weights)), 1e-9)
 
-        history = [batch[k] for k in ("history_items", "history_events", "history_recency")]
         if self.active("recommend") and "recommend" in self.full_softmax:
-            bonus = self.repeat_head.catalog_bonus(*history)[:, 1:] if self.repeat_head is not None else None
+            bonus = self.repeat_head.catalog_bonus(batch["history_items"])[:, 1:] if self.repeat_head is not None else None
             losses["recommend"] = mean(self.retrieval_head.catalog_loss(user, catalog, target, bonus=bonus),
                                        batch["weight"])
         elif self.active("recommend"):
-            bonus = self.repeat_head.candidate_bonus(*history, all_gather(target)) \
+            bonus = self.repeat_head.candidate_bonus(batch["history_items"], all_gather(target)) \
                 if self.repeat_head is not None else None
             per_example = self.retrieval_head(user, item, target, probability, **extra, bonus=bonus,
                                               **self._row_negatives("recommend", target, training, index))

@@ -73,5 +73,5 @@ def build_model(config: ExperimentConfig, vocab, catalog, text_vectors: np.ndarr
                             category_negatives={"recommend": m.recommend_category_negatives,
                                                 "search": m.search_category_negatives},
                             full_softmax=full_softmax_tasks(config, catalog.size),
-                            repeat_head=RepeatHead(catalog.size, name="repeat_head") if m.repeat_head else None,
+                            repeat_head=RepeatHead(catalog.size, m.max_history, name="repeat_head") if m.repeat_head else None,
                             name="recommender")

@@ -124,14 +124,14 @@ def test_full_softmax_scores_the_whole_catalog_and_round_trips():
         _model(full_softmax=("rating",))
 
 
-def _numpy_bonus(head, items, events, recency, n_items):
-    """RepeatHead's offset, NumPy: per row, item bias once plus the positions' weights summed."""
-    bias, rec, ev = (w.numpy() for w in (head.item_bias, head.recency_weight, head.event_weight))
+def _numpy_bonus(head, items, n_items):
+    """RepeatHead's offset, NumPy: per row, the item bias once plus its positions' weights (from the end)."""
+    bias, position = head.item_bias.numpy(), head.position_weight.numpy()
     out = np.zeros((len(items), n_items + 1), np.float32)
     for row in range(len(items)):
-        for item, e, r in zip(items[row], events[row], recency[row]):
+        for p, item in enumerate(items[row]):
             if item:
-                out[row, item] += rec[r] + ev[e]
+                out[row, item] += position[min(len(items[row]) - 1 - p, head.max_positions - 1)]
         for item in set(items[row]) - {0}:
             out[row, item] += bias[item]
     return out
@@ -141,21 +141,19 @@ def test_repeat_head_matches_numpy_in_every_form():
     from recsys_tf.heads import RepeatHead
 
     rng = np.random.default_rng(3)
-    head = RepeatHead(N_ITEMS)
-    for weight in (head.item_bias, head.recency_weight, head.event_weight):
+    head = RepeatHead(N_ITEMS, max_positions=4)  # positions 4+ from the end share the last weight
+    for weight in (head.item_bias, head.position_weight):
         weight.assign(rng.normal(size=weight.shape).astype("float32"))
-    items = np.array([[0, 0, 3, 5, 3], [1, 2, 2, 2, 30]], np.int32)
-    events, recency = rng.integers(1, 6, items.shape), rng.integers(1, 15, items.shape)
-    expected = _numpy_bonus(head, items, events, recency, N_ITEMS)
-    np.testing.assert_allclose(head.catalog_bonus(items, events, recency).numpy(), expected, atol=1e-5)
-    candidates = np.array([3, 4, 2, 30, 5], np.int32)
-    np.testing.assert_allclose(head.candidate_bonus(items, events, recency, candidates).numpy(),
-                               expected[:, candidates], atol=1e-5)
-    np.testing.assert_allclose(head.history_bonus(items, events, recency).numpy(),
+    items = np.array([[0, 0, 3, 5, 3, 7], [1, 2, 2, 2, 30, 1]], np.int32)
+    expected = _numpy_bonus(head, items, N_ITEMS)
+    np.testing.assert_allclose(head.catalog_bonus(items).numpy(), expected, atol=1e-5)
+    candidates = np.array([3, 4, 2, 30, 5, 1], np.int32)
+    np.testing.assert_allclose(head.candidate_bonus(items, candidates).numpy(), expected[:, candidates], atol=1e-5)
+    np.testing.assert_allclose(head.history_bonus(items).numpy(),
                                np.take_along_axis(expected, items, axis=1) * (items > 0), atol=1e-5)
     again = RepeatHead.from_config(head.get_config())
     again.set_weights(head.get_weights())
-    np.testing.assert_allclose(again.catalog_bonus(items, events, recency).numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(again.catalog_bonus(items).numpy(), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("full", [(), ("recommend",)])
