@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     recommend.add_argument("--hour", type=int, help="context hour 0-23 (default: the server clock, UTC)")
     recommend.add_argument("--weekday", type=int, help="context weekday 0-6, 0 = Monday (default: the server clock)")
     recommend.add_argument("--device", help="context device, a device name of the training data (default: unknown)")
+    recommend.add_argument("--include-history", action="store_true",
+                           help="buy again: the history's own items may be recommended (scored with the repeat offset)")
     similar = sub.add_parser("similar")
     similar.add_argument("item")
     for p in (search, recommend, similar):
@@ -43,7 +45,7 @@ def cmd_query(args) -> int:
     elif args.query_command == "recommend":
         history = [h for h in args.history.split(",") if h]
         results = client.recommend([args.user], [history], k=args.k, hour=args.hour, weekday=args.weekday,
-                                   device=args.device)[0]
+                                   device=args.device, include_history=args.include_history)[0]
     else:
         results = client.similar_items([args.item], k=args.k)[0]
     titles = {}

@@ -114,16 +114,35 @@ class ServingGraph:
         return self.model.user_tower(inputs, training=False), inputs["history_items"]
 
     def recommend(self, user_id, history_item_ids, exclude_item_ids, k, mmr_lambda=None, max_per_category=None,
-                  context=()):
+                  context=(), include_history=None):
         """The recommend* signatures: top-k for the user, history and `exclude_item_ids` excluded,
-        with the history item that explains each result; `context` = (hour, weekday, device)."""
+        with the history item that explains each result; `context` = (hour, weekday, device).
+        `include_history` `(B,)` bool: rows where it is true keep their history items as candidates
+        ("buy it again"), scored `user · item` + the model's repeat offset (`RepeatHead`)."""
         user, history = self.user_embedding(user_id, history_item_ids, *context)
+        names = self.item_names()  # one copy of the id list in the signature's graph
+        history_names = tf.gather(names, history)
+        own = None
+        if include_history is not None:
+            own = self.history_candidates(user, history, history_names, include_history)
+            history_names = tf.where(include_history[:, None], "", history_names)
         # the history the model saw (its newest max_history known items) first, then the caller's
         # ids; `retrieve` keeps the first max_exclude columns of this
-        names = self.item_names()  # one copy of the id list in the signature's graph
-        exclude = tf.concat([tf.gather(names, history), exclude_item_ids], axis=1)
-        scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category)
+        exclude = tf.concat([history_names, exclude_item_ids], axis=1)
+        scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category, extra=own)
         return {"item_ids": ids, "scores": scores, "because_item_ids": self.explain(ids, history, names)}
+
+    def history_candidates(self, user, history, history_names, include_history):
+        """`(scores, ids)` `(B, H)` of each row's own history items (the newest position of each
+        item; padding, repeats and rows without `include_history` get PAD_SCORE / "")."""
+        scores = tf.einsum("bd,bhd->bh", user, tf.gather(self.item_vectors, history))
+        if self.model.repeat_head is not None:
+            scores += self.model.repeat_head.history_bonus(history)
+        width = tf.shape(history)[1]
+        later = tf.range(width)[None, :] > tf.range(width)[:, None]  # [p, q]: q after p
+        repeated_later = tf.reduce_any(tf.equal(history[:, :, None], history[:, None, :]) & later[None], axis=2)
+        keep = (history > 0) & ~repeated_later & include_history[:, None]
+        return tf.where(keep, scores, PAD_SCORE), tf.where(keep, history_names, "")
 
     def query_embedding(self, query, user=None):
         query = tf.strings.substr(query, 0, 4096, unit="UTF8_CHAR")  # bound work; the encoder truncates anyway
@@ -133,10 +152,17 @@ class ServingGraph:
             inputs["user_embedding"] = user
         return self.model.query_tower(inputs, training=False)
 
-    def retrieve(self, queries, k, exclude_ids=None, mmr_lambda=None, max_per_category=None):
+    def retrieve(self, queries, k, exclude_ids=None, mmr_lambda=None, max_per_category=None, extra=None):
         """Top-k (scores, ids) from the index after removing `exclude_ids` (B, E) strings; with
-        `mmr_lambda` / `max_per_category` the k are chosen by `diversify` among the fetched candidates."""
+        `mmr_lambda` / `max_per_category` the k are chosen by `diversify` among the fetched candidates.
+        `extra` = (scores, ids) `(B, X)`: more candidates scored by the caller (history items with
+        their repeat offset); the index's own copies of those ids are dropped."""
         scores, ids = self.index(queries, k=self.fetch)
+        if extra is not None:
+            duplicate = tf.reduce_any(tf.equal(ids[:, :, None], extra[1][:, None, :]) & (extra[1][:, None, :] != ""),
+                                      axis=-1)
+            scores = tf.concat([tf.where(duplicate, PAD_SCORE, scores), extra[0]], axis=1)
+            ids = tf.concat([ids, extra[1]], axis=1)
         valid = tf.ones_like(scores, tf.bool)
         if exclude_ids is not None:
             exclude_ids = exclude_ids[:, : self.max_exclude]
@@ -144,7 +170,7 @@ class ServingGraph:
                                 axis=-1)
             valid = ~hit
         masked = tf.where(valid, scores, PAD_SCORE)
-        top_scores, order = tf.math.top_k(masked, k=self.fetch)
+        top_scores, order = tf.math.top_k(masked, k=tf.minimum(self.fetch, tf.shape(masked)[1]))
         top_ids = tf.gather(ids, order, batch_dims=1)
         kk = self._k(k)
         if mmr_lambda is not None:
@@ -217,9 +243,9 @@ def signature_functions(graph: ServingGraph) -> dict:
         return graph.recommend(user_id, history_item_ids, exclude_item_ids, k)
 
     def recommend_in_context(user_id, history_item_ids, exclude_item_ids, k, hour, weekday, device, mmr_lambda,
-                             max_per_category):
+                             max_per_category, include_history):
         return graph.recommend(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category,
-                               context=(hour, weekday, device))
+                               context=(hour, weekday, device), include_history=include_history)
 
     def search(query, k):
         scores, ids = graph.retrieve(graph.query_embedding(query), k)
@@ -287,7 +313,8 @@ def signature_functions(graph: ServingGraph) -> dict:
             s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
             s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k"),
             s([None], tf.int32, name="hour"), s([None], tf.int32, name="weekday"), s([None], tf.string, name="device"),
-            s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category")]),
+            s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category"),
+            s([None], tf.bool, name="include_history")]),
         "similar_items": (similar_items, [s([None], tf.string, name="item_id"), s([None], tf.int32, name="k")]),
         "score": (score, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
                           s([None, None], tf.string, name="candidate_item_ids")]),

@@ -29,7 +29,8 @@ def sample_inputs(vocab, signatures) -> dict[str, dict[str, np.ndarray]]:
     samples["recommend_in_context"] = {
         **samples["recommend"], "hour": np.array([20], np.int32), "weekday": np.array([-1], np.int32),
         "device": np.array([(list(vocab.devices) or [""])[0]], object),
-        "mmr_lambda": np.array([1.0], np.float32), "max_per_category": np.array([0], np.int32)}
+        "mmr_lambda": np.array([1.0], np.float32), "max_per_category": np.array([0], np.int32),
+        "include_history": np.array([True])}
     samples["serving_default"] = samples["recommend"]
     return {name: samples[name] for name in signatures if name in samples}
 

@@ -92,10 +92,12 @@ class RecsysClient:
 
     def recommend(self, user_ids: list[str] | str, histories=None, exclude=None, k: int = 10,
                   mmr_lambda: float | None = None, max_per_category: int | None = None,
-                  hour=None, weekday=None, device=None):
+                  hour=None, weekday=None, device=None, include_history: bool = False):
         """Top-k items per user with the history item that explains each (`because`). `hour` (0-23),
         `weekday` (0 = Monday) and `device` (a device name of the training data) set the request's
-        context (`recommend_in_context`); without them the server clock gives hour and weekday."""
+        context (`recommend_in_context`); without them the server clock gives hour and weekday.
+        `include_history=True` ("buy it again") lets the user's history items be recommended too,
+        scored with the model's repeat offset (also through `recommend_in_context`)."""
         user_ids = [user_ids] if isinstance(user_ids, str) else list(user_ids)
         histories = histories if histories is not None else [[] for _ in user_ids]
         if histories and not isinstance(histories[0], list | tuple):
@@ -103,10 +105,15 @@ class RecsysClient:
         exclude = exclude if exclude is not None else [[] for _ in user_ids]
         n = len(user_ids)
         diverse = self._diversity(n, mmr_lambda, max_per_category)
+        if not isinstance(include_history, bool | np.bool_):
+            raise ValueError(f"`include_history` must be True or False. Received: include_history={include_history!r}.")
         context = self._context(n, hour, weekday, device)
+        if include_history and not context:
+            context = self._context(n, [None] * n, [None] * n, [None] * n)
         if context:
             signature = "recommend_in_context"
             diverse = diverse or {"mmr_lambda": np.ones(n, np.float32), "max_per_category": np.zeros(n, np.int32)}
+            context["include_history"] = np.full(n, bool(include_history))
         else:
             signature = "recommend_diverse" if diverse else "recommend"
         out = self.predict(signature, {"user_id": np.array(user_ids, object),

@@ -247,6 +247,9 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
     # runs trained before the distilled query encoder existed (2026-11-23) have no such key: their
     # queries were encoded by the text tower itself
     saved.setdefault("text", {}).setdefault("query_encoder_layers", 0)
+    # ... nor, before the repeat head and the full softmax, those keys (their models had neither)
+    saved.setdefault("model", {}).setdefault("repeat_head", False)
+    saved["model"].setdefault("softmax", "in_batch")
     config = ExperimentConfig.from_dict(saved)
     info = json.loads((run_dir / "run.json").read_text())
     dataset = read_dataset(data_dir or info["data_dir"])

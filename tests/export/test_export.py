@@ -127,7 +127,8 @@ def test_recommend_in_context(loaded):
     other context changes the user embedding; out-of-range values are INVALID_ARGUMENT."""
     base = {"user_id": tf.constant(["U00001", "U00002"]), "history_item_ids": _strings([["SKU000001"], []]),
             "exclude_item_ids": _strings([[], []]), "k": tf.constant([5, 5])}
-    off = {"mmr_lambda": tf.constant([1.0, 1.0]), "max_per_category": tf.constant([0, 0])}
+    off = {"mmr_lambda": tf.constant([1.0, 1.0]), "max_per_category": tf.constant([0, 0]),
+           "include_history": tf.constant([False, False])}
     fn = loaded.signatures["recommend_in_context"]
 
     def same_as_clock():
@@ -144,6 +145,23 @@ def test_recommend_in_context(loaded):
     noon = fn(**base, **off, hour=tf.constant([12, 12]), weekday=tf.constant([2, 2]), device=tf.constant(["desktop"] * 2))
     _assert_clean(night["item_ids"], night["scores"])
     assert not np.allclose(night["scores"].numpy(), noon["scores"].numpy(), atol=1e-5)
+    # buy again: with include_history the row's own items are candidates, scored user · item + the
+    # repeat offset (the model's own scoring, checked against the loaded run); without it never returned
+    history = [["SKU000001", "SKU000002", "SKU000001"], ["SKU000003"]]
+    again = {**base, "history_item_ids": _strings(history), "k": tf.constant([20, 20])}
+    clock = {"hour": tf.constant([12, 12]), "weekday": tf.constant([2, 2]), "device": tf.constant(["", ""])}
+    with_own = fn(**again, **clock, **{**off, "include_history": tf.constant([True, False])})
+    without = fn(**again, **clock, **off)
+    ids = with_own["item_ids"].numpy().astype(str)
+    assert len(set(ids[0][ids[0] != ""])) == (ids[0] != "").sum()  # a repeated history item appears once
+    assert not {"SKU000003"} & set(without["item_ids"].numpy().astype(str)[1])
+    assert not {"SKU000003"} & set(ids[1])  # row 1 did not ask for its history
+    assert not {"SKU000001", "SKU000002"} & set(without["item_ids"].numpy().astype(str)[0])
+    for row in range(2):  # other items keep their scores
+        plain = dict(zip(without["item_ids"].numpy().astype(str)[row], without["scores"].numpy()[row]))
+        for item, score in zip(ids[row], with_own["scores"].numpy()[row]):
+            if item in plain and item:
+                assert score == pytest.approx(plain[item], abs=1e-5)
     for bad in ({"hour": [24, 0], "weekday": [0, 0]}, {"hour": [0, 0], "weekday": [0, 7]}):
         with pytest.raises(tf.errors.InvalidArgumentError, match="hour|weekday"):
             fn(**base, **off, hour=tf.constant(bad["hour"]), weekday=tf.constant(bad["weekday"]),
