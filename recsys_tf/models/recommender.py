@@ -15,7 +15,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from recsys_tf.heads.repeat_head import RepeatHead
 from recsys_tf.heads.retrieval_head import RetrievalHead, all_gather, cross_replica_sum
 
 TASKS = ("recommend", "search", "rating", "click")
