@@ -52,9 +52,12 @@ class ModelConfig:
     anonymous_search_rate: float = 0.0  # share of search rows trained without their user (QueryTower.anonymous_rate)
     #                                     for logged-out traffic; 0.5 *lowered* judged anonymous search on the demo
     #                                     data (NDCG@10 0.754 -> 0.740, paired CI [-0.023, -0.004]), so off by default
-    softmax: str = "auto"               # retrieval loss of the `softmax_tasks`: full = over the whole catalog,
+    softmax: str = "in_batch"           # retrieval loss of the `softmax_tasks`: full = over the whole catalog,
     #                                     in_batch = the batch's items (logQ-corrected), auto = full up to
-    #                                     builder.FULL_SOFTMAX_MAX_ITEMS catalog items, else in_batch
+    #                                     builder.FULL_SOFTMAX_MAX_ITEMS catalog items, else in_batch. Not the
+    #                                     default: catalog items without a training event get gradients as
+    #                                     negatives (their zeroed ids move), and under tf.distribute each replica
+    #                                     draws its own dropout for the catalog pass (not the one-device loss)
     softmax_tasks: list = field(default_factory=lambda: ["recommend"])  # tasks the full softmax applies to
     repeat_head: bool = True            # learned offset for items already in the history (heads/repeat_head.py):
     #                                     repeats ("buy it again") scored in training and when history is included
