@@ -112,6 +112,9 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
                  ablations: dict | None = None, retrieval: str = "exact", progress: bool = False) -> Evaluation:
     """Evaluate `run_dir` (and `ablations` = {name: other run dir}) against the baselines.
 
+    One long function (tasks, systems, scoring in sequence, sharing the matrices built at the top);
+    splitting it into those three parts is the run-object redesign's item (issue "The house").
+
     `baselines`: True (all of BASELINES), False, or a tuple of names. `retrieval`: `exact` (batched
     matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use)."""
     if protocol not in PROTOCOLS:
@@ -137,10 +140,12 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     k_max = min(max(ks), n_items)
     users = sorted(set(history_events["user_id"].astype(str)) | set(test["user_id"].astype(str)))
     user_row = {u: i for i, u in enumerate(users)}
-    hist_matrix = interaction_matrix(np.array([user_row[u] for u in history_events["user_id"].astype(str)]),
+    history_rows = np.array([user_row[u] for u in history_events["user_id"].astype(str)])
+    hist_matrix = interaction_matrix(history_rows,
                                      vocab.item_index(history_events["item_id"].to_numpy()), len(users), n_items)
     test_users = test["user_id"].astype(str).to_numpy()
-    query_history = hist_matrix[np.array([user_row[u] for u in test_users])]
+    test_rows = np.array([user_row[u] for u in test_users])
+    query_history = hist_matrix[test_rows]
     seen_lists = [query_history[i].indices for i in range(len(test))]
     train_index = vocab.item_index(history_events["item_id"].to_numpy())
     train_counts = np.bincount(train_index, minlength=n_items + 1).astype(np.float64)
@@ -216,10 +221,10 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
             systems[f"baselines/{name}/"] = _score_ranker(baseline, query_history, k_max, n_items)
         if "frequency_recency" in chosen:
             repeat_matrix = FrequencyRecency.repeat_matrix(
-                np.array([user_row[u] for u in history_events["user_id"].astype(str)]), train_index,
+                history_rows, train_index,
                 history_events["timestamp"].to_numpy(np.int64), len(users), n_items)
             systems["baselines/frequency_recency/"] = _score_ranker(
-                FrequencyRecency(train_index, n_items), repeat_matrix[np.array([user_row[u] for u in test_users])],
+                FrequencyRecency(train_index, n_items), repeat_matrix[test_rows],
                 k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
         if "bm25" in chosen:
             systems["baselines/bm25/"] = _bm25_ranker(BM25Search(catalog.texts), k_max)
