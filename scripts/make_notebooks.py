@@ -91,7 +91,7 @@ NOTEBOOKS["02_bring_your_own_data.ipynb"] = [
     ("code", "amazon.events.head()"),
     ("markdown", "## Any CSV / Parquet table\n`recsys-tf data load --format table --path DIR --columns "
                  "user_id=customer,item_id=sku,timestamp=ts` maps your column names onto the canonical ones; "
-                 "see README \"Data format\"."),
+                 "see docs/data.md."),
 ]
 
 NOTEBOOKS["03_distributed_training_and_tensorboard.ipynb"] = [
@@ -198,6 +198,8 @@ def main():
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src)
                     for kind, src in cells]
+        for i, cell in enumerate(nb.cells):  # stable ids: regenerating changes only edited cells
+            cell["id"] = f"{Path(name).stem[:2]}-{i:02d}"
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, out / name)
         print(f"wrote {out / name}")

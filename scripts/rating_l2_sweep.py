@@ -3,7 +3,7 @@
 A standalone biased matrix factorisation (global mean + user and item biases + `p_u · q_i`, the
 `RankingHead(factor_dim=...)` term alone, trained with Adam and the same per-example L2 as
 `RankingHead.penalty`) on the *training* rows of a split, with a validation part carved from them
-(seeded), for each L2; prints the best validation RMSE and its epoch. This is how the README's
+(seeded), for each L2; prints the best validation RMSE and its epoch. This is how docs/results.md's
 MovieLens rating recipe got `model.rating_l2=0.1`:
 
     .venv/bin/python scripts/rating_l2_sweep.py runs/ml/split --l2 0.02,0.05,0.1,0.15,0.2

@@ -14,7 +14,7 @@ catalog from the generator's parameters in `dataset.json` and checks the titles 
     .venv/bin/python scripts/search_oracle.py runs/demo/data/raw --ks 5,10,50
 
 Measured on the demo data (test half, 202 queries): NDCG@5 / @10 / @50 0.747 / 0.815 / 0.910 —
-recsys_tf 0.723 / 0.782 / 0.851, zero-shot MiniLM 0.721 / 0.772 / 0.826 (README "Results").
+recsys_tf 0.723 / 0.782 / 0.851, zero-shot MiniLM 0.721 / 0.772 / 0.826 (docs/results.md).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The canonical dataset directory: the single source of truth for file names, columns and dtypes.
 
-Every loader writes this layout and every later stage reads it (see README "Data format")::
+Every loader writes this layout and every later stage reads it (see docs/data.md)::
 
     DIR/items.parquet      item_id, title, description, category, brand, price
     DIR/events.parquet     user_id, item_id, event, timestamp, rating, query [, context...] [, split]

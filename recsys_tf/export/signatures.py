@@ -1,7 +1,7 @@
 """Serving signatures over a trained model + a retrieval index. All inputs are raw strings / ints;
 tokenisation, id lookup and hashing run inside the graph.
 
-Conventions (README "Serving signatures"):
+Conventions (serving/README.md):
 * string matrices (`history_item_ids`, `exclude_item_ids`, `candidate_item_ids`) are dense,
   right-padded with "" (TF Serving takes dense tensors); "" and unknown ids are ignored;
 * `k` is a per-row int32; the batch returns `min(max(k), max_k)` columns, clipped to [1, max_k]

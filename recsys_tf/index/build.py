@@ -16,7 +16,7 @@ def default_scann_params(num_items: int, k: int) -> dict:
     """ScaNN settings from catalog size: leaves ≈ √N; search max(20, 2% of the leaves) of them
     (capped at all leaves); exact re-scoring of max(4·k, 100) candidates. Measured with
     benchmarks/index_bench.py (d = 448): 1M items -> recall@10 0.976 at 170x brute-force batched
-    QPS; 100k -> see README; the 2,000-item demo catalog -> 0.998. Searching 12% of the leaves
+    QPS; 100k -> docs/results.md "Speed and size"; the 2,000-item demo catalog -> 0.998. Searching 12% of the leaves
     (the previous default) gave 0.984 at only 44x. Real embeddings may need more:
     `recsys-tf index tune` picks the fastest setting for a recall target."""
     leaves = max(1, int(round(math.sqrt(num_items))))

@@ -34,7 +34,7 @@ class RecommenderModel(keras.Model):
             N negatives drawn from its positive's own category in proportion to how often items are
             training positives (`sample_category_negatives`). Off by default: on the demo data (3 seeds)
             search-side ones lift warm recommend recall@10 by 0.012 but lower search NDCG@50 by 0.010
-            and bury new items on the full catalog (README "Category negatives").
+            and bury new items on the full catalog (docs/results.md "Category negatives").
             Why: in-batch negatives are mostly items of *other* categories, so the softmax teaches
             which category a query wants and little about which item *within* it — the part a
             search for "red waterproof hiking boots" is about. TFRS, keras-rs and keras-hub have no

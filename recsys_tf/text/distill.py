@@ -3,7 +3,7 @@
 Why: at batch 1 on CPU the 6-layer MiniLM forward pass is ~11 ms of a search request, and its
 float32 matmuls alone take ~8 ms (`benchmarks/query_encoder_floor.py`: 42.5 MB of weights read per
 query, more than this CPU's L3). Dropping the top layers without training loses search quality
-(README "Speed and size"). `DistilledTextEncoder` keeps the teacher's embeddings (shared: no second
+(docs/results.md "Speed and size"). `DistilledTextEncoder` keeps the teacher's embeddings (shared: no second
 copy in the export) and runs `num_layers` transformer blocks initialised from teacher layers, then
 trained so that its pooled, normalised vector reproduces the teacher's on query-like texts
 (`distill_query_encoder`: 1 - cosine). Items are still encoded by the full teacher, so the index

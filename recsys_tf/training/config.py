@@ -43,7 +43,7 @@ class ModelConfig:
     text_dropout: float = 0.5           # item text features zeroed in the tower's MLP input (the text skip keeps them)
     text_dropout_scope: str = "id_dropped"  # id_dropped: only on rows whose id is dropped (so 0.5 x id_dropout of
     #                                     all rows train attributes-only, warm rows as without it) | all: any row.
-    #                                     Measured (README Results): cold-start items ahead of the ID-only ablation at
+    #                                     Measured (docs/results.md): cold-start items ahead of the ID-only ablation at
     #                                     the top of the list, warm recommend unchanged; "all" cost warm recall@10 -0.017
     history_encoder: str = "attention"  # attention | transformer | mean
     max_history: int = 20
@@ -93,7 +93,7 @@ class TrainConfig:
     batch_size: int = 256               # global batch; per replica = batch_size / replicas
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"       # constant | cosine: Keras CosineDecay from learning_rate to 0 over
-    #                                     epochs x steps per epoch (README "MovieLens 100K": the rating recipe)
+    #                                     epochs x steps per epoch (docs/results.md "MovieLens 100K": the rating recipe)
     ema_momentum: float = 0.0           # > 0: validate and save the exponential moving average of the weights
     #                                     (Keras optimizer `use_ema`), e.g. 0.999 (the MovieLens rating recipe);
     #                                     0 = the raw weights

@@ -15,7 +15,7 @@ def _tf_config_workers() -> int:
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
     except json.JSONDecodeError as err:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({err}). Fix: see README 'Multi-worker'.") from err
+        raise ValueError(f"TF_CONFIG is not valid JSON ({err}). Fix: docs/training.md (TF_CONFIG).") from err
     return len(config.get("cluster", {}).get("worker", []))
 
 

@@ -1,4 +1,4 @@
-"""The README's MovieLens 100K command sequence, end to end on the format fixture:
+"""The MovieLens 100K (docs/results.md) command sequence, end to end on the format fixture:
 data load -> data split --strategy random --test-fraction 0.2 --seed 42 -> train -> evaluate --protocol tfrs."""
 import json
 import os
@@ -36,7 +36,7 @@ def test_movielens_tfrs_protocol(fixtures_dir, tmp_path, capsys):
 @pytest.mark.skipif(not os.environ.get("RECSYS_TF_ML100K"), reason="set RECSYS_TF_ML100K=/path/to/ml-100k "
                     "(make test fetches it: `make ml100k`)")
 def test_movielens_tfrs_protocol_on_the_real_files_matches_independent_numbers(tmp_path):
-    """The real 100,000 ratings, the README sequence with a tiny model: the protocol and the classic
+    """The real 100,000 ratings, the docs/results.md sequence with a tiny model: the protocol and the classic
     baselines must give the numbers computed independently on the same protocol (issue #5: popularity
     hit@100 0.295 / 0.412 seen excluded, item-kNN 0.354 / 0.513, EASE 0.316 / 0.624, EASE hit@10 0.173
     seen excluded). Any drift in the split, the seen-item handling or a baseline shows up here."""
@@ -46,7 +46,7 @@ def test_movielens_tfrs_protocol_on_the_real_files_matches_independent_numbers(t
     assert main(["data", "split", str(raw), "--out", str(split), "--strategy", "random", "--test-fraction", "0.2",
                  "--seed", "42"]) == 0
     args = ["train", "--data", str(split), "--out", str(run)]
-    # with the README's rating recipe switches (MF factors, L2, wide user buckets, weight average), smaller
+    # with the docs/results.md rating recipe switches (MF factors, L2, wide user buckets, weight average), smaller
     # (an average over 20 steps needs a momentum below the recipe's 0.999)
     recipe = ["tasks.rating=2", "model.user_bins=32768", "model.rating_factors=8", "model.rating_l2=0.1",
               "train.ema_momentum=0.9"]
