@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recsys_tf.constants import SPLIT_STRATEGIES
+from recsys_tf.errors import InputError
+
 
 def _parse_mapping(text: str | None) -> dict[str, str]:
     if not text:
@@ -11,7 +14,7 @@ def _parse_mapping(text: str | None) -> dict[str, str]:
     pairs = [p for p in text.split(",") if p]
     bad = [p for p in pairs if "=" not in p]
     if bad:
-        raise ValueError(f"`--columns` takes canonical=yours pairs separated by commas. Received: {bad}. "
+        raise InputError(f"`--columns` takes canonical=yours pairs separated by commas. Received: {bad}. "
                          "Fix: e.g. --columns item_id=sku,title=name")
     return dict(p.split("=", 1) for p in pairs)
 
@@ -56,7 +59,7 @@ def register(subparsers) -> None:
     split.add_argument("dir")
     split.add_argument("--out", required=True)
     split.add_argument("--strategy", default="temporal-last",
-                       choices=["temporal-last", "temporal-global", "random", "cold-start-items"])
+                       choices=SPLIT_STRATEGIES)
     split.add_argument("--test-fraction", type=float, default=0.2)
     split.add_argument("--validation-fraction", type=float, default=0.0)
     split.add_argument("--seed", type=int, default=42)

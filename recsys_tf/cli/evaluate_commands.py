@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from recsys_tf.constants import PROTOCOLS, RETRIEVALS
+
 
 def register(subparsers) -> None:
     evaluate = subparsers.add_parser("evaluate", help="full-catalog metrics of a run vs baselines, or --compare")
@@ -16,10 +18,10 @@ def register(subparsers) -> None:
     evaluate.add_argument("--no-baselines", action="store_true", help="same as --baselines none")
     evaluate.add_argument("--ablation", action="append", default=[], metavar="NAME=RUN",
                           help="also evaluate another run (e.g. id_only=runs/id_only) as ablations/NAME")
-    evaluate.add_argument("--protocol", choices=["temporal-last", "tfrs", "cold-start-items"], default="temporal-last",
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="temporal-last",
                           help="tfrs: TFRS tutorial protocol on a random split (hit rates with and without seen items)")
     evaluate.add_argument("--ks", default="1,5,10,50,100", help="cut-offs K, comma separated")
-    evaluate.add_argument("--retrieval", choices=["exact", "scann"], default="exact",
+    evaluate.add_argument("--retrieval", choices=RETRIEVALS, default="exact",
                           help="exact top-k (default) or the ScaNN index the export would use")
     evaluate.add_argument("--compare", nargs=2, metavar=("REPORT_A", "REPORT_B"),
                           help="paired bootstrap comparison of two reports (per-user deltas, 95%% CI); either side "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from recsys_tf.constants import INDEX_KINDS
+
 
 def register(subparsers) -> None:
     export = subparsers.add_parser("export", help="write a TF Serving model version (or `export check DIR`)")
     export.add_argument("--run", help="training run directory")
-    export.add_argument("--index", choices=["brute_force", "scann"], default="brute_force")
+    export.add_argument("--index", choices=INDEX_KINDS, default="brute_force")
     export.add_argument("--export-root", default="exports")
     export.add_argument("--model-name", default="recsys")
     export.add_argument("--max-k", type=int, default=100)

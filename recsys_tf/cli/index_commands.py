@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from recsys_tf.constants import INDEX_KINDS
+
 
 def register(subparsers) -> None:
     index = subparsers.add_parser("index", help="ScaNN tuning and cold-start item addition")
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
                                                     "category, brand, price]")
     add.add_argument("--export-root", help="default: the root of --export")
     add.add_argument("--model-name", help="default: the model of --export")
-    add.add_argument("--index", choices=["brute_force", "scann"], help="default: the index kind of --export")
+    add.add_argument("--index", choices=INDEX_KINDS, help="default: the index kind of --export")
     add.add_argument("--no-verify", action="store_true")
     add.set_defaults(func=cmd_add_items)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recsys_tf.constants import POOLINGS
+
 
 def register(subparsers) -> None:
     text = subparsers.add_parser("text", help="text tower utilities")
@@ -11,7 +13,7 @@ def register(subparsers) -> None:
     embed.add_argument("--preset", default="minilm-l6")
     embed.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
     embed.add_argument("--output", required=True, help=".npy file to write")
-    embed.add_argument("--pooling", choices=["mean", "cls"], default="mean")
+    embed.add_argument("--pooling", choices=POOLINGS, default="mean")
     embed.add_argument("--sequence-length", type=int, default=64)
     embed.add_argument("--batch-size", type=int, default=256)
     embed.set_defaults(func=cmd_embed)

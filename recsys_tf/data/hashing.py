@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.errors import InputError
+
 SALT_ENV = "RECSYS_TF_USER_ID_SALT"
 HASH_SCHEME = "hmac-sha256-hex16"
 
@@ -21,7 +23,7 @@ def load_salt(salt_file: str | None = None) -> bytes:
         salt = os.environ.get(SALT_ENV, "").encode()
         source = f"env var {SALT_ENV}"
     if len(salt) < 8:
-        raise ValueError(f"user-id hashing needs a salt of at least 8 bytes; {source} gave "
+        raise InputError(f"user-id hashing needs a salt of at least 8 bytes; {source} gave "
                          f"{len(salt)}. Fix: `export {SALT_ENV}=<random secret>` or pass --salt-file.")
     return salt
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.constants import EVENT_TYPES, SPLITS  # noqa: F401 (part of the schema API)
+from recsys_tf.errors import InputError
+
 SCHEMA_VERSION = 1
 
 ITEMS_FILE = "items.parquet"
@@ -48,17 +51,15 @@ EVENT_COLUMNS = {
 USER_REQUIRED_COLUMNS = {"user_id": "string"}
 JUDGMENT_COLUMNS = {"query": "string", "item_id": "string", "relevance": "float64"}
 
-EVENT_TYPES = ("view", "click", "cart", "purchase", "rating", "search_click")
 # Relative strength of each event as a positive signal; used by training to weight examples.
 EVENT_STRENGTH = {"view": 0.25, "click": 0.5, "cart": 0.75, "purchase": 1.0, "rating": 1.0,
                   "search_click": 1.0}
-SPLITS = ("train", "validation", "test")
 CATEGORY_SEPARATOR = " > "
 
 REJECT_COLUMNS = ["file", "row", "reason", "record"]
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset (or one of its files) cannot be used at all. The message names file, column and fix."""
 
 

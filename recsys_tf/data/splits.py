@@ -14,14 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys_tf.constants import SPLIT_STRATEGIES
 from recsys_tf.data.schema import Dataset
+from recsys_tf.errors import InputError
 
-STRATEGIES = ("temporal-last", "temporal-global", "random", "cold-start-items")
+STRATEGIES = SPLIT_STRATEGIES
 
 
 def _check_fraction(name: str, value: float) -> None:
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value}. Fix: e.g. --{name.replace('_', '-')} 0.2")
+        raise InputError(f"`{name}` must be in [0, 1). Received: {name}={value}. Fix: e.g. --{name.replace('_', '-')} 0.2")
 
 
 def split_events(events: pd.DataFrame, strategy: str = "temporal-last", *, test_fraction: float = 0.2,
@@ -62,7 +64,7 @@ def split_events(events: pd.DataFrame, strategy: str = "temporal-last", *, test_
         split[events["item_id"].isin(val_items).to_numpy()] = "validation"
         split[events["item_id"].isin(test_items).to_numpy()] = "test"
     else:
-        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={strategy!r}.")
+        raise InputError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={strategy!r}.")
     return events.assign(split=pd.Series(split, dtype="string"))
 
 

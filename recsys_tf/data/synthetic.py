@@ -43,6 +43,7 @@ from recsys_tf.data.catalog_vocabulary import (
     USER_SEGMENTS,
 )
 from recsys_tf.data.schema import Dataset, empty_rejects
+from recsys_tf.errors import InputError
 
 DAY = 86_400
 START_TIME = 1_700_000_000  # 2023-11-14, an arbitrary fixed origin
@@ -120,7 +121,7 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
              n_judgment_queries: int = 400) -> Dataset:
     """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
     if n_items < 50 or n_users < 10:
-        raise ValueError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
+        raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
                          f"n_users={n_users}. Fix: pass larger sizes.")
     rng = np.random.default_rng(seed)
     items, meta, popularity, release = _make_items(n_items, days, cold_start_fraction, rng)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_tf.errors import InputError
+
 DEFAULT_METRICS = ("recall@5", "recall@10", "ndcg@10", "precision@10", "map@10", "mrr", "recall@50", "squared_error",
                    "absolute_error")
 
@@ -85,7 +87,7 @@ def compare_reports(report_a, report_b, system: str = "recsys_tf",
     system_b = system if system_b is None else system_b
     paths_a, paths_b = _reports(report_a), _reports(report_b)
     if not paths_a or not paths_b:
-        raise ValueError(f"Nothing to compare: report_a={report_a!r}, report_b={report_b!r}. "
+        raise InputError(f"Nothing to compare: report_a={report_a!r}, report_b={report_b!r}. "
                          "Fix: pass a report directory (or a comma-separated list of them) for each side.")
     sides = []
     for paths, name in ((paths_a, system), (paths_b, system_b)):
@@ -93,7 +95,7 @@ def compare_reports(report_a, report_b, system: str = "recsys_tf",
         for path in paths:
             frame = _per_query(path)
             if not (frame["system"] == name).any():
-                raise ValueError(f"Report {path} has no rows for system {name!r}; it has "
+                raise InputError(f"Report {path} has no rows for system {name!r}; it has "
                                  f"{sorted(frame['system'].unique())}. Fix: pass one of those.")
             frames.append(frame[frame["system"] == name])
         sides.append(frames)
@@ -106,7 +108,7 @@ def compare_reports(report_a, report_b, system: str = "recsys_tf",
         for table in tables[1:]:
             shared = shared.intersection(table.index)
         if shared.empty:
-            raise ValueError(f"Reports {report_a} and {report_b} share no `{task}` queries. Fix: evaluate all "
+            raise InputError(f"Reports {report_a} and {report_b} share no `{task}` queries. Fix: evaluate all "
                              "runs on the same dataset directory and protocol.")
         for metric in metrics:
             if any(metric not in t for t in tables):
@@ -119,7 +121,7 @@ def compare_reports(report_a, report_b, system: str = "recsys_tf",
                                                            shared.get_level_values("user").to_numpy()[rows],
                                                            n_resamples, seed)
     if not out:
-        raise ValueError(f"Reports {report_a} and {report_b} have no metric in common for systems "
+        raise InputError(f"Reports {report_a} and {report_b} have no metric in common for systems "
                          f"{system!r} and {system_b!r}.")
     return out
 

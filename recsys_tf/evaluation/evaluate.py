@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys_tf.constants import BASELINES, DEFAULT_KS, PROTOCOLS
+from recsys_tf.errors import InputError
 from recsys_tf.evaluation.baselines import (
     EASE,
     BM25Search,
@@ -49,9 +51,6 @@ from recsys_tf.evaluation.metrics import (
 )
 from recsys_tf.evaluation.topk import top_k_items
 
-DEFAULT_KS = (1, 5, 10, 50, 100)
-PROTOCOLS = ("temporal-last", "tfrs", "cold-start-items")
-BASELINES = ("popularity", "item_knn", "ease", "bm25", "zero_shot_text", "frequency_recency")
 SHORT_HISTORY = 5          # users with fewer distinct history items form the `short_history` breakdown
 LIST_METRIC_TASKS = ("recommend", "related")
 
@@ -118,13 +117,13 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     `baselines`: True (all of BASELINES), False, or a tuple of names. `retrieval`: `exact` (batched
     matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use)."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
+        raise InputError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
     if retrieval not in ("exact", "scann"):
-        raise ValueError(f"`retrieval` must be 'exact' or 'scann'. Received: retrieval={retrieval!r}.")
+        raise InputError(f"`retrieval` must be 'exact' or 'scann'. Received: retrieval={retrieval!r}.")
     chosen = BASELINES if baselines is True else tuple(baselines or ())
     unknown = sorted(set(chosen) - set(BASELINES))
     if unknown:
-        raise ValueError(f"Unknown baselines {unknown}. Fix: choose from {list(BASELINES)} or `all`.")
+        raise InputError(f"Unknown baselines {unknown}. Fix: choose from {list(BASELINES)} or `all`.")
     ks = tuple(sorted(set(int(k) for k in ks)))
     from recsys_tf.features.catalog import Catalog
     from recsys_tf.training.run import load_run
@@ -134,7 +133,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     history_events = events[events["split"].isin(["train", "validation"])]
     test = events[events["split"] == "test"].reset_index(drop=True)
     if test.empty:
-        raise ValueError(f"{data_dir or 'the run dataset'} has no test events. Fix: split with a test fraction > 0.")
+        raise InputError(f"{data_dir or 'the run dataset'} has no test events. Fix: split with a test fraction > 0.")
     catalog = Catalog.from_items(dataset.items, vocab)
     n_items = len(vocab.items)
     k_max = min(max(ks), n_items)
@@ -202,7 +201,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     for name, path in (ablations or {}).items():
         other = load_run(path, data_dir or _data_dir_of(run_dir))
         if list(other[2].items) != list(vocab.items):
-            raise ValueError(f"Ablation run {path} was trained on a different item vocabulary than {run_dir}. "
+            raise InputError(f"Ablation run {path} was trained on a different item vocabulary than {run_dir}. "
                              "Fix: train both runs on the same dataset directory.")
         model_systems[f"ablations/{name}/"] = (other[0], other[1], other[4], other[5])
     for prefix, (m, cfg, item_enc, query_enc) in model_systems.items():

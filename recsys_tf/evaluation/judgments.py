@@ -23,6 +23,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from recsys_tf.errors import InputError
+
 SCALES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
@@ -34,7 +36,7 @@ def is_validation_query(queries) -> np.ndarray:
 def judgment_half(judgments: pd.DataFrame | None, half: str) -> pd.DataFrame | None:
     """The `validation` or `test` half of a judgments table (None stays None)."""
     if half not in ("validation", "test"):
-        raise ValueError(f"`half` must be 'validation' or 'test'. Received: half={half!r}.")
+        raise InputError(f"`half` must be 'validation' or 'test'. Received: half={half!r}.")
     if judgments is None or not len(judgments):
         return judgments
     validation = is_validation_query(judgments["query"].to_numpy())

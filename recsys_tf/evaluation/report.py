@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_KS = (1, 5, 10, 50, 100)
+from recsys_tf.constants import DEFAULT_KS
+
 BASELINE_ORDER = ("zero_shot_text", "popularity", "item_knn", "ease", "bm25")
 
 

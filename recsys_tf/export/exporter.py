@@ -111,8 +111,8 @@ def verify_reload(in_process, reload, clock) -> None:
 
 def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers) -> dict:
     """Bytes of the SavedModel's variables vs. what they must hold: every distinct weight of the
-    model and text encoders once, plus the index (embeddings + identifiers). Issue goal: ratio ≤ 1.15
-    (../shared/ARCHITECTURE.md: Keras 3 archives used to store the text encoder twice)."""
+    model and text encoders once, plus the index (embeddings + identifiers). Goal: ratio ≤ 1.15, i.e.
+    no weight is stored twice (a text encoder tracked by two layers would be)."""
     seen, weights = set(), 0
     for layer in layers:
         for variable in getattr(layer, "weights", []) if layer is not None else []:

@@ -13,12 +13,14 @@ import shutil
 import uuid
 from pathlib import Path
 
+from recsys_tf.errors import InputError
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def check_model_name(name: str) -> str:
     if not NAME_PATTERN.match(name) or name in (".", ".."):
-        raise ValueError(f"`--model-name` must be letters, digits, '_', '.', '-' (not starting with a dot, at most "
+        raise InputError(f"`--model-name` must be letters, digits, '_', '.', '-' (not starting with a dot, at most "
                          f"128 characters). Received: {name!r}. Fix: e.g. --model-name recsys")
     return name
 
@@ -27,7 +29,7 @@ def model_dir(export_root: str | os.PathLike, name: str) -> Path:
     root = Path(export_root).resolve()
     path = (root / check_model_name(name)).resolve()
     if path.parent != root:
-        raise ValueError(f"model directory {path} escapes the export root {root}.")
+        raise InputError(f"model directory {path} escapes the export root {root}.")
     return path
 
 

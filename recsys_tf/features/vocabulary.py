@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_tf.constants import EVENT_TYPES
+
 PRICE_BUCKET_EDGES = [5, 10, 20, 35, 50, 75, 100, 150, 250, 400, 700, 1200]  # 0 = unknown price
-EVENT_VOCABULARY = ["view", "click", "cart", "purchase", "rating", "search_click"]  # index = 1 + position
+EVENT_VOCABULARY = list(EVENT_TYPES)  # index = 1 + position
 RECENCY_BUCKETS = 16
 
 

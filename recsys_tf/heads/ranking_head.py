@@ -5,6 +5,7 @@ import keras
 import keras_rs
 from keras import ops
 
+from recsys_tf.errors import InputError
 from recsys_tf.towers.mlp import mlp
 
 KINDS = ("rating", "click")
@@ -38,17 +39,17 @@ class RankingHead(keras.layers.Layer):
                  factor_dim: int = 0, l2: float = 0.0, rating_range=None, **kwargs):
         super().__init__(**kwargs)
         if kind not in KINDS:
-            raise ValueError(f"`kind` must be one of {KINDS}. Received: kind={kind!r}.")
+            raise InputError(f"`kind` must be one of {KINDS}. Received: kind={kind!r}.")
         self.kind, self.num_user_bins, self.num_items = kind, int(num_user_bins), int(num_items)
         self.hidden_dims, self.num_cross_layers = list(hidden_dims), int(num_cross_layers)
         self.dropout, self.global_mean = float(dropout), float(global_mean)
         self.factor_dim, self.l2 = int(factor_dim), float(l2)
         if self.factor_dim < 0 or self.l2 < 0:
-            raise ValueError(f"`factor_dim` and `l2` must be >= 0. Received: factor_dim={factor_dim}, l2={l2}.")
+            raise InputError(f"`factor_dim` and `l2` must be >= 0. Received: factor_dim={factor_dim}, l2={l2}.")
         self.rating_range = None if rating_range is None else [float(v) for v in rating_range]
         if self.rating_range is not None and (len(self.rating_range) != 2 or self.rating_range[0] > self.rating_range[1]
                                               or kind != "rating"):
-            raise ValueError("`rating_range` must be (low, high) with low <= high, for kind='rating' only. "
+            raise InputError("`rating_range` must be (low, high) with low <= high, for kind='rating' only. "
                              f"Received: rating_range={rating_range!r}, kind={kind!r}.")
         self.crosses = [keras_rs.layers.FeatureCross(name=f"cross_{i}") for i in range(self.num_cross_layers)]
         self.mlp = mlp(self.hidden_dims, 1, self.dropout, name=f"{kind}_mlp")

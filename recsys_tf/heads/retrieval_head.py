@@ -20,6 +20,9 @@ import keras_rs
 import tensorflow as tf
 from keras import ops
 
+from recsys_tf.errors import InputError
+from recsys_tf.training.config import MODEL_DEFAULTS as D
+
 
 def _replica_context():
     ctx = tf.distribute.get_replica_context()
@@ -88,11 +91,12 @@ class RetrievalHead(keras.layers.Layer):
     are row i's own negatives; one with the positive's id is masked.
     """
 
-    def __init__(self, temperature: float = 0.05, learn_temperature: bool = False, logq_correction: bool = True,
-                 remove_accidental_hits: bool = True, num_hard_negatives: int | None = None, **kwargs):
+    def __init__(self, temperature: float = D.temperature, learn_temperature: bool = D.learn_temperature,
+                 logq_correction: bool = D.logq_correction, remove_accidental_hits: bool = D.remove_accidental_hits,
+                 num_hard_negatives: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if temperature <= 0:
-            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature}.")
+            raise InputError(f"`temperature` must be > 0. Received: temperature={temperature}.")
         self.temperature, self.learn_temperature = float(temperature), bool(learn_temperature)
         self.logq_correction, self.remove_accidental_hits = bool(logq_correction), bool(remove_accidental_hits)
         self.num_hard_negatives = int(num_hard_negatives) if num_hard_negatives else None

@@ -1,7 +1,8 @@
 """Build TFRS `factorized_top_k` indexes over item embeddings with string SKU identifiers.
 
 TFRS layers are tf_keras (Keras 2) objects; they are used on their own, called on query
-embeddings, never nested inside a Keras 3 model (../shared/ARCHITECTURE.md).
+embeddings, never nested inside a Keras 3 model (Keras 3 does not track tf_keras layers or their
+variables, so a nested index would be missing from the model's weights and SavedModel).
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import math
 
 import numpy as np
 
-INDEX_KINDS = ("brute_force", "scann")
+from recsys_tf.constants import INDEX_KINDS
+from recsys_tf.errors import InputError
 
 
 def default_scann_params(num_items: int, k: int) -> dict:
@@ -34,7 +36,7 @@ def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_
     import tensorflow as tf
 
     if kind not in INDEX_KINDS:
-        raise ValueError(f"`index` must be one of {INDEX_KINDS}. Received: index={kind!r}.")
+        raise InputError(f"`index` must be one of {INDEX_KINDS}. Received: index={kind!r}.")
     import tensorflow_recommenders as tfrs
 
     embeddings = tf.constant(np.asarray(embeddings, np.float32))
@@ -42,7 +44,7 @@ def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_
     if kind == "brute_force":
         return tfrs.layers.factorized_top_k.BruteForce(k=k).index(embeddings, identifiers)
     if len(embeddings) < 16:
-        raise ValueError(f"ScaNN needs at least 16 items to partition; the catalog has {len(embeddings)}. "
+        raise InputError(f"ScaNN needs at least 16 items to partition; the catalog has {len(embeddings)}. "
                          "Fix: use --index brute_force for tiny catalogs.")
     params = default_scann_params(len(embeddings), k)
     params.update(scann_params)

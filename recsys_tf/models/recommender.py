@@ -11,13 +11,17 @@ sum of replica losses equals the single-device loss and gradients agree under tf
 """
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import ops
 
+from recsys_tf.constants import TASKS
+from recsys_tf.errors import InputError
 from recsys_tf.heads.retrieval_head import RetrievalHead, all_gather, cross_replica_sum
+from recsys_tf.training.config import TaskConfig
 
-TASKS = ("recommend", "search", "rating", "click")
 USER_FEATURES = ("history_items", "history_events", "history_recency", "user_bin", "hour", "weekday", "device")
 
 
@@ -58,21 +62,21 @@ class RecommenderModel(keras.Model):
         self.retrieval_head = retrieval_head or RetrievalHead()
         self.rating_head, self.click_head = rating_head, click_head
         self.repeat_head = repeat_head
-        weights = {"recommend": 1.0, "search": 1.0, "rating": 0.5, "click": 0.2}
+        weights = dataclasses.asdict(TaskConfig())
         weights.update(task_weights or {})
         unknown = set(weights) - set(TASKS)
         if unknown:
-            raise ValueError(f"`task_weights` has unknown task(s) {sorted(unknown)}; tasks are {TASKS}.")
+            raise InputError(f"`task_weights` has unknown task(s) {sorted(unknown)}; tasks are {TASKS}.")
         self.task_weights = {k: float(v) for k, v in weights.items()}
         self.num_uniform_negatives = int(num_uniform_negatives)
         self.category_negatives = {k: int(v) for k, v in (category_negatives or {}).items() if int(v) > 0}
         bad = set(self.category_negatives) - {"recommend", "search"}
         if bad or any(int(v) < 0 for v in (category_negatives or {}).values()):
-            raise ValueError("`category_negatives` maps 'recommend' / 'search' to a number of negatives >= 0. "
+            raise InputError("`category_negatives` maps 'recommend' / 'search' to a number of negatives >= 0. "
                              f"Received: category_negatives={category_negatives!r}. Fix: e.g. {{'search': 8}}.")
         self.full_softmax = tuple(t for t in ("recommend", "search") if t in set(full_softmax or ()))
         if set(full_softmax or ()) - set(self.full_softmax):
-            raise ValueError("`full_softmax` names tasks among 'recommend' / 'search'. "
+            raise InputError("`full_softmax` names tasks among 'recommend' / 'search'. "
                              f"Received: full_softmax={full_softmax!r}. Fix: e.g. ('recommend',).")
         self.seed_generator = keras.random.SeedGenerator(3)
         rows = item_tower.num_items + 1

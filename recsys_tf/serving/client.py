@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys_tf.errors import InputError
+
 
 class ServingError(RuntimeError):
     """A request failed; the message names the endpoint, the model and what to do."""
@@ -35,12 +37,12 @@ class RecsysClient:
     def predict(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         sizes = {np.asarray(v).shape[0] for v in inputs.values() if np.asarray(v).ndim}
         if sizes and max(sizes) > self.max_batch:
-            raise ValueError(f"batch of {max(sizes)} rows exceeds max_batch={self.max_batch}. Fix: send smaller batches.")
+            raise InputError(f"batch of {max(sizes)} rows exceeds max_batch={self.max_batch}. Fix: send smaller batches.")
         return self._predict(signature, inputs)
 
     def _k(self, k: int, n: int) -> np.ndarray:
         if not isinstance(k, int | np.integer) or not 1 <= k <= self.max_k:
-            raise ValueError(f"`k` must be an integer in [1, {self.max_k}]. Received: k={k!r}.")
+            raise InputError(f"`k` must be an integer in [1, {self.max_k}]. Received: k={k!r}.")
         return np.full(n, k, np.int32)
 
     @staticmethod
@@ -50,10 +52,10 @@ class RecsysClient:
             return {}
         lam = 1.0 if mmr_lambda is None else float(mmr_lambda)
         if not 0.0 <= lam <= 1.0:
-            raise ValueError(f"`mmr_lambda` must be in [0, 1] (1 = relevance only). Received: {mmr_lambda!r}.")
+            raise InputError(f"`mmr_lambda` must be in [0, 1] (1 = relevance only). Received: {mmr_lambda!r}.")
         cap = int(max_per_category or 0)
         if cap < 0:
-            raise ValueError(f"`max_per_category` must be >= 0 (0 = no cap). Received: {max_per_category!r}.")
+            raise InputError(f"`max_per_category` must be >= 0 (0 = no cap). Received: {max_per_category!r}.")
         return {"mmr_lambda": np.full(n, lam, np.float32), "max_per_category": np.full(n, cap, np.int32)}
 
     # --- signatures -----------------------------------------------------------------------------
@@ -77,16 +79,16 @@ class RecsysClient:
         def column(name, value, low, high):
             values = [value] * n if value is None or isinstance(value, int | np.integer) else list(value)
             if len(values) != n:
-                raise ValueError(f"`{name}` needs one value per user ({n}). Received {len(values)} values.")
+                raise InputError(f"`{name}` needs one value per user ({n}). Received {len(values)} values.")
             for v in values:
                 if v is not None and not (isinstance(v, int | np.integer) and low <= v <= high):
-                    raise ValueError(f"`{name}` must be an integer in [{low}, {high}] or None (server clock). "
+                    raise InputError(f"`{name}` must be an integer in [{low}, {high}] or None (server clock). "
                                      f"Received: {name}={v!r}.")
             return np.array([-1 if v is None else int(v) for v in values], np.int32)
 
         devices = [device] * n if device is None or isinstance(device, str) else list(device)
         if len(devices) != n:
-            raise ValueError(f"`device` needs one value per user ({n}). Received {len(devices)} values.")
+            raise InputError(f"`device` needs one value per user ({n}). Received {len(devices)} values.")
         return {"hour": column("hour", hour, 0, 23), "weekday": column("weekday", weekday, 0, 6),
                 "device": np.array(["" if d is None else str(d) for d in devices], object)}
 
@@ -106,7 +108,7 @@ class RecsysClient:
         n = len(user_ids)
         diverse = self._diversity(n, mmr_lambda, max_per_category)
         if not isinstance(include_history, bool | np.bool_):
-            raise ValueError(f"`include_history` must be True or False. Received: include_history={include_history!r}.")
+            raise InputError(f"`include_history` must be True or False. Received: include_history={include_history!r}.")
         context = self._context(n, hour, weekday, device)
         if include_history and not context:
             context = self._context(n, [None] * n, [None] * n, [None] * n)
@@ -160,5 +162,5 @@ def make_client(endpoint: str, model: str, **kwargs) -> RecsysClient:
         from recsys_tf.serving.local_client import LocalClient
 
         return LocalClient(endpoint[len("file://"):], model)
-    raise ValueError(f"`--endpoint` must start with grpc://, http://, https:// or file://. Received: {endpoint!r}. "
+    raise InputError(f"`--endpoint` must start with grpc://, http://, https:// or file://. Received: {endpoint!r}. "
                      "Fix: e.g. --endpoint grpc://localhost:8500")

@@ -5,13 +5,14 @@ version is both). Roll back by pointing `stable` at an older version and reloadi
 """
 from __future__ import annotations
 
+from recsys_tf.errors import InputError
 from recsys_tf.export.versions import model_dir, versions
 
 
 def models_config(export_root, model_name: str, base_path: str = "/models") -> str:
     found = versions(model_dir(export_root, model_name))
     if not found:
-        raise ValueError(f"no versions under {export_root}/{model_name}. Fix: run `recsys-tf export` first.")
+        raise InputError(f"no versions under {export_root}/{model_name}. Fix: run `recsys-tf export` first.")
     served = found[-2:]
     stable, canary = served[0], served[-1]
     specific = "\n".join(f"        versions: {v}" for v in served)

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from recsys_tf.errors import InputError
 from recsys_tf.text.text_encoder import TextEncoder
 
 WEIGHTS_FILE = "query_encoder.npz"
@@ -54,12 +55,12 @@ class DistilledTextEncoder(TextEncoder):
     def __init__(self, backbone, tokenizer, num_layers: int = 3, init_layers=None, **kwargs):
         teacher_layers = int(backbone.get_config()["num_layers"])
         if not 1 <= int(num_layers) <= teacher_layers:
-            raise ValueError(f"`num_layers` of a distilled query encoder must be in [1, {teacher_layers}] "
+            raise InputError(f"`num_layers` of a distilled query encoder must be in [1, {teacher_layers}] "
                              f"(the teacher's depth). Received: num_layers={num_layers}.")
         init_layers = [int(i) for i in (init_layers if init_layers is not None
                                         else default_init_layers(teacher_layers, int(num_layers)))]
         if len(init_layers) != int(num_layers) or not all(0 <= i < teacher_layers for i in init_layers):
-            raise ValueError(f"`init_layers` must list {num_layers} teacher layer indices in "
+            raise InputError(f"`init_layers` must list {num_layers} teacher layer indices in "
                              f"[0, {teacher_layers}). Received: init_layers={init_layers}.")
         # read by _make_sublayers, which TextEncoder.__init__ calls before the layer is locked
         object.__setattr__(self, "_student_spec", (int(num_layers), init_layers))
@@ -105,7 +106,7 @@ class DistilledTextEncoder(TextEncoder):
         data = np.load(path)
         weights = self.block_weights()
         if len(data.files) != len(weights):
-            raise ValueError(f"{path} holds {len(data.files)} arrays but a {self.num_layers}-layer distilled "
+            raise InputError(f"{path} holds {len(data.files)} arrays but a {self.num_layers}-layer distilled "
                              f"encoder has {len(weights)}: it was written for another configuration. "
                              "Fix: re-run `recsys-tf train` (or delete the file to distill again).")
         for i, weight in enumerate(weights):
@@ -149,11 +150,11 @@ def distill_query_encoder(teacher: TextEncoder, texts: list[str], num_layers: in
     from recsys_tf.text.embedding_cache import encode_texts
 
     if teacher.training_mode != "frozen":
-        raise ValueError("A distilled query encoder needs a frozen text tower (text.mode=frozen): the "
+        raise InputError("A distilled query encoder needs a frozen text tower (text.mode=frozen): the "
                          f"teacher must not change while the student copies it. Received: mode={teacher.training_mode!r}. "
                          "Fix: set text.query_encoder_layers=0 for this mode.")
     if len(texts) < 2:
-        raise ValueError(f"Distilling a query encoder needs texts; received {len(texts)}.")
+        raise InputError(f"Distilling a query encoder needs texts; received {len(texts)}.")
     start_time = time.time()
     student = student_of(teacher, num_layers)
     targets = teacher_vectors if teacher_vectors is not None else encode_texts(teacher, texts)

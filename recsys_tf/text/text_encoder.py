@@ -6,8 +6,10 @@ import keras_hub
 import tensorflow as tf
 from keras import ops
 
-POOLINGS = ("mean", "cls")
-TRAINING_MODES = ("frozen", "last_n_layers", "full", "lora")
+from recsys_tf.constants import POOLINGS, TEXT_MODES
+from recsys_tf.errors import InputError
+
+TRAINING_MODES = TEXT_MODES
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -41,17 +43,17 @@ class TextEncoder(keras.layers.Layer):
                  trainable_layers: int = 1, lora_rank: int = 4, preset: str | None = None, **kwargs):
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
-            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}.")
+            raise InputError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}.")
         if training_mode not in TRAINING_MODES:
-            raise ValueError(f"`training_mode` must be one of {TRAINING_MODES}. "
+            raise InputError(f"`training_mode` must be one of {TRAINING_MODES}. "
                              f"Received: training_mode={training_mode!r}.")
         max_length = backbone.get_config().get("max_sequence_length", 512)
         if not 2 < int(sequence_length) <= max_length:
-            raise ValueError(f"`sequence_length` must be in (2, {max_length}] for this backbone. "
+            raise InputError(f"`sequence_length` must be in (2, {max_length}] for this backbone. "
                              f"Received: sequence_length={sequence_length}.")
         n_layers = backbone.get_config()["num_layers"]
         if training_mode == "last_n_layers" and not 1 <= trainable_layers <= n_layers:
-            raise ValueError(f"`trainable_layers` must be in [1, {n_layers}]. Received: {trainable_layers}.")
+            raise InputError(f"`trainable_layers` must be in [1, {n_layers}]. Received: {trainable_layers}.")
         # === Config ===
         self.sequence_length = int(sequence_length)
         self.pooling = pooling
@@ -70,7 +72,7 @@ class TextEncoder(keras.layers.Layer):
         self._apply_training_mode()
         self._make_sublayers()
         # Built eagerly: Keras would otherwise build on symbolic float inputs, which the string
-        # tokenizer rejects (../shared/ARCHITECTURE.md, "Pitfalls").
+        # tokenizer rejects.
         self.build()
 
     def build(self, input_shape=None):
@@ -129,7 +131,7 @@ class TextEncoder(keras.layers.Layer):
         token_ids, _ = self._get_packer()(self.tokenizer(text))
         token_ids = tf.cast(token_ids, tf.int32)
         # Masks are int32, not bool: a bool tensor in a distributed dataset fails under
-        # MirroredStrategy (AddN on bool; ../shared/ARCHITECTURE.md).
+        # MirroredStrategy (the replicas' values are summed with AddN, which has no bool kernel).
         padding_mask = tf.cast(token_ids != self.tokenizer.pad_token_id, tf.int32)
         return {"token_ids": token_ids, "padding_mask": padding_mask}
 

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from recsys_tf.errors import InputError
 from recsys_tf.features.vocabulary import PRICE_BUCKET_EDGES
 from recsys_tf.towers.mlp import (
     deserialize_optional,
@@ -15,6 +16,7 @@ from recsys_tf.towers.mlp import (
     text_skip_weight,
     with_text_skip,
 )
+from recsys_tf.training.config import MODEL_DEFAULTS as D
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -48,17 +50,18 @@ class ItemTower(keras.layers.Layer):
 
     def __init__(self, num_items: int, num_categories: int, num_brands: int, catalog_category=None,
                  catalog_brand=None, catalog_price=None, catalog_text_vectors=None, text_dim: int = 384,
-                 output_dim: int = 64, id_dim: int = 32, attribute_dim: int = 16, hidden_dims=(128,),
-                 dropout: float = 0.0, id_dropout: float = 0.1, text_encoder=None, catalog_token_ids=None,
-                 text_skip: bool = True, text_skip_init: float = 1.0, text_dropout: float = 0.0,
-                 text_dropout_scope: str = "id_dropped", **kwargs):
+                 output_dim: int = D.embedding_dim, id_dim: int = D.id_dim, attribute_dim: int = D.attribute_dim,
+                 hidden_dims=tuple(D.hidden_dims), dropout: float = D.dropout, id_dropout: float = D.id_dropout,
+                 text_encoder=None, catalog_token_ids=None, text_skip: bool = D.text_skip,
+                 text_skip_init: float = D.text_skip_init, text_dropout: float = D.text_dropout,
+                 text_dropout_scope: str = D.text_dropout_scope, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
-            raise ValueError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
+            raise InputError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
         if not 0.0 <= text_dropout < 1.0:
-            raise ValueError(f"`text_dropout` must be in [0, 1). Received: text_dropout={text_dropout}.")
+            raise InputError(f"`text_dropout` must be in [0, 1). Received: text_dropout={text_dropout}.")
         if text_dropout_scope not in ("all", "id_dropped"):
-            raise ValueError("`text_dropout_scope` must be 'all' or 'id_dropped'. "
+            raise InputError("`text_dropout_scope` must be 'all' or 'id_dropped'. "
                              f"Received: text_dropout_scope={text_dropout_scope!r}.")
         self.text_dropout, self.text_dropout_scope = float(text_dropout), text_dropout_scope
         self.num_items, self.num_categories, self.num_brands = int(num_items), int(num_categories), int(num_brands)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from recsys_tf.errors import InputError
 from recsys_tf.towers.mlp import (
     deserialize_optional,
     l2_normalize,
@@ -13,6 +14,7 @@ from recsys_tf.towers.mlp import (
     text_skip_weight,
     with_text_skip,
 )
+from recsys_tf.training.config import MODEL_DEFAULTS as D
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -32,12 +34,14 @@ class QueryTower(keras.layers.Layer):
     path is trained too — without it, that path only ever learned as one input of the gate.
     """
 
-    def __init__(self, text_encoder=None, text_dim: int = 384, output_dim: int = 64, hidden_dims=(128,),
-                 dropout: float = 0.0, personalize: bool = True, text_skip: bool = True,
-                 text_skip_init: float = 1.0, anonymous_rate: float = 0.0, **kwargs):
+    def __init__(self, text_encoder=None, text_dim: int = 384, output_dim: int = D.embedding_dim,
+                 hidden_dims=tuple(D.hidden_dims), dropout: float = D.dropout,
+                 personalize: bool = D.personalize_search, text_skip: bool = D.text_skip,
+                 text_skip_init: float = D.query_text_skip_init, anonymous_rate: float = D.anonymous_search_rate,
+                 **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= anonymous_rate < 1.0:
-            raise ValueError(f"`anonymous_rate` must be in [0, 1). Received: anonymous_rate={anonymous_rate}.")
+            raise InputError(f"`anonymous_rate` must be in [0, 1). Received: anonymous_rate={anonymous_rate}.")
         self.anonymous_rate = float(anonymous_rate)
         self.text_encoder = text_encoder
         self.text_dim = int(text_encoder.output_dim if text_encoder is not None else text_dim)

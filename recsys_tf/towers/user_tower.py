@@ -5,10 +5,13 @@ import keras
 import keras_hub
 from keras import ops
 
+from recsys_tf.constants import HISTORY_ENCODERS
+from recsys_tf.errors import InputError
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
 from recsys_tf.towers.mlp import drop_rows, l2_normalize, mlp, text_skip_weight, with_text_skip
+from recsys_tf.training.config import MODEL_DEFAULTS as D
 
-ENCODERS = ("attention", "transformer", "mean")
+ENCODERS = HISTORY_ENCODERS
 
 
 @keras.saving.register_keras_serializable(package="recsys_tf")
@@ -28,12 +31,13 @@ class UserTower(keras.layers.Layer):
     User-id dropout (`user_id_dropout`) teaches the tower to serve users it has never seen.
     """
 
-    def __init__(self, item_tower, num_user_bins: int, num_devices: int = 0, output_dim: int = 64,
-                 history_encoder: str = "attention", num_heads: int = 2, user_id_dim: int = 32,
-                 hidden_dims=(128,), dropout: float = 0.0, user_id_dropout: float = 0.1, **kwargs):
+    def __init__(self, item_tower, num_user_bins: int, num_devices: int = 0, output_dim: int = D.embedding_dim,
+                 history_encoder: str = D.history_encoder, num_heads: int = D.num_heads, user_id_dim: int = D.id_dim,
+                 hidden_dims=tuple(D.hidden_dims), dropout: float = D.dropout,
+                 user_id_dropout: float = D.user_id_dropout, **kwargs):
         super().__init__(**kwargs)
         if history_encoder not in ENCODERS:
-            raise ValueError(f"`history_encoder` must be one of {ENCODERS}. Received: {history_encoder!r}.")
+            raise InputError(f"`history_encoder` must be one of {ENCODERS}. Received: {history_encoder!r}.")
         self.item_tower = item_tower
         self.num_user_bins, self.num_devices = int(num_user_bins), int(num_devices)
         self.output_dim, self.history_encoder, self.num_heads = int(output_dim), history_encoder, int(num_heads)

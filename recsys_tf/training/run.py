@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
+from recsys_tf.errors import InputError
 from recsys_tf.training.config import ExperimentConfig
 
 
@@ -50,12 +51,12 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     if saved_config.exists() and (run_dir / "checkpoints" / "backup").exists():
         previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
         if previous.to_dict() != config.to_dict():
-            raise ValueError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
+            raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
                              "would mix two experiments. Fix: use a new --out, or the same config to resume.")
     keras.utils.set_random_seed(config.train.seed)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"`train.batch_size` ({config.train.batch_size}) must be divisible by the number of "
+        raise InputError(f"`train.batch_size` ({config.train.batch_size}) must be divisible by the number of "
                          f"replicas ({strategy.num_replicas_in_sync}). Fix: --set train.batch_size=...")
     log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
     with strategy.scope():

@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import os
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+from recsys_tf.constants import STRATEGIES
+from recsys_tf.errors import InputError
 
 
 def _tf_config_workers() -> int:
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
     except json.JSONDecodeError as err:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({err}). Fix: docs/training.md (TF_CONFIG).") from err
+        raise InputError(f"TF_CONFIG is not valid JSON ({err}). Fix: docs/training.md (TF_CONFIG).") from err
     return len(config.get("cluster", {}).get("worker", []))
 
 
@@ -23,7 +24,7 @@ def choose_strategy(name: str = "auto"):
     import tensorflow as tf
 
     if name not in STRATEGIES:
-        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={name!r}.")
+        raise InputError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={name!r}.")
     if name == "tpu" or (name == "auto" and os.environ.get("TPU_NAME")):
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
