@@ -7,7 +7,7 @@ Generative model (all draws from one ``numpy.random.default_rng(seed)``, so a se
   features and a colour. Its title uses one synonym of each ("Acme wireless earbuds, noise
   cancelling, black"), its description other synonyms, so title, description and query rarely
   share every word. The price is log-uniform in the leaf's range. Each item has a popularity
-  weight ~ Zipf(1.1) (long tail) and a release time: ``cold_start_fraction`` of items are released
+  weight ~ Zipf(1.6), capped at 200 (long tail) and a release time: ``cold_start_fraction`` of items are released
   after ``0.85`` of the time span, so they have no events before that cut-off (cold start).
 * **Users.** Each user has a taste: a Dirichlet over 2-4 favourite leaves, a favourite brand per
   department (affinity 3x), two favourite colours (affinity 3x), a must-have feature per leaf

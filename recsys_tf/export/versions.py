@@ -59,11 +59,3 @@ def commit(tmp: Path, path: Path, version: int | None = None) -> Path:
                                       "the next one.") from None
             continue  # another export took this number first: try the next
 
-
-def clean_stale_temporaries(path: Path) -> int:
-    """Remove leftovers of crashed exports (hidden .tmp-* directories)."""
-    count = 0
-    for tmp in path.glob(".tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
-        count += 1
-    return count

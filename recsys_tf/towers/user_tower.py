@@ -34,7 +34,7 @@ class UserTower(keras.layers.Layer):
     def __init__(self, item_tower, num_user_bins: int, num_devices: int = 0, output_dim: int = D.embedding_dim,
                  history_encoder: str = D.history_encoder, num_heads: int = D.num_heads, user_id_dim: int = D.id_dim,
                  hidden_dims=tuple(D.hidden_dims), dropout: float = D.dropout,
-                 user_id_dropout: float = D.user_id_dropout, **kwargs):
+                 user_id_dropout: float = D.user_id_dropout, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if history_encoder not in ENCODERS:
             raise InputError(f"`history_encoder` must be one of {ENCODERS}. Received: {history_encoder!r}.")
@@ -55,7 +55,8 @@ class UserTower(keras.layers.Layer):
                             if history_encoder == "transformer" else None)
         self.attention_score = keras.layers.Dense(1, name="attention_score") if history_encoder != "mean" else None
         self.mlp = mlp(self.hidden_dims, self.output_dim, self.dropout, name="user_mlp")
-        self.seed_generator = keras.random.SeedGenerator(2)  # see ItemTower: created with the layer
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)  # see ItemTower: created with the layer
         self.build()
 
     def build(self, input_shape=None):
@@ -118,6 +119,7 @@ class UserTower(keras.layers.Layer):
             "num_user_bins": self.num_user_bins, "num_devices": self.num_devices, "output_dim": self.output_dim,
             "history_encoder": self.history_encoder, "num_heads": self.num_heads, "user_id_dim": self.user_id_dim,
             "hidden_dims": self.hidden_dims, "dropout": self.dropout, "user_id_dropout": self.user_id_dropout,
+            "seed": self.seed,
         })
         return config
 

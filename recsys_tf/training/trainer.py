@@ -1,4 +1,4 @@
-"""`train_run`: the training job behind `recsys-tf train`.
+"""`Trainer`: the custom training loop behind `train_run` (recsys_tf/training/run.py).
 
 One custom loop for every strategy (default, Mirrored, MultiWorkerMirrored, TPU): a `tf.function`
 step runs `strategy.run` (GradientTape + Keras 3 optimizer) and `strategy.reduce` sums the
@@ -146,14 +146,6 @@ class Trainer:
             return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
 
         return tf.function(step, jit_compile=self.config.train.jit_compile or None)
-
-    def _plain_dataset(self, epoch: int):
-        from recsys_tf.features.examples import make_dataset
-
-        train = self.config.train
-        query_vectors = self.prepared.query_vectors if "query_index" in self.prepared.train else None
-        return make_dataset(self.prepared.train, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
-                            query_vectors=query_vectors)
 
     def _dataset(self, epoch: int, skip: int):
         from recsys_tf.features.examples import make_dataset

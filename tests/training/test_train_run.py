@@ -185,3 +185,23 @@ def test_query_encoder_depth_resolution_and_reuse(split_dir, tmp_path):
     assert json.loads((other / "query_encoder.json").read_text())["steps"] == 20
     distilled_query_encoder(shared, dataset, item_encoder, teacher, other, log=logs.append)
     assert "distilled earlier" in logs[-1]  # now a resumed run of its own
+
+
+def test_one_seed_drives_every_random_stream(split_dir, tmp_path):
+    from recsys_tf.training.builder import SEED_STREAMS, stream_seeds
+
+    assert stream_seeds(7) == stream_seeds(7) and set(stream_seeds(7)) == set(SEED_STREAMS)
+    assert not set(stream_seeds(7).values()) & set(stream_seeds(8).values())
+    # dropout, id/text dropout, user dropout and uniform negatives all on, so each stream matters
+    base = TINY + ["train.epochs=1", "train.max_steps_per_epoch=3", "tasks.search=0", "model.num_uniform_negatives=8",
+                   "model.rating_factors=4"]
+    losses = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        result = train_run(split_dir, tmp_path / name, load_config(None, base + [f"train.seed={seed}"]),
+                           log=lambda *_: None)
+        losses[name] = {k: v for k, v in result["history"][0].items() if k != "seconds"}
+        model, *_ = load_run(tmp_path / name)
+        assert model.item_tower.seed == stream_seeds(seed)["item_tower"]
+        assert model.rating_head.seed == stream_seeds(seed)["rating_head"]
+    assert losses["a"] == losses["b"]  # every metric and loss, exactly
+    assert losses["a"]["train/total"] != losses["c"]["train/total"]
