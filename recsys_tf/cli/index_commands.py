@@ -35,13 +35,11 @@ def cmd_tune(args) -> int:
 
     if not 0 < args.target_recall <= 1:
         raise UserError(f"--target-recall must be in (0, 1]. Received: {args.target_recall}.")
-    import tensorflow as tf
 
     from recsys_tf.index.tune import probe_queries, tune_scann
-    from recsys_tf.training.run import load_run
+    from recsys_tf.training.trained_run import load_run
 
-    model, _, vocab, *_ = load_run(args.run)
-    embeddings = model.item_tower(tf.range(1, len(vocab.items) + 1), training=False).numpy()
+    embeddings = load_run(args.run).item_vectors()[1:]
     if len(embeddings) < 16:
         raise UserError(f"The catalog has {len(embeddings)} items; ScaNN needs at least 16. Use brute force.")
     result = tune_scann(embeddings, args.k, probe_queries(embeddings, args.queries), args.target_recall)

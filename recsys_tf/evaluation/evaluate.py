@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_tf.constants import BASELINES, DEFAULT_KS, PROTOCOLS
+from recsys_tf.constants import BASELINES, DEFAULT_KS, PROTOCOLS, RETRIEVALS
 from recsys_tf.errors import InputError
 from recsys_tf.evaluation.baselines import (
     EASE,
@@ -106,141 +106,140 @@ def _last_purchase(test: pd.DataFrame, history_events: pd.DataFrame) -> pd.Serie
     return merged.sort_values("row")["query_item"].fillna("").astype(str).reset_index(drop=True)
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEFAULT_KS, include_seen: bool = False,
-                 baselines: bool | tuple = True, batch_size: int = 512, protocol: str = "temporal-last",
-                 ablations: dict | None = None, retrieval: str = "exact", progress: bool = False) -> Evaluation:
-    """Evaluate `run_dir` (and `ablations` = {name: other run dir}) against the baselines.
+@dataclasses.dataclass
+class EvalData:
+    """The test queries and the interaction matrices every task, system and metric shares."""
+    vocab: object
+    catalog: object
+    test: pd.DataFrame
+    history_events: pd.DataFrame
+    n_users: int
+    history_rows: np.ndarray      # user row of each history event
+    test_rows: np.ndarray         # user row of each test event
+    hist_matrix: sp.csr_matrix    # users x (items + 1)
+    query_history: sp.csr_matrix  # the test events' users' rows of hist_matrix
+    train_index: np.ndarray       # item index of each history event
+    train_counts: np.ndarray      # history events per item index
+    targets: np.ndarray
+    keys: np.ndarray
+    test_users: np.ndarray
+    k_max: int
 
-    One long function (tasks, systems, scoring in sequence, sharing the matrices built at the top);
-    splitting it into those three parts is the run-object redesign's item (issue "The house").
+    @property
+    def n_items(self) -> int:
+        return len(self.vocab.items)
 
-    `baselines`: True (all of BASELINES), False, or a tuple of names. `retrieval`: `exact` (batched
-    matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use)."""
-    if protocol not in PROTOCOLS:
-        raise InputError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
-    if retrieval not in ("exact", "scann"):
-        raise InputError(f"`retrieval` must be 'exact' or 'scann'. Received: retrieval={retrieval!r}.")
-    chosen = BASELINES if baselines is True else tuple(baselines or ())
-    unknown = sorted(set(chosen) - set(BASELINES))
-    if unknown:
-        raise InputError(f"Unknown baselines {unknown}. Fix: choose from {list(BASELINES)} or `all`.")
-    ks = tuple(sorted(set(int(k) for k in ks)))
+
+def eval_data(run, ks) -> EvalData:
     from recsys_tf.features.catalog import Catalog
-    from recsys_tf.training.run import load_run
 
-    model, config, vocab, dataset, item_encoder, query_encoder = load_run(run_dir, data_dir)
-    events = dataset.events
+    events, vocab = run.dataset.events, run.vocab
     history_events = events[events["split"].isin(["train", "validation"])]
     test = events[events["split"] == "test"].reset_index(drop=True)
     if test.empty:
-        raise InputError(f"{data_dir or 'the run dataset'} has no test events. Fix: split with a test fraction > 0.")
-    catalog = Catalog.from_items(dataset.items, vocab)
+        raise InputError(f"{run.data_dir} has no test events. Fix: split with a test fraction > 0.")
     n_items = len(vocab.items)
-    k_max = min(max(ks), n_items)
     users = sorted(set(history_events["user_id"].astype(str)) | set(test["user_id"].astype(str)))
     user_row = {u: i for i, u in enumerate(users)}
     history_rows = np.array([user_row[u] for u in history_events["user_id"].astype(str)])
-    hist_matrix = interaction_matrix(history_rows,
-                                     vocab.item_index(history_events["item_id"].to_numpy()), len(users), n_items)
+    train_index = vocab.item_index(history_events["item_id"].to_numpy())
+    hist_matrix = interaction_matrix(history_rows, train_index, len(users), n_items)
     test_users = test["user_id"].astype(str).to_numpy()
     test_rows = np.array([user_row[u] for u in test_users])
-    query_history = hist_matrix[test_rows]
-    seen_lists = [query_history[i].indices for i in range(len(test))]
-    train_index = vocab.item_index(history_events["item_id"].to_numpy())
     train_counts = np.bincount(train_index, minlength=n_items + 1).astype(np.float64)
     train_counts[0] = 0
-    targets = vocab.item_index(test["item_id"].to_numpy())
-    keys = _query_keys(test)
-    history_length = np.asarray(query_history.sum(axis=1)).ravel()
+    return EvalData(vocab, Catalog.from_items(run.dataset.items, vocab), test, history_events, len(users),
+                    history_rows, test_rows, hist_matrix, hist_matrix[test_rows], train_index, train_counts,
+                    vocab.item_index(test["item_id"].to_numpy()), _query_keys(test), test_users,
+                    min(max(ks), n_items))
 
-    # ---- tasks
+
+def build_tasks(data: EvalData, judgments, protocol: str, include_seen: bool) -> list[Task]:
+    """The queries of every task the protocol and the data allow (module docstring)."""
+    test, keys, users, targets = data.test, data.keys, data.test_users, data.targets
+    every = np.arange(len(test))
+    seen_lists = [data.query_history[i].indices for i in range(len(test))]
+    history_length = np.asarray(data.query_history.sum(axis=1)).ravel()
+    segments = {"cold_start_items": data.train_counts[targets] == 0, "short_history": history_length < SHORT_HISTORY}
     tasks: list[Task] = []
-    segments = {"cold_start_items": train_counts[targets] == 0, "short_history": history_length < SHORT_HISTORY}
     if protocol == "tfrs":
-        tasks.append(Task("recommend", keys, test_users, targets, None, segments, query_rows=np.arange(len(test))))
-        tasks.append(Task("recommend_exclude_seen", keys, test_users, targets, seen_lists, segments,
-                          query_rows=np.arange(len(test))))
+        tasks.append(Task("recommend", keys, users, targets, None, segments, query_rows=every))
+        tasks.append(Task("recommend_exclude_seen", keys, users, targets, seen_lists, segments, query_rows=every))
     else:
-        tasks.append(Task("recommend", keys, test_users, targets, None if include_seen else seen_lists, segments,
-                          query_rows=np.arange(len(test))))
+        tasks.append(Task("recommend", keys, users, targets, None if include_seen else seen_lists, segments,
+                          query_rows=every))
         # buy again: the same queries with the user's own items allowed (repeat purchases); `repeat` =
         # the test events whose item the user had before
-        repeat = np.asarray(query_history[np.arange(len(test)), targets]).ravel() > 0
-        tasks.append(Task("buy_again", keys, test_users, targets, None, {"repeat": repeat},
-                          query_rows=np.arange(len(test))))
+        repeat = np.asarray(data.query_history[every, targets]).ravel() > 0
+        tasks.append(Task("buy_again", keys, users, targets, None, {"repeat": repeat}, query_rows=every))
     if protocol == "cold-start-items":
         # Which new item? Candidates = only the items without an event before the test period (as in
         # DropoutNet, Volkovs et al. 2017): the full-catalog task above also rewards a model for
         # ranking "new" items above known ones as a group, which every target is here.
-        known = np.flatnonzero(train_counts[1:] > 0) + 1
-        tasks.append(Task("recommend_new_items", keys, test_users, targets, [known] * len(test),
-                          query_rows=np.arange(len(test))))
+        known = np.flatnonzero(data.train_counts[1:] > 0) + 1
+        tasks.append(Task("recommend_new_items", keys, users, targets, [known] * len(test), query_rows=every))
     queries_text = test["query"].astype(str).to_numpy()
     search_rows = np.flatnonzero(queries_text != "")
     if len(search_rows):
-        tasks.append(Task("search", keys[search_rows], test_users[search_rows], targets[search_rows],
+        tasks.append(Task("search", keys[search_rows], users[search_rows], targets[search_rows],
                           query_rows=search_rows, query_texts=queries_text[search_rows].tolist()))
-    last_purchase = _last_purchase(test, history_events).to_numpy()
-    known = np.isin(last_purchase, np.asarray(vocab.items, dtype=object))
+    last_purchase = _last_purchase(test, data.history_events).to_numpy()
+    known = np.isin(last_purchase, np.asarray(data.vocab.items, dtype=object))
     related_rows = np.flatnonzero(known & (last_purchase != test["item_id"].astype(str).to_numpy()))
     if len(related_rows):
-        query_items = vocab.item_index(last_purchase[related_rows])
-        tasks.append(Task("related", keys[related_rows], test_users[related_rows], targets[related_rows],
+        query_items = data.vocab.item_index(last_purchase[related_rows])
+        tasks.append(Task("related", keys[related_rows], users[related_rows], targets[related_rows],
                           [np.array([i]) for i in query_items], query_rows=related_rows, query_items=query_items))
-    judgments = judgment_half(dataset.judgments, "test")  # the validation half may have tuned the run
     if judgments is not None and len(judgments):
-        texts, grades = graded_queries(judgments, vocab)
+        texts, grades = graded_queries(judgments, data.vocab)
         names = np.array(texts, dtype=object)
         tasks.append(Task("search_judged", names, names, [[i for i, r in g.items() if r > 0] for g in grades],
                           grades=grades, query_texts=names.tolist()))
+    return tasks
 
-    # ---- systems: name -> function(task) -> top (or None when the system cannot do the task)
+
+def build_systems(run, others: dict, data: EvalData, tasks: list[Task], chosen: tuple, retrieval: str,
+                  batch_size: int, include_seen: bool) -> tuple[dict, dict]:
+    """`systems`: name prefix -> ranker(task, exclude_matrix) -> top (None: the system cannot do the
+    task); `extras`: prefix -> the model vectors (ratings) of the model and its ablations."""
     systems: dict[str, object] = {}
     extras: dict[str, dict] = {}
-    model_systems = {"": (model, config, item_encoder, query_encoder)}
-    for name, path in (ablations or {}).items():
-        other = load_run(path, data_dir or _data_dir_of(run_dir))
-        if list(other[2].items) != list(vocab.items):
-            raise InputError(f"Ablation run {path} was trained on a different item vocabulary than {run_dir}. "
-                             "Fix: train both runs on the same dataset directory.")
-        model_systems[f"ablations/{name}/"] = (other[0], other[1], other[4], other[5])
-    for prefix, (m, cfg, item_enc, query_enc) in model_systems.items():
-        vectors = _model_vectors(m, cfg, vocab, test, history_events, tasks, item_enc, query_enc, batch_size)
+    n_items, k_max = data.n_items, data.k_max
+    for prefix, trained in {"": run, **{f"ablations/{name}/": other for name, other in others.items()}}.items():
+        vectors = _model_vectors(trained, data, tasks, batch_size)
         systems[prefix] = _vector_ranker(vectors, k_max, n_items, retrieval)
         extras[prefix] = vectors
-    if chosen:
-        baseline_scores = {}
-        if "popularity" in chosen:
-            baseline_scores["popularity"] = Popularity(train_index, n_items)
-        if "item_knn" in chosen:
-            baseline_scores["item_knn"] = ItemKNN(hist_matrix)
-        if "ease" in chosen:
-            baseline_scores["ease"] = EASE(hist_matrix)
-        for name, baseline in baseline_scores.items():
-            systems[f"baselines/{name}/"] = _score_ranker(baseline, query_history, k_max, n_items)
-        if "frequency_recency" in chosen:
-            repeat_matrix = FrequencyRecency.repeat_matrix(
-                history_rows, train_index,
-                history_events["timestamp"].to_numpy(np.int64), len(users), n_items)
-            systems["baselines/frequency_recency/"] = _score_ranker(
-                FrequencyRecency(train_index, n_items), repeat_matrix[test_rows],
-                k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
-        if "bm25" in chosen:
-            systems["baselines/bm25/"] = _bm25_ranker(BM25Search(catalog.texts), k_max)
-        if "zero_shot_text" in chosen:
-            zero_shot = _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, tasks)
-            if zero_shot is not None:
-                systems["baselines/zero_shot_text/"] = _vector_ranker(zero_shot, k_max, n_items, "exact")
+    scored = {"popularity": lambda: Popularity(data.train_index, n_items),
+              "item_knn": lambda: ItemKNN(data.hist_matrix), "ease": lambda: EASE(data.hist_matrix)}
+    for name in (n for n in scored if n in chosen):
+        systems[f"baselines/{name}/"] = _score_ranker(scored[name](), data.query_history, k_max, n_items)
+    if "frequency_recency" in chosen:
+        repeat_matrix = FrequencyRecency.repeat_matrix(
+            data.history_rows, data.train_index, data.history_events["timestamp"].to_numpy(np.int64),
+            data.n_users, n_items)
+        systems["baselines/frequency_recency/"] = _score_ranker(
+            FrequencyRecency(data.train_index, n_items), repeat_matrix[data.test_rows],
+            k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
+    if "bm25" in chosen:
+        systems["baselines/bm25/"] = _bm25_ranker(BM25Search(data.catalog.texts), k_max)
+    if "zero_shot_text" in chosen:
+        zero_shot = _zero_shot_vectors(run, data, tasks)
+        if zero_shot is not None:
+            systems["baselines/zero_shot_text/"] = _vector_ranker(zero_shot, k_max, n_items, "exact")
+    return systems, extras
 
-    # ---- metrics
+
+def score(data: EvalData, tasks: list[Task], systems: dict, extras: dict, ks) -> tuple[dict, list, dict]:
+    """Metrics of every system on every task: flat results, per-query rows, plot distributions."""
     results: dict[str, float] = {}
     rows = []
     distributions: dict[str, dict] = {}
+    n_items, counts = data.n_items, data.train_counts
     # reference popularity = what users picked; on cold-start protocols that is 0 by construction,
     # so the catalog's mean popularity is used instead (never a division by ~0)
-    target_popularity = float(train_counts[targets].mean())
+    target_popularity = float(counts[data.targets].mean())
     if target_popularity <= 0:
-        target_popularity = float(train_counts[1:].mean()) or 1.0
+        target_popularity = float(counts[1:].mean()) or 1.0
     for task in tasks:
         exclude_matrix = task.exclude_matrix(n_items)
         for prefix, ranker in systems.items():
@@ -258,26 +257,22 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
                     for metric, values in per_query.items():
                         results[f"{prefix}{task.name}/{segment}/{metric}"] = float(np.mean(values[mask]))
             if task.name in LIST_METRIC_TASKS:
-                for metric, value in list_metrics(top, ks, n_items, catalog.category, train_counts, len(users),
-                                                  target_popularity).items():
-                    results[f"{prefix}{task.name}/{metric}"] = value
+                results.update({f"{prefix}{task.name}/{metric}": value for metric, value in list_metrics(
+                    top, ks, n_items, data.catalog.category, counts, data.n_users, target_popularity).items()})
                 distributions.setdefault(f"{task.name}/popularity_decile_share@10", {})[prefix or "recsys_tf/"] = \
-                    popularity_decile_share(top, train_counts, 10)
+                    popularity_decile_share(top, counts, 10)
             frame = pd.DataFrame(per_query)
-            frame.insert(0, "user", task.users)
-            frame.insert(0, "key", task.keys)
-            frame.insert(0, "system", (prefix or "recsys_tf/").rstrip("/"))
-            frame.insert(0, "task", task.name)
+            for column, value in (("user", task.users), ("key", task.keys),
+                                  ("system", (prefix or "recsys_tf/").rstrip("/")), ("task", task.name)):
+                frame.insert(0, column, value)
             rows.append(frame)
         for segment, mask in task.segments.items():
             results[f"counts/{task.name}/{segment}"] = float(mask.sum())
         results[f"counts/{task.name}"] = float(len(task.keys))
-    for task in tasks:
         if task.name in LIST_METRIC_TASKS:
             distributions.setdefault(f"{task.name}/popularity_decile_share@10", {})["targets"] = \
-                popularity_decile_share(np.asarray(task.relevant)[:, None], train_counts, 1)
-
-    # ---- ratings
+                popularity_decile_share(np.asarray(task.relevant)[:, None], counts, 1)
+    test = data.test
     has_rating = ~test["rating"].isna().to_numpy() if "rating" in test.columns else np.zeros(len(test), bool)
     for prefix, vectors in extras.items():
         predicted = vectors.get("ratings")
@@ -286,48 +281,67 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
             results[f"{prefix}rating/rmse"] = float(np.sqrt(np.mean(error ** 2)))
             results[f"{prefix}rating/mae"] = float(np.mean(np.abs(error)))
             rows.append(pd.DataFrame({"task": "rating", "system": (prefix or "recsys_tf/").rstrip("/"),
-                                      "key": keys[has_rating], "user": test_users[has_rating],
+                                      "key": data.keys[has_rating], "user": data.test_users[has_rating],
                                       "squared_error": error ** 2, "absolute_error": np.abs(error)}))
+    return results, rows, distributions
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEFAULT_KS, include_seen: bool = False,
+                 baselines: bool | tuple = True, batch_size: int = 512, protocol: str = "temporal-last",
+                 ablations: dict | None = None, retrieval: str = "exact", progress: bool = False) -> Evaluation:
+    """Evaluate `run_dir` (and `ablations` = {name: other run dir}) against the baselines: the
+    tasks (`build_tasks`), the systems that rank them (`build_systems`), the metrics (`score`).
+
+    `baselines`: True (all of BASELINES), False, or a tuple of names. `retrieval`: `exact` (batched
+    matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use)."""
+    if protocol not in PROTOCOLS:
+        raise InputError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
+    if retrieval not in RETRIEVALS:
+        raise InputError(f"`retrieval` must be one of {RETRIEVALS}. Received: retrieval={retrieval!r}.")
+    chosen = BASELINES if baselines is True else tuple(baselines or ())
+    unknown = sorted(set(chosen) - set(BASELINES))
+    if unknown:
+        raise InputError(f"Unknown baselines {unknown}. Fix: choose from {list(BASELINES)} or `all`.")
+    ks = tuple(sorted(set(int(k) for k in ks)))
+    from recsys_tf.training.trained_run import load_run
+
+    run = load_run(run_dir, data_dir)
+    others = {}
+    for name, path in (ablations or {}).items():
+        others[name] = load_run(path, run.data_dir)
+        if list(others[name].vocab.items) != list(run.vocab.items):
+            raise InputError(f"Ablation run {path} was trained on a different item vocabulary than {run_dir}. "
+                             "Fix: train both runs on the same dataset directory.")
+    data = eval_data(run, ks)
+    # the validation half of the judgments may have tuned the run: reports use the test half
+    tasks = build_tasks(data, judgment_half(run.dataset.judgments, "test"), protocol, include_seen)
+    systems, extras = build_systems(run, others, data, tasks, chosen, retrieval, batch_size, include_seen)
+    results, rows, distributions = score(data, tasks, systems, extras, ks)
     results["protocol"] = protocol
-    results["counts/test_events"] = float(len(test))
-    results["counts/search_events"] = float(len(search_rows))
+    results["counts/test_events"] = float(len(data.test))
+    results["counts/search_events"] = float(sum(len(t.keys) for t in tasks if t.name == "search"))
     per_query = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return Evaluation(results, per_query, distributions, ks)
 
 
-def _data_dir_of(run_dir) -> str:
-    import json
-
-    return json.loads((Path(run_dir) / "run.json").read_text())["data_dir"]
-
-
-def _model_vectors(model, config, vocab, test, history_events, tasks, item_encoder, query_encoder,
-                   batch_size) -> dict:
+def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     """Item vectors and the query vectors of every task for one trained model."""
     import tensorflow as tf
 
     from recsys_tf.features.examples import build_examples
     from recsys_tf.text.embedding_cache import encode_texts
+    from recsys_tf.training.trained_run import user_and_query_vectors
 
-    n_items = len(vocab.items)
+    model, query_encoder = run.model, run.query_encoder
     texts = sorted({q for t in tasks if t.name == "search" for q in t.query_texts})
     query_index = {q: i + 1 for i, q in enumerate(texts)}
-    examples = build_examples(test, history_events, vocab, config.model.max_history, query_index)
-    item_vectors = model.item_tower(tf.range(n_items + 1), training=False).numpy()
+    examples = build_examples(data.test, data.history_events, run.vocab, run.config.model.max_history, query_index)
+    item_vectors = run.item_vectors()
     has_query_tower = model.query_tower is not None and query_encoder is not None
     query_vectors = np.zeros((len(texts) + 1, model.query_tower.text_dim if model.query_tower else 1), np.float32)
     if has_query_tower and texts:
         query_vectors[1:] = encode_texts(query_encoder, texts)
-    users, searches = [], []
-    for start in range(0, len(examples["target_item"]), batch_size):
-        batch = {k: v[start:start + batch_size] for k, v in examples.items()}
-        batch["query_vector"] = query_vectors[batch.pop("query_index")]
-        batch = {k: tf.constant(v) for k, v in batch.items()}
-        u = model.user_embedding(batch, training=False)
-        users.append(u.numpy())
-        if has_query_tower:
-            searches.append(model.query_embedding(batch, user_embedding=u, training=False).numpy())
-    users = np.concatenate(users) if users else np.zeros((0, item_vectors.shape[1]), np.float32)
+    users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors if has_query_tower else None)
     out = {"items": item_vectors, "queries": {}, "boost": {}}
     if model.repeat_head is not None:
         offsets = model.repeat_head.history_bonus(examples["history_items"]).numpy()
@@ -336,13 +350,12 @@ def _model_vectors(model, config, vocab, test, history_events, tasks, item_encod
             out["queries"][task.name] = users[task.query_rows]
             if model.repeat_head is not None:
                 out["boost"][task.name] = (examples["history_items"][task.query_rows], offsets[task.query_rows])
-        elif task.name == "search" and has_query_tower:
-            out["queries"][task.name] = np.concatenate(searches)[task.query_rows]
+        elif task.name == "search" and searches is not None:
+            out["queries"][task.name] = searches[task.query_rows]
         elif task.name == "related":
             out["queries"][task.name] = item_vectors[task.query_items]
         elif task.name == "search_judged" and has_query_tower:
-            out["queries"][task.name] = model.query_tower(
-                {"query_vector": tf.constant(encode_texts(query_encoder, task.query_texts))}).numpy()
+            out["queries"][task.name] = run.query_vectors(task.query_texts)
     if model.rating_head is not None:
         out["ratings"] = model.rating_head(tf.constant(users), tf.constant(item_vectors[examples["target_item"]]),
                                            tf.constant(examples["user_bin"]),
@@ -350,7 +363,7 @@ def _model_vectors(model, config, vocab, test, history_events, tasks, item_encod
     return out
 
 
-def _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, tasks) -> dict | None:
+def _zero_shot_vectors(run, data: EvalData, tasks) -> dict | None:
     """Pretrained text encoder only: item = text vector, user = mean of history item vectors,
     query = query text vector, cosine similarity. None when the run has no text preset."""
     from recsys_tf.features.examples import build_examples
@@ -358,6 +371,7 @@ def _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, ta
     from recsys_tf.text.presets import PresetError
     from recsys_tf.training.prepare import text_encoders
 
+    config = run.config
     frozen = dataclasses.replace(config, model=dataclasses.replace(config.model, use_text=True),
                                  text=dataclasses.replace(config.text, mode="frozen"))
     try:
@@ -365,11 +379,11 @@ def _zero_shot_vectors(config, run_dir, catalog, test, history_events, vocab, ta
     except PresetError as error:
         print(f"zero_shot_text baseline skipped: {error}")
         return None
-    cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else Path(run_dir) / "text_cache"
-    items = np.zeros((len(vocab.items) + 1, item_encoder.output_dim), np.float32)
-    items[1:] = EmbeddingCache(item_encoder, cache_dir).encode(catalog.texts, progress=len(catalog.texts) > 512)
+    cache_dir, texts = run.cache_dir, data.catalog.texts
+    items = np.zeros((data.n_items + 1, item_encoder.output_dim), np.float32)
+    items[1:] = EmbeddingCache(item_encoder, cache_dir).encode(texts, progress=len(texts) > 512)
     items /= np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
-    examples = build_examples(test, history_events, vocab, config.model.max_history)
+    examples = build_examples(data.test, data.history_events, run.vocab, config.model.max_history)
     history = items[examples["history_items"]].sum(axis=1)
     history /= np.maximum(np.linalg.norm(history, axis=1, keepdims=True), 1e-12)
     out = {"items": items, "queries": {}}

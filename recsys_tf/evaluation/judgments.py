@@ -71,7 +71,9 @@ def calibrate_search_text_weight(model, query_encoder, judgments: pd.DataFrame, 
     texts, grades = graded_queries(judgments, vocab)
     if not texts:
         return None
-    items = model.item_tower(tf.range(len(vocab.items) + 1), training=False).numpy()
+    from recsys_tf.training.trained_run import item_vectors
+
+    items = item_vectors(model)
     vectors = tf.constant(encode_texts(query_encoder, texts))
     trained = float(tower.skip_weight.numpy())
     results = {}

@@ -93,7 +93,7 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     Returns the new version directory. Rejected rows (invalid, or an id already in the catalog) are
     written to assets.extra/added_items_rejects.csv of the new version and counted in the log."""
     from recsys_tf.export.exporter import export_model
-    from recsys_tf.training.run import load_run
+    from recsys_tf.training.trained_run import load_run
 
     export_dir = Path(export_dir)
     info = export_info(export_dir)
@@ -104,7 +104,9 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     clean, rejects = validate_items(raw, Path(items_file).name)
     previous_file = export_dir / "assets.extra" / ADDED_ITEMS_FILE
     previous = pd.read_parquet(previous_file) if previous_file.exists() else clean.iloc[:0]
-    model, config, vocab, dataset, item_encoder, query_encoder = load_run(info["run_dir"])
+    run = load_run(info["run_dir"])
+    model, config, vocab, dataset = run.model, run.config, run.vocab, run.dataset
+    item_encoder, query_encoder = run.item_encoder, run.query_encoder
     taken = set(vocab.items) | set(previous["item_id"].astype(str))
     duplicate = clean["item_id"].astype(str).isin(taken)
     if duplicate.any():
@@ -123,8 +125,8 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
         + (f": {rejects['reason'].value_counts().to_dict()}" if len(rejects) else "") + ")")
     assets = {ADDED_ITEMS_FILE: lambda path: added.to_parquet(path, index=False),
               REJECTS_FILE: lambda path: rejects.to_csv(path, index=False)}
-    return export_model(new_model, config, new_vocab, item_encoder, query_encoder, export_root, model_name,
-                        index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
+    return export_model(new_model, config, new_vocab, item_encoder, query_encoder, export_root,
+                        model_name=model_name, index_kind=index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
                         log=log,  # ScaNN settings: defaults for the new catalog size
                         provenance={"run_dir": info["run_dir"], "added_items": int(len(added)),
                                     "based_on": str(export_dir.resolve())},

@@ -130,15 +130,16 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
                max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
                scann_params: dict | None = None, log=print) -> Path:
     """Export a trained run as the next version of ROOT/NAME (see the module docstring)."""
-    from recsys_tf.training.run import load_run
+    from recsys_tf.training.trained_run import load_run
 
-    model, config, vocab, _, item_encoder, query_encoder = load_run(run_dir)
-    return export_model(model, config, vocab, item_encoder, query_encoder, export_root, model_name, index_kind,
-                        max_k, max_exclude, version, verify, scann_params, log,
+    run = load_run(run_dir)
+    return export_model(run.model, run.config, run.vocab, run.item_encoder, run.query_encoder, export_root,
+                        model_name=model_name, index_kind=index_kind, max_k=max_k, max_exclude=max_exclude,
+                        version=version, verify=verify, scann_params=scann_params, log=log,
                         provenance={"run_dir": str(Path(run_dir).resolve())})
 
 
-def export_model(model, config, vocab, item_encoder, query_encoder, export_root, model_name: str = "recsys",
+def export_model(model, config, vocab, item_encoder, query_encoder, export_root, *, model_name: str = "recsys",
                  index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
                  verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
                  extra_assets: dict | None = None) -> Path:
@@ -149,10 +150,11 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     from recsys_tf.export.signatures import ServingGraph, clock_hour, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
     from recsys_tf.index.build import build_index, recall_against_exact
+    from recsys_tf.training.trained_run import item_vectors
 
     target_dir = version_dirs.model_dir(export_root, model_name)
     n_items = len(vocab.items)
-    embeddings = model.item_tower(tf.range(1, n_items + 1), training=False).numpy()
+    embeddings = item_vectors(model)[1:]
     fetch = max_k + max_exclude
     index = build_index(index_kind, embeddings, vocab.items, k=min(fetch, n_items), **(scann_params or {}))
     graph = ServingGraph(model, vocab, index, query_encoder, max_k=min(max_k, n_items),

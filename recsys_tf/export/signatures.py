@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from recsys_tf.features.vocabulary import EVENT_VOCABULARY, RECENCY_BUCKETS
+from recsys_tf.training.trained_run import item_vectors
 
 
 def clock_hour() -> int:
@@ -53,8 +54,7 @@ class ServingGraph:
         self.item_lookup = keras.layers.StringLookup(vocabulary=list(vocab.items), num_oov_indices=1,
                                                      mask_token=None, name="item_lookup")
         self.item_lookup(tf.constant([""]))  # builds it (the archive only tracks built layers)
-        self.item_vectors = tf.Variable(model.item_tower(tf.range(len(vocab.items) + 1), training=False),
-                                        trainable=False, name="item_vectors")
+        self.item_vectors = tf.Variable(item_vectors(model), trainable=False, name="item_vectors")
 
     # --- pieces ---------------------------------------------------------------------------------
     def lookup(self, ids):

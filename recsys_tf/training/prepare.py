@@ -11,6 +11,7 @@ from recsys_tf.features.catalog import Catalog
 from recsys_tf.features.examples import build_examples
 from recsys_tf.features.vocabulary import Vocabularies
 from recsys_tf.training.config import ExperimentConfig
+from recsys_tf.training.trained_run import text_cache_dir
 
 ID_ONLY_TEXT_DIM = 8  # the ID-only ablation feeds zero "text" vectors of this size
 
@@ -68,7 +69,7 @@ def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, ite
     catalog = Catalog.from_items(dataset.items, vocab)
     queries = sorted(set(dataset.events.loc[dataset.events["query"].astype(str) != "", "query"].astype(str)))
     if item_encoder is not None:
-        cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else run_dir / "text_cache"
+        cache_dir = text_cache_dir(config, run_dir)
         item_vectors = encode_with_cache(item_encoder, catalog.texts, cache_dir)
         query_vectors = encode_with_cache(query_encoder, queries, cache_dir) if queries else \
             np.zeros((0, item_encoder.output_dim), np.float32)

@@ -1,17 +1,5 @@
-"""Run directories: `train_run` (the `recsys-tf train` job) and `load_run` (for evaluate/export).
-
-RUN/
-  config.yaml            resolved ExperimentConfig
-  run.json               data directory, strategy, replicas, text preset, counts; search_calibration
-                         (the query text weight chosen on the validation judgments, see calibrate_search)
-  vocab.json             vocabularies (item ids, categories, brands, devices, user hash bins)
-  best.weights.h5        weights of the best validation epoch (last.weights.h5: the final ones)
-  history.json           per-epoch losses and validation metrics
-  checkpoints/backup/    crash-recovery checkpoint (model + optimizer + position)
-  logs/                  TensorBoard: train/, validation/, projector/
-  text_cache/            frozen-mode embedding cache
-  query_encoder.npz/.json   the distilled query encoder's blocks and its distillation report
-                         (frozen text mode, unless text.query_encoder_layers=0)
+"""`train_run`, the `recsys-tf train` job. The run directory's layout and `load_run` live in
+`recsys_tf/training/trained_run.py`.
 """
 from __future__ import annotations
 
@@ -22,6 +10,18 @@ from pathlib import Path
 from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
 from recsys_tf.errors import InputError
 from recsys_tf.training.config import ExperimentConfig
+from recsys_tf.training.trained_run import (
+    BACKUP_DIR,
+    BEST_WEIGHTS,
+    CONFIG_FILE,
+    INFO_FILE,
+    VOCAB_FILE,
+    item_vectors,
+    load_run,
+    text_cache_dir,
+)
+
+__all__ = ["train_run", "load_run", "calibrate_search", "has_training_queries", "query_student_layers"]
 
 
 def _check_split(dataset: Dataset, data_dir) -> None:
@@ -34,7 +34,6 @@ def _check_split(dataset: Dataset, data_dir) -> None:
 
 def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfig, log=print) -> dict:
     import keras
-    import tensorflow as tf
 
     from recsys_tf.training.builder import build_model
     from recsys_tf.training.prepare import prepare, text_encoders
@@ -47,8 +46,8 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_dataset(data_dir)
     _check_split(dataset, data_dir)
-    saved_config = run_dir / "config.yaml"
-    if saved_config.exists() and (run_dir / "checkpoints" / "backup").exists():
+    saved_config = run_dir / CONFIG_FILE
+    if saved_config.exists() and (run_dir / BACKUP_DIR).exists():
         previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
         if previous.to_dict() != config.to_dict():
             raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
@@ -76,14 +75,14 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                             rating_range=prepared.rating_range, search_rows=has_queries)
     if is_chief():
         config.save(saved_config)
-        prepared.vocab.save(run_dir / "vocab.json")
+        prepared.vocab.save(run_dir / VOCAB_FILE)
         info = {"data_dir": str(Path(data_dir).resolve()), "strategy": type(strategy).__name__,
                 "replicas": strategy.num_replicas_in_sync, "precision": policy,
                 "text_preset": item_encoder.preset if item_encoder is not None else None,
                 "train_examples": int(len(prepared.train["target_item"])),
                 "validation_examples": int(len(prepared.validation["target_item"])),
                 "items": prepared.catalog.size, "rating_range": prepared.rating_range, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (run_dir / "run.json").write_text(json.dumps(info, indent=2))
+        (run_dir / INFO_FILE).write_text(json.dumps(info, indent=2))
     validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
     trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
     trainer.logger.hparams({**{f"model.{k}": v for k, v in config.to_dict()["model"].items()},
@@ -94,10 +93,10 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                             "train.batch_size": config.train.batch_size})
     result = trainer.fit(log=log)
     if is_chief():
-        model.load_weights(str(run_dir / "best.weights.h5"))
+        model.load_weights(str(run_dir / BEST_WEIGHTS))
         if config.train.calibrate_search_text:
             calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log)
-        embeddings = model.item_tower(tf.range(1, prepared.catalog.size + 1), training=False).numpy()
+        embeddings = item_vectors(model)[1:]
         trainer.logger.projector(embeddings, list(zip(prepared.catalog.item_ids, prepared.catalog.titles,
                                                       prepared.catalog.categories)))
         trainer.logger.flush()
@@ -116,7 +115,7 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
     if model.query_tower is None or getattr(model.query_tower, "skip_weight", None) is None \
             or validation is None or not len(validation):
         return None
-    info_path = run_dir / "run.json"
+    info_path = run_dir / INFO_FILE
     info = json.loads(info_path.read_text())
     earlier = info.get("search_calibration")
     if earlier and abs(float(model.query_tower.skip_weight.numpy()) - earlier["text_weight"]["calibrated"]) < 1e-6:
@@ -126,7 +125,7 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
         return None
     tmp = run_dir / "best.calibrating.weights.h5"
     model.save_weights(str(tmp))
-    os.replace(tmp, run_dir / "best.weights.h5")
+    os.replace(tmp, run_dir / BEST_WEIGHTS)
     info["search_calibration"] = report
     tmp_info = run_dir / "run.json.tmp"
     tmp_info.write_text(json.dumps(info, indent=2))
@@ -193,7 +192,7 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
         if all(info.get(key) == value for key, value in wanted.items()):
             log(f"query encoder: reusing the {layers}-layer student distilled earlier ({info_path})")
             return load_query_encoder(teacher, run_dir, layers)
-    cache_dir = Path(config.text.cache_dir) if config.text.cache_dir else run_dir / "text_cache"
+    cache_dir = text_cache_dir(config, run_dir)
     # Distillation is deterministic in (teacher weights, texts, depth, steps, seed), so other runs on
     # the same data share the student through the text cache (176 s of the demo training on 2 cores).
     shared = cache_dir / "query_encoders" / hashlib.sha256(json.dumps(
@@ -225,47 +224,3 @@ def _copy_student(source: Path, target: Path) -> None:
         tmp = target / f".{name}.copying"
         shutil.copyfile(source / name, tmp)
         os.replace(tmp, target / name)
-
-
-def load_run(run_dir: str | Path, data_dir: str | Path | None = None):
-    """Rebuild a trained model: returns (model, config, vocab, dataset, item_encoder, query_encoder).
-    The item encoder is the text tower (frozen weights = the preset's) that export signatures use on
-    raw text; None for the ID-only ablation."""
-    import numpy as np
-    import yaml
-
-    from recsys_tf.features.catalog import Catalog
-    from recsys_tf.features.vocabulary import Vocabularies
-    from recsys_tf.training.builder import build_model
-    from recsys_tf.training.prepare import ID_ONLY_TEXT_DIM, text_encoders
-
-    run_dir = Path(run_dir)
-    for name in ("config.yaml", "vocab.json", "run.json", "best.weights.h5"):
-        if not (run_dir / name).exists():
-            raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
-                               "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    # runs trained before the distilled query encoder existed (2026-11-23) have no such key: their
-    # queries were encoded by the text tower itself
-    saved.setdefault("text", {}).setdefault("query_encoder_layers", 0)
-    # ... nor, before the repeat head and the full softmax, those keys (their models had neither)
-    saved.setdefault("model", {}).setdefault("repeat_head", False)
-    saved["model"].setdefault("softmax", "in_batch")
-    config = ExperimentConfig.from_dict(saved)
-    info = json.loads((run_dir / "run.json").read_text())
-    dataset = read_dataset(data_dir or info["data_dir"])
-    vocab = Vocabularies.load(run_dir / "vocab.json")
-    catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
-    item_encoder, query_encoder = text_encoders(config)
-    has_queries = has_training_queries(dataset)
-    student_layers = query_student_layers(config, item_encoder, has_queries)
-    if student_layers:
-        from recsys_tf.text.distill import load_query_encoder
-        query_encoder = load_query_encoder(query_encoder, run_dir, student_layers)
-    dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
-    model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
-                        None, 0.0, item_encoder, query_encoder, rating_range=info.get("rating_range"),
-                        search_rows=has_queries)
-    model.build_all()
-    model.load_weights(str(run_dir / "best.weights.h5"))
-    return model, config, vocab, dataset, item_encoder, query_encoder

@@ -24,6 +24,15 @@ import numpy as np
 
 from recsys_tf.training.config import ExperimentConfig
 from recsys_tf.training.monitoring import TensorBoardLogger
+from recsys_tf.training.trained_run import (
+    BACKUP_DIR,
+    BEST_WEIGHTS,
+    HISTORY_FILE,
+    LAST_WEIGHTS,
+    LOGS_DIR,
+    item_vectors,
+    user_and_query_vectors,
+)
 
 
 def is_chief() -> bool:
@@ -44,34 +53,26 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
     n = len(examples["target_item"])
     if n == 0:
         return {}
-    item_vectors = model.item_tower(tf.range(model.item_tower.num_items + 1), training=False).numpy()
-    user_vectors, search_vectors, predicted = [], [], []
-    rating_rows = np.flatnonzero(examples["has_rating"] > 0) if model.active("rating") else np.array([], int)
+    items = item_vectors(model)
     search_rows = np.flatnonzero(examples["has_query"] > 0) if model.query_tower is not None else np.array([], int)
-    for start in range(0, n, batch_size):
-        batch = {k: v[start:start + batch_size] for k, v in examples.items() if k not in ("query_text",)}
-        if query_vectors is not None and "query_index" in batch:
-            batch["query_vector"] = query_vectors[batch.pop("query_index")]
-        batch = {k: tf.constant(v) for k, v in batch.items()}
-        users = model.user_embedding(batch, training=False)
-        user_vectors.append(users.numpy())
-        if len(rating_rows):  # the catalog's item vectors are computed above: gather, don't re-run the tower
-            items = tf.gather(item_vectors, batch["target_item"])
-            predicted.append(model.rating_head(users, items, batch["user_bin"], batch["target_item"]).numpy())
-        if len(search_rows) and model.query_tower is not None and "query_vector" in batch:
-            search_vectors.append(model.query_embedding(batch, user_embedding=users, training=False).numpy())
-    user_vectors = np.concatenate(user_vectors)
+    users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors, with_queries=len(search_rows) > 0)
     k_max = max(ks)
     exclude = [seen.get(u) for u in user_ids] if seen is not None and user_ids is not None else None
-    top, _ = top_k_items(user_vectors, item_vectors, k_max, exclude=exclude)
+    top, _ = top_k_items(users, items, k_max, exclude=exclude)
     metrics = {f"recommend/{k}": float(v.mean()) for k, v in hit_metrics(top, examples["target_item"], ks).items()}
-    if len(search_rows) and search_vectors:
-        queries = np.concatenate(search_vectors)[search_rows]
-        top, _ = top_k_items(queries, item_vectors, k_max)
+    if len(search_rows) and searches is not None:
+        top, _ = top_k_items(searches[search_rows], items, k_max)
         metrics.update({f"search/{k}": float(v.mean())
                         for k, v in hit_metrics(top, examples["target_item"][search_rows], ks).items()})
-    if len(rating_rows):
-        error = np.concatenate(predicted)[rating_rows] - examples["rating"][rating_rows]
+    rating_rows = np.flatnonzero(examples["has_rating"] > 0) if model.active("rating") else np.array([], int)
+    if len(rating_rows):  # the catalog's item vectors are computed above: gather, don't re-run the tower
+        target = examples["target_item"][rating_rows]
+        predicted = np.concatenate([
+            model.rating_head(tf.constant(users[rows]), tf.constant(items[target[start:start + batch_size]]),
+                              tf.constant(examples["user_bin"][rows]), tf.constant(target[start:start + batch_size])).numpy()
+            for start in range(0, len(rating_rows), batch_size)
+            for rows in [rating_rows[start:start + batch_size]]]).ravel()
+        error = predicted - examples["rating"][rating_rows]
         metrics.update({"rating/rmse": float(np.sqrt(np.mean(np.square(error)))),
                         "rating/mae": float(np.mean(np.abs(error)))})
     return metrics
@@ -119,11 +120,11 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, epoch=self.epoch,
                                               step_in_epoch=self.step_in_epoch, global_step=self.global_step,
                                               best=self.best, bad_epochs=self.bad_epochs)
-        backup_dir = self.run_dir / "checkpoints" / "backup"
+        backup_dir = self.run_dir / BACKUP_DIR
         if not self.chief:  # every worker must save (collective), only the chief's copy is kept
             backup_dir = Path(tempfile.mkdtemp(prefix="recsys_tf_worker_backup_"))
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(backup_dir), max_to_keep=1)
-        self.logger = TensorBoardLogger(self.run_dir / "logs", self.chief)
+        self.logger = TensorBoardLogger(self.run_dir / LOGS_DIR, self.chief)
         self._step_fn = self._make_step()
 
     def _make_step(self):
@@ -208,7 +209,7 @@ class Trainer:
             self.checkpoint.restore(restored)
             log(f"resumed from {restored}: epoch {int(self.epoch.numpy()) + 1}, "
                 f"step {int(self.step_in_epoch.numpy())} of the epoch")
-        history_path = self.run_dir / "history.json"
+        history_path = self.run_dir / HISTORY_FILE
         history = json.loads(history_path.read_text()) if restored and history_path.exists() else []
         steps = self.steps_per_epoch()
         while int(self.epoch.numpy()) < train.epochs and int(self.bad_epochs.numpy()) < train.early_stopping_patience:
@@ -247,7 +248,7 @@ class Trainer:
                     self.best.assign(metric)
                     self.bad_epochs.assign(0)
                     if self.chief:
-                        self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+                        self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
                 elif metric is not None:
                     self.bad_epochs.assign_add(1)
             step = int(self.global_step.numpy())
@@ -265,9 +266,9 @@ class Trainer:
                 _atomic_text(history_path, json.dumps(history, indent=2))
         with self.averaged_weights():
             if self.chief:
-                self.model.save_weights(str(self.run_dir / "last.weights.h5"))
-                if not (self.run_dir / "best.weights.h5").exists():
-                    self.model.save_weights(str(self.run_dir / "best.weights.h5"))
+                self.model.save_weights(str(self.run_dir / LAST_WEIGHTS))
+                if not (self.run_dir / BEST_WEIGHTS).exists():
+                    self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
         return {"history": history, "best": monitor_sign(train.monitor) * float(self.best.numpy())}
 
 

@@ -31,7 +31,8 @@ def test_training_calibrates_search_text_weight_on_validation_judgments(tiny_run
     report = json.loads((tiny_run / "run.json").read_text())["search_calibration"]
     curve = {float(k): v for k, v in report["ndcg_by_scale"].items()}
     assert curve[report["scale"]] == max(curve.values()) and len(curve) == 8
-    model, _, vocab, dataset, _, query_encoder = load_run(tiny_run)
+    run = load_run(tiny_run)
+    model, vocab, dataset, query_encoder = run.model, run.vocab, run.dataset, run.query_encoder
     weight = float(model.query_tower.skip_weight.numpy())
     assert weight == pytest.approx(report["text_weight"]["calibrated"], rel=1e-6)
     assert weight == pytest.approx(report["text_weight"]["trained"] * report["scale"], rel=1e-6)

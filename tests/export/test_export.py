@@ -258,7 +258,7 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
     twin = old.signatures["embed_items"](item_id=tf.constant(["SKU000005"]))["embedding"].numpy()
     from recsys_tf.training.run import load_run
 
-    _, _, _, dataset, _, _ = load_run(json.loads((v1 / "assets.extra" / "recsys_tf_export.json").read_text())["run_dir"])
+    dataset = load_run(json.loads((v1 / "assets.extra" / "recsys_tf_export.json").read_text())["run_dir"]).dataset
     source = dataset.items.set_index("item_id").loc["SKU000005"]
     items = pd.DataFrame([
         {"item_id": "NEW-TWIN", "title": source["title"], "description": source["description"],
@@ -329,7 +329,8 @@ def _mmr_reference(scores, vectors, categories, k, lam, cap):
 def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_force_export):
     from recsys_tf.training.run import load_run
 
-    _, _, vocab, dataset, _, _ = load_run(tiny_run)
+    trained = load_run(tiny_run)
+    vocab, dataset = trained.vocab, trained.dataset
     category = dict(zip(dataset.items["item_id"], dataset.items["category"]))
     query = tf.constant(["wireless earbuds", "leather belt"])
     plain = loaded.signatures["search"](query=query, k=tf.constant([10, 10]))

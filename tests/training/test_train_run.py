@@ -51,7 +51,9 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     info = json.loads((run / "query_encoder.json").read_text())
     assert info["num_layers"] == 1 and info["steps"] == 20 and (run / "query_encoder.npz").exists()
     # a finished run reloads to the same embeddings
-    model, config, vocab, dataset, item_encoder, query_encoder = load_run(run)
+    trained = load_run(run)
+    model, config, vocab, dataset = trained.model, trained.config, trained.vocab, trained.dataset
+    item_encoder, query_encoder = trained.item_encoder, trained.query_encoder
     assert isinstance(query_encoder, DistilledTextEncoder) and query_encoder.backbone is item_encoder.backbone
     assert config.train.epochs == 2 and model.item_tower.num_items == len(vocab.items)
     out = model.item_tower(np.arange(5), training=False).numpy()
@@ -68,7 +70,7 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     del saved["text"]["query_encoder_layers"]
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     (run / "query_encoder.npz").unlink()
-    *_, old_query_encoder = load_run(run)
+    old_query_encoder = load_run(run).query_encoder
     assert type(old_query_encoder) is TextEncoder and old_query_encoder.backbone is not None
 
 
@@ -78,7 +80,8 @@ def test_tasks_can_be_switched_off(split_dir, tmp_path):
     result = train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
     record = result["history"][0]
     assert "train/recommend" in record and "train/search" not in record and "train/rating" not in record
-    model, config, *_ = load_run(tmp_path / "r")
+    trained = load_run(tmp_path / "r")
+    model, config = trained.model, trained.config
     # the ID-only ablation drops no text (the default text dropout would only reshuffle its random numbers)
     assert config.model.text_dropout == 0.5 and model.item_tower.text_dropout == 0.0
 
@@ -95,7 +98,9 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
     rmse = [record["rating/rmse"] for record in result["history"]]
     assert all("rating/mae" in record for record in result["history"])
     assert result["best"] == pytest.approx(min(rmse))  # lower is better for errors, not the first epoch's -inf
-    model, config, vocab, dataset, item_encoder, query_encoder = load_run(tmp_path / "r")
+    trained = load_run(tmp_path / "r")
+    model, config, vocab, dataset = trained.model, trained.config, trained.vocab, trained.dataset
+    item_encoder, query_encoder = trained.item_encoder, trained.query_encoder
     assert vocab.user_bins == 512 and model.rating_head.factor_dim == 4 and model.rating_head.l2 == 0.1
     # predictions are clipped to the training ratings' scale, recorded in run.json for reloading
     ratings = dataset.events.loc[dataset.events["split"] == "train", "rating"].dropna()
@@ -115,7 +120,7 @@ def test_cosine_schedule_decays_to_zero_over_the_run(split_dir, tmp_path):
     # logged after each epoch's last step: 0.01 * (1 + cos(pi * step / 6)) / 2 over 2 epochs x 3 steps
     assert sorted(logged) == [3, 6]
     assert logged[3] == pytest.approx(0.005, rel=1e-5) and logged[6] == pytest.approx(0.0, abs=1e-9)
-    assert load_run(tmp_path / "r")[1].train.lr_schedule == "cosine"
+    assert load_run(tmp_path / "r").config.train.lr_schedule == "cosine"
 
 
 def test_weight_average_is_validated_and_saved_while_training_continues_on_raw_weights(split_dir, tmp_path):
@@ -125,7 +130,9 @@ def test_weight_average_is_validated_and_saved_while_training_continues_on_raw_w
     config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=4", "tasks.search=0",
                                        "train.learning_rate=0.05", "train.ema_momentum=0.5"])
     train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
-    model, config, vocab, dataset, item_encoder, query_encoder = load_run(tmp_path / "r")  # best = last here
+    trained = load_run(tmp_path / "r")  # best = last here
+    model, config, vocab, dataset = trained.model, trained.config, trained.vocab, trained.dataset
+    item_encoder, query_encoder = trained.item_encoder, trained.query_encoder
     saved = [w.numpy().copy() for w in model.trainable_variables]
     # the crash checkpoint holds the raw weights and the optimizer's average (so a resumed run keeps both)
     prepared = prepare(dataset, config, tmp_path / "r", item_encoder, query_encoder, vocab=vocab)
@@ -200,7 +207,7 @@ def test_one_seed_drives_every_random_stream(split_dir, tmp_path):
         result = train_run(split_dir, tmp_path / name, load_config(None, base + [f"train.seed={seed}"]),
                            log=lambda *_: None)
         losses[name] = {k: v for k, v in result["history"][0].items() if k != "seconds"}
-        model, *_ = load_run(tmp_path / name)
+        model = load_run(tmp_path / name).model
         assert model.item_tower.seed == stream_seeds(seed)["item_tower"]
         assert model.rating_head.seed == stream_seeds(seed)["rating_head"]
     assert losses["a"] == losses["b"]  # every metric and loss, exactly

@@ -1,0 +1,168 @@
+"""The run directory: the one module that names its files, and `TrainedRun`, a trained model with
+everything needed to use it (configuration, vocabularies, dataset, text encoders).
+
+RUN/
+  config.yaml            resolved ExperimentConfig
+  run.json               data directory, strategy, replicas, text preset, counts; search_calibration
+                         (the query text weight chosen on the validation judgments)
+  vocab.json             vocabularies (item ids, categories, brands, devices, user hash bins)
+  best.weights.h5        weights of the best validation epoch (last.weights.h5: the final ones)
+  history.json           per-epoch losses and validation metrics
+  checkpoints/backup/    crash-recovery checkpoint (model + optimizer + position)
+  logs/                  TensorBoard: train/, validation/, projector/
+  text_cache/            frozen-mode embedding cache (unless text.cache_dir names another)
+  query_encoder.npz/.json   the distilled query encoder's blocks and its distillation report
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
+from recsys_tf.training.config import ExperimentConfig
+
+CONFIG_FILE = "config.yaml"
+INFO_FILE = "run.json"
+VOCAB_FILE = "vocab.json"
+BEST_WEIGHTS = "best.weights.h5"
+LAST_WEIGHTS = "last.weights.h5"
+HISTORY_FILE = "history.json"
+BACKUP_DIR = Path("checkpoints") / "backup"
+LOGS_DIR = "logs"
+TEXT_CACHE_DIR = "text_cache"
+REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, INFO_FILE, BEST_WEIGHTS)
+
+
+def text_cache_dir(config: ExperimentConfig, run_dir: str | Path) -> Path:
+    """Where frozen-mode text vectors (and distilled query encoders) are cached for this run."""
+    return Path(config.text.cache_dir) if config.text.cache_dir else Path(run_dir) / TEXT_CACHE_DIR
+
+
+def item_vectors(model) -> np.ndarray:
+    """(num_items + 1, d) item embeddings of the whole catalog, row 0 = padding (index = item index)."""
+    import tensorflow as tf
+
+    return model.item_tower(tf.range(model.item_tower.num_items + 1), training=False).numpy()
+
+
+def user_and_query_vectors(model, examples: dict, batch_size: int = 512, query_vectors: np.ndarray | None = None,
+                           with_queries: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """User embeddings of every example row and, when the model has a query tower, `with_queries`
+    and `query_vectors` (text vectors indexed by the rows' `query_index`), their query embeddings."""
+    import tensorflow as tf
+
+    searching = with_queries and model.query_tower is not None and query_vectors is not None
+    users, searches = [], []
+    for start in range(0, len(examples["target_item"]), batch_size):
+        batch = {k: v[start:start + batch_size] for k, v in examples.items() if k != "query_text"}
+        index = batch.pop("query_index", None)
+        if query_vectors is not None and index is not None:
+            batch["query_vector"] = query_vectors[index]
+        batch = {k: tf.constant(v) for k, v in batch.items()}
+        user = model.user_embedding(batch, training=False)
+        users.append(user.numpy())
+        if searching and "query_vector" in batch:
+            searches.append(model.query_embedding(batch, user_embedding=user, training=False).numpy())
+    dim = model.item_tower.embedding_dim
+    users = np.concatenate(users) if users else np.zeros((0, dim), np.float32)
+    return users, (np.concatenate(searches) if searches else None) if searching else None
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    """A finished training run, rebuilt by `load_run`. The item encoder is the text tower (frozen
+    weights = the preset's) that export signatures use on raw text; None for the ID-only ablation."""
+    path: Path
+    model: object
+    config: ExperimentConfig
+    vocab: object
+    dataset: Dataset
+    item_encoder: object
+    query_encoder: object
+    info: dict
+
+    @property
+    def cache_dir(self) -> Path:
+        return text_cache_dir(self.config, self.path)
+
+    @property
+    def data_dir(self) -> str:
+        return self.info["data_dir"]
+
+    @property
+    def catalog(self):
+        """The run's catalog (features of `vocab.items`, in vocabulary order)."""
+        from recsys_tf.features.catalog import Catalog
+
+        return Catalog.from_items(self.dataset.items.set_index("item_id").loc[self.vocab.items].reset_index(),
+                                  self.vocab)
+
+    def item_vectors(self) -> np.ndarray:
+        return item_vectors(self.model)
+
+    def user_vectors(self, examples: dict, batch_size: int = 512) -> np.ndarray:
+        return user_and_query_vectors(self.model, examples, batch_size, with_queries=False)[0]
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        """Anonymous query embeddings of raw texts (the query encoder, then the query tower)."""
+        import tensorflow as tf
+
+        from recsys_tf.text.embedding_cache import encode_texts
+
+        if self.model.query_tower is None or self.query_encoder is None:
+            raise DatasetError(f"{self.path} has no query tower (trained without search or text). "
+                               "Fix: train with tasks.search > 0 and model.use_text=true.")
+        vectors = encode_texts(self.query_encoder, list(texts))
+        return self.model.query_tower({"query_vector": tf.constant(vectors)}).numpy()
+
+
+def read_config(run_dir: Path) -> ExperimentConfig:
+    """The run's configuration; keys added after a run was trained get the value its model had."""
+    import yaml
+
+    saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+    # runs trained before the distilled query encoder existed have no such key: their queries were
+    # encoded by the text tower itself; before the repeat head and the full softmax, neither existed
+    saved.setdefault("text", {}).setdefault("query_encoder_layers", 0)
+    saved.setdefault("model", {}).setdefault("repeat_head", False)
+    saved["model"].setdefault("softmax", "in_batch")
+    return ExperimentConfig.from_dict(saved)
+
+
+def load_run(run_dir: str | Path, data_dir: str | Path | None = None) -> TrainedRun:
+    """Rebuild a trained model from its run directory (`data_dir`: the dataset, if it moved)."""
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.features.vocabulary import Vocabularies
+    from recsys_tf.training.builder import build_model
+    from recsys_tf.training.prepare import ID_ONLY_TEXT_DIM, text_encoders
+    from recsys_tf.training.run import has_training_queries, query_student_layers
+
+    run_dir = Path(run_dir)
+    for name in REQUIRED_FILES:
+        if not (run_dir / name).exists():
+            raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
+                               "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
+    config = read_config(run_dir)
+    info = json.loads((run_dir / INFO_FILE).read_text())
+    dataset = read_dataset(data_dir or info["data_dir"])
+    vocab = Vocabularies.load(run_dir / VOCAB_FILE)
+    catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
+    item_encoder, query_encoder = text_encoders(config)
+    has_queries = has_training_queries(dataset)
+    student_layers = query_student_layers(config, item_encoder, has_queries)
+    if student_layers:
+        from recsys_tf.text.distill import load_query_encoder
+        query_encoder = load_query_encoder(query_encoder, run_dir, student_layers)
+    dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
+    # text vectors and sampling probabilities are weights / training-only: loaded, not recomputed
+    model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
+                        sampling_probability=None, rating_mean=0.0, item_encoder=item_encoder,
+                        query_encoder=query_encoder, rating_range=info.get("rating_range"), search_rows=has_queries)
+    model.build_all()
+    model.load_weights(str(run_dir / BEST_WEIGHTS))
+    if data_dir is not None:
+        info = {**info, "data_dir": str(Path(data_dir).resolve())}
+    return TrainedRun(run_dir, model, config, vocab, dataset, item_encoder, query_encoder, info)
