@@ -124,6 +124,7 @@ class EvalData:
     keys: np.ndarray
     test_users: np.ndarray
     k_max: int
+    ease_l2: float = 500.0        # EASE's λ, chosen on the validation split (`tune_ease_l2`)
 
     @property
     def n_items(self) -> int:
@@ -152,6 +153,30 @@ def eval_data(run, ks) -> EvalData:
                     history_rows, test_rows, hist_matrix, hist_matrix[test_rows], train_index, train_counts,
                     vocab.item_index(test["item_id"].to_numpy()), _query_keys(test), test_users,
                     min(max(ks), n_items))
+
+
+EASE_L2_GRID = (10.0, 50.0, 200.0, 500.0, 2000.0)
+
+
+def tune_ease_l2(events: pd.DataFrame, vocab, grid=EASE_L2_GRID, k: int = 10) -> tuple[float, dict]:
+    """EASE's λ with the best validation recall@k (history = the train split, queries = the validation
+    events, seen items excluded), as a tuned baseline deserves; 500 when there is no validation split.
+    Returns (λ, {λ: recall})."""
+    train, validation = events[events["split"] == "train"], events[events["split"] == "validation"]
+    if train.empty or validation.empty:
+        return 500.0, {}
+    users = sorted(set(train["user_id"].astype(str)) | set(validation["user_id"].astype(str)))
+    row = {u: i for i, u in enumerate(users)}
+    n_items = len(vocab.items)
+    matrix = interaction_matrix(np.array([row[u] for u in train["user_id"].astype(str)]),
+                                vocab.item_index(train["item_id"].to_numpy()), len(users), n_items)
+    queries = matrix[np.array([row[u] for u in validation["user_id"].astype(str)])]
+    targets = vocab.item_index(validation["item_id"].to_numpy())
+    curve = {}
+    for l2 in grid:
+        top = top_k_from_scores(EASE(matrix, l2).scores(queries), k, queries)
+        curve[float(l2)] = float((top == targets[:, None]).any(axis=1).mean())
+    return max(curve, key=curve.get), curve
 
 
 def build_tasks(data: EvalData, judgments, protocol: str, include_seen: bool) -> list[Task]:
@@ -210,7 +235,7 @@ def build_systems(run, others: dict, data: EvalData, tasks: list[Task], chosen: 
         systems[prefix] = _vector_ranker(vectors, k_max, n_items, retrieval)
         extras[prefix] = vectors
     scored = {"popularity": lambda: Popularity(data.train_index, n_items),
-              "item_knn": lambda: ItemKNN(data.hist_matrix), "ease": lambda: EASE(data.hist_matrix)}
+              "item_knn": lambda: ItemKNN(data.hist_matrix), "ease": lambda: EASE(data.hist_matrix, data.ease_l2)}
     for name in (n for n in scored if n in chosen):
         systems[f"baselines/{name}/"] = _score_ranker(scored[name](), data.query_history, k_max, n_items)
     if "frequency_recency" in chosen:
@@ -313,10 +338,16 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
             raise InputError(f"Ablation run {path} was trained on a different item vocabulary than {run_dir}. "
                              "Fix: train both runs on the same dataset directory.")
     data = eval_data(run, ks)
+    results_params = {}
+    if "ease" in chosen:
+        data.ease_l2, curve = tune_ease_l2(run.dataset.events, run.vocab)
+        results_params = {"params/ease/l2": data.ease_l2,
+                          **{f"params/ease/validation_recall@10/l2={k:g}": v for k, v in curve.items()}}
     # the validation half of the judgments may have tuned the run: reports use the test half
     tasks = build_tasks(data, judgment_half(run.dataset.judgments, "test"), protocol, include_seen)
     systems, extras = build_systems(run, others, data, tasks, chosen, retrieval, batch_size, include_seen)
     results, rows, distributions = score(data, tasks, systems, extras, ks)
+    results.update(results_params)
     results["protocol"] = protocol
     results["counts/test_events"] = float(len(data.test))
     results["counts/search_events"] = float(sum(len(t.keys) for t in tasks if t.name == "search"))

@@ -42,6 +42,11 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
     k10 = 10 if 10 in ks else ks[-1]
     lines = ["# Evaluation report", "", f"Protocol: `{metrics.get('protocol', 'temporal-last')}`; "
              f"{int(metrics.get('counts/test_events', 0))} test events; every catalog item is a candidate.", ""]
+    if "params/ease/l2" in metrics:
+        curve = ", ".join(f"{key.rsplit('=', 1)[1]}: {value:.4f}" for key, value in metrics.items()
+                          if key.startswith("params/ease/validation_recall@10/"))
+        lines += [f"EASE λ = {metrics['params/ease/l2']:g}, the best validation recall@10 "
+                  f"({curve or 'no validation split: the default'}).", ""]
     quality = [f"recall@{k}" for k in ks] + [f"precision@{k10}", f"ndcg@{k10}", f"map@{k10}", "mrr"]
     lists = [f"coverage@{k10}", f"diversity@{k10}", f"novelty@{k10}", f"popularity_bias@{k10}"]
     sections = [("recommend", "Recommend (history → next item)"),

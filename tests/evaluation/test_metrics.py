@@ -281,3 +281,49 @@ def test_cold_start_protocol_ranks_new_items_among_new_items(tiny_run, small_dat
     assert (new.loc[full.index] >= full).all()  # fewer candidates, never a worse rank for a new target
     assert "baselines/popularity/recommend_new_items/recall@5" not in metrics  # no interactions, no ranking
     assert metrics["recommend/cold_start_items/recall@5"] == metrics["recommend/recall@5"]
+
+
+def test_ease_l2_is_tuned_on_the_validation_split_against_numpy():
+    import pandas as pd
+
+    from recsys_tf.evaluation.evaluate import tune_ease_l2
+
+    class Vocab:
+        items = [f"i{j}" for j in range(12)]
+
+        def item_index(self, ids):
+            return np.array([self.items.index(i) + 1 for i in ids])
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(40):
+        taste = rng.choice(12, size=6, replace=False, p=np.arange(12, 0, -1) / 78)
+        for t, item in enumerate(taste):
+            rows.append({"user_id": f"u{user}", "item_id": f"i{item}", "timestamp": t,
+                         "split": "validation" if t == 5 else "train"})
+    events = pd.DataFrame(rows)
+    grid = (0.5, 5.0, 50.0, 500.0)
+    chosen, curve = tune_ease_l2(events, Vocab(), grid=grid, k=3)
+    # reference: dense closed form, seen items excluded, recall@3 of the validation item
+    users = sorted(events["user_id"].unique())
+    train = events[events["split"] == "train"]
+    X = np.zeros((len(users), 13))
+    for u, i in zip(train["user_id"], train["item_id"], strict=True):
+        X[users.index(u), int(i[1:]) + 1] = 1
+    validation = events[events["split"] == "validation"]
+    expected = {}
+    for l2 in grid:
+        P = np.linalg.inv(X.T @ X + l2 * np.eye(13))
+        B = -P / np.diag(P)
+        np.fill_diagonal(B, 0)
+        hits = []
+        for u, i in zip(validation["user_id"], validation["item_id"], strict=True):
+            s = X[users.index(u)] @ B
+            s[0] = -np.inf
+            s[X[users.index(u)] > 0] = -np.inf
+            hits.append(int(i[1:]) + 1 in np.argsort(-s, kind="stable")[:3])
+        expected[l2] = float(np.mean(hits))
+    assert curve == pytest.approx(expected)
+    assert chosen == max(expected, key=expected.get)
+    assert len(set(curve.values())) > 1  # the grid matters on this data
+    assert tune_ease_l2(events[events["split"] == "train"], Vocab()) == (500.0, {})  # no validation: default

@@ -154,9 +154,9 @@ def test_bad_settings_are_clear(split_dir, tmp_path):
         load_config(None, ["epochs=3"])
     with pytest.raises(ValueError, match="query_encoder_layers=2 with text.mode='lora'.*Fix"):
         load_config(None, ["text.mode=lora", "text.query_encoder_layers=2"])
-    with pytest.raises(ValueError, match="lr_schedule='step'.*Fix: --set train.lr_schedule=cosine"):
+    with pytest.raises(ValueError, match="lr_schedule` must be among.*Received: 'step'.*Fix: e.g. --set train.lr_sch"):
         load_config(None, ["train.lr_schedule=step"])
-    with pytest.raises(ValueError, match="ema_momentum=1.0.*Fix: --set train.ema_momentum=0.99"):
+    with pytest.raises(ValueError, match="ema_momentum` must be >= 0.0 and < 1.0. Received: 1.0.*Fix"):
         load_config(None, ["train.ema_momentum=1.0"])
     (tmp_path / "c.yaml").write_text("- not a mapping\n")
     with pytest.raises(ValueError, match="mapping"):
