@@ -20,6 +20,7 @@ Conventions (serving/README.md):
 """
 from __future__ import annotations
 
+import inspect
 import time
 
 import keras
@@ -234,11 +235,59 @@ class ServingGraph:
         return tf.where(has_history, tf.gather(names, best_index), "")
 
 
-def signature_functions(graph: ServingGraph) -> dict:
-    """name -> (function, input signature). Each is a closure (never default arguments: those are
-    traced as inputs and fail with NotEncodableError)."""
-    s = tf.TensorSpec
+# Every serving input once: shape, dtype and the warm-up value TF Serving replays at load
+# (`export/warmup.py`). A signature names its inputs; its function takes them in that order.
+INPUTS = {
+    "user_id": ([None], tf.string, lambda items: np.array(["warmup-user"], object)),
+    "history_item_ids": ([None, None], tf.string, lambda items: np.array([items[:2] + [""]], object)),
+    "exclude_item_ids": ([None, None], tf.string, lambda items: np.array([[""]], object)),
+    "candidate_item_ids": ([None, None], tf.string, lambda items: np.array([items[:3]], object)),
+    "item_id": ([None], tf.string, lambda items: np.array(items[:1], object)),
+    "query": ([None], tf.string, lambda items: np.array(["wireless earbuds"], object)),
+    "item_text": ([None], tf.string, lambda items: np.array(["Acme wireless earbuds, black"], object)),
+    "k": ([None], tf.int32, lambda items: np.array([10], np.int32)),
+    "mmr_lambda": ([None], tf.float32, lambda items: np.array([0.7], np.float32)),
+    "max_per_category": ([None], tf.int32, lambda items: np.array([2], np.int32)),
+    "hour": ([None], tf.int32, lambda items: np.array([20], np.int32)),
+    "weekday": ([None], tf.int32, lambda items: np.array([-1], np.int32)),
+    "device": ([None], tf.string, lambda items: np.array([""], object)),
+    "include_history": ([None], tf.bool, lambda items: np.array([True])),
+}
+USER = ("user_id", "history_item_ids")
+DIVERSE = ("mmr_lambda", "max_per_category")
+# signature -> (inputs, needs the query side). The one place to add a signature: its function in
+# `signature_functions`, its row here; specs, warm-up requests and the test of serving/README.md's
+# table follow from this table.
+SIGNATURES = {
+    "recommend": ((*USER, "exclude_item_ids", "k"), False),
+    "recommend_diverse": ((*USER, "exclude_item_ids", "k", *DIVERSE), False),
+    "recommend_in_context": ((*USER, "exclude_item_ids", "k", "hour", "weekday", "device", *DIVERSE,
+                              "include_history"), False),
+    "similar_items": (("item_id", "k"), False),
+    "score": ((*USER, "candidate_item_ids"), False),
+    "embed_items": (("item_id",), False),
+    "search": (("query", "k"), True),
+    "search_diverse": (("query", "k", *DIVERSE), True),
+    "search_personalized": (("query", *USER, "k"), True),
+    "similar_to_text": (("item_text", "k"), True),
+    "embed_query": (("query",), True),
+}
+DEFAULT_SIGNATURE = "recommend"  # what a request without signature_name gets (`serving_default`)
 
+
+def input_specs(name: str) -> list:
+    return [tf.TensorSpec(INPUTS[i][0], INPUTS[i][1], name=i) for i in SIGNATURES[name][0]]
+
+
+def warmup_inputs(name: str, item_ids: list[str]) -> dict[str, np.ndarray]:
+    items = list(item_ids[:3]) + [""] * max(0, 3 - len(item_ids))
+    return {i: INPUTS[i][2](items) for i in SIGNATURES[name][0]}
+
+
+def signature_functions(graph: ServingGraph) -> dict:
+    """name -> (function, input signature) for the signatures the model can serve (`SIGNATURES`).
+    Each is a closure (never default arguments: those are traced as inputs and fail with
+    NotEncodableError)."""
     def recommend(user_id, history_item_ids, exclude_item_ids, k):
         return graph.recommend(user_id, history_item_ids, exclude_item_ids, k)
 
@@ -302,35 +351,13 @@ def signature_functions(graph: ServingGraph) -> dict:
         return {"embedding": tf.gather(graph.item_vectors, graph.lookup(item_id)),
                 "known": graph.lookup(item_id) > 0}
 
-    functions = {
-        "recommend": (recommend, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
-                                  s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k")]),
-        "recommend_diverse": (recommend_diverse, [
-            s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
-            s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k"),
-            s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category")]),
-        "recommend_in_context": (recommend_in_context, [
-            s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
-            s([None, None], tf.string, name="exclude_item_ids"), s([None], tf.int32, name="k"),
-            s([None], tf.int32, name="hour"), s([None], tf.int32, name="weekday"), s([None], tf.string, name="device"),
-            s([None], tf.float32, name="mmr_lambda"), s([None], tf.int32, name="max_per_category"),
-            s([None], tf.bool, name="include_history")]),
-        "similar_items": (similar_items, [s([None], tf.string, name="item_id"), s([None], tf.int32, name="k")]),
-        "score": (score, [s([None], tf.string, name="user_id"), s([None, None], tf.string, name="history_item_ids"),
-                          s([None, None], tf.string, name="candidate_item_ids")]),
-        "embed_items": (embed_items, [s([None], tf.string, name="item_id")]),
-    }
-    if graph.model.query_tower is not None and graph.query_encoder is not None:
-        functions.update({
-            "search": (search, [s([None], tf.string, name="query"), s([None], tf.int32, name="k")]),
-            "search_diverse": (search_diverse, [s([None], tf.string, name="query"), s([None], tf.int32, name="k"),
-                                                s([None], tf.float32, name="mmr_lambda"),
-                                                s([None], tf.int32, name="max_per_category")]),
-            "search_personalized": (search_personalized, [
-                s([None], tf.string, name="query"), s([None], tf.string, name="user_id"),
-                s([None, None], tf.string, name="history_item_ids"), s([None], tf.int32, name="k")]),
-            "similar_to_text": (similar_to_text, [s([None], tf.string, name="item_text"), s([None], tf.int32, name="k")]),
-            "embed_query": (embed_query, [s([None], tf.string, name="query")]),
-        })
-    functions["serving_default"] = functions["recommend"]  # what a request without signature_name gets
+    local = locals()
+    searching = graph.model.query_tower is not None and graph.query_encoder is not None
+    functions = {name: (local[name], input_specs(name)) for name, (_, needs_query) in SIGNATURES.items()
+                 if searching or not needs_query}
+    for name, (function, _) in functions.items():  # a function's arguments are its inputs, in order
+        if tuple(inspect.signature(function).parameters) != SIGNATURES[name][0]:
+            raise RuntimeError(f"signature {name!r}: the function takes {tuple(inspect.signature(function).parameters)} "
+                               f"but SIGNATURES lists {SIGNATURES[name][0]}")
+    functions["serving_default"] = functions[DEFAULT_SIGNATURE]
     return functions

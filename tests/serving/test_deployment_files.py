@@ -49,3 +49,15 @@ def test_readme_signatures_and_inputs_match_an_export(tiny_exports):
     for name, fn in model.signatures.items():
         for input_name in fn.structured_input_signature[1]:
             assert f"`{input_name}`" in table[name], (name, input_name)
+
+
+def test_readme_table_lists_every_registered_signature_with_its_inputs():
+    from recsys_tf.export.signatures import INPUTS, SIGNATURES
+
+    readme = (SERVING / "README.md").read_text()
+    table = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (.+?) \|", readme, re.M)}
+    assert set(table) == set(SIGNATURES) | {"serving_default"}
+    for name, (inputs, _) in SIGNATURES.items():
+        assert set(inputs) <= set(INPUTS)
+        for input_name in inputs:
+            assert f"`{input_name}`" in table[name], (name, input_name)
