@@ -24,14 +24,14 @@ from pathlib import Path
 import pandas as pd
 
 from recsys_tf.data.loaders.movielens import ML100K_GENRES
-from recsys_tf.data.schema import _atomic_write
+from recsys_tf.atomic import atomic_write
 
 PREFIX = "recbole/dataset_example/ml-100k/ml-100k."
 
 
 def _atomic(path: Path, text: str) -> None:
     """Latin-1 text via the dataset writer's temp-name-and-rename (no partial files)."""
-    _atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("latin-1")))
+    atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("latin-1")))
 
 
 def _read(wheel: zipfile.ZipFile, kind: str) -> pd.DataFrame:

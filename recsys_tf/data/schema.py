@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.atomic import atomic_write
 from recsys_tf.constants import EVENT_TYPES, SPLITS  # noqa: F401 (part of the schema API)
 from recsys_tf.errors import InputError
 
@@ -99,28 +100,22 @@ def coerce_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame
     return frame
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
     """Write a dataset directory. Each file is written to a temp name and renamed (no partial files)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = coerce_columns(dataset.items, ITEM_COLUMNS)
-    _atomic_write(out / ITEMS_FILE, lambda p: items.to_parquet(p, index=False))
+    atomic_write(out / ITEMS_FILE, lambda p: items.to_parquet(p, index=False))
     events = dataset.events.copy()
     events = coerce_columns(events, EVENT_COLUMNS)
-    _atomic_write(out / EVENTS_FILE, lambda p: events.to_parquet(p, index=False))
+    atomic_write(out / EVENTS_FILE, lambda p: events.to_parquet(p, index=False))
     for frame, name in ((dataset.users, USERS_FILE), (dataset.judgments, JUDGMENTS_FILE)):
         if frame is not None:
-            _atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
+            atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
         elif (out / name).exists():
             (out / name).unlink()
     rejects = dataset.rejects if dataset.rejects is not None else empty_rejects()
-    _atomic_write(out / REJECTS_FILE, lambda p: rejects.to_csv(p, index=False))
+    atomic_write(out / REJECTS_FILE, lambda p: rejects.to_csv(p, index=False))
     info = dict(dataset.info)
     info["schema_version"] = SCHEMA_VERSION
     info["counts"] = {
@@ -135,7 +130,7 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
             s: int(n) for s, n in events["split"].value_counts().items()}
     info["rejects_by_reason"] = {str(k): int(v) for k, v in
                                  rejects["reason"].value_counts().items()} if len(rejects) else {}
-    _atomic_write(out / INFO_FILE, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True)))
+    atomic_write(out / INFO_FILE, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True)))
     return out
 
 

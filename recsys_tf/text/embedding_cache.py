@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_tf.atomic import atomic_write
+
 
 def encoder_fingerprint(encoder) -> str:
     digest = hashlib.sha256()
@@ -89,9 +91,6 @@ class EmbeddingCache:
         return np.stack([stored[k] for k in keys]).astype(np.float32)
 
     def _save(self, stored: dict[bytes, np.ndarray]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.npz")
         keys = np.array(list(stored.keys()), dtype="S32")
-        np.savez(tmp, fingerprint=np.array(self.fingerprint), keys=keys,
-                 vectors=np.stack(list(stored.values())).astype(np.float32))
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda tmp: np.savez(tmp, fingerprint=np.array(self.fingerprint), keys=keys,
+                                                     vectors=np.stack(list(stored.values())).astype(np.float32)))

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from recsys_tf.atomic import atomic_write, atomic_write_text
 from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
 from recsys_tf.errors import InputError
 from recsys_tf.training.config import ExperimentConfig
@@ -107,7 +108,6 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
     """Calibrate the search text weight of the best weights on the validation half of the judgments
     (`evaluation/judgments.py`), save them back (atomically) and record the report in run.json as
     `search_calibration`. Idempotent: a run calibrated before starts again from its trained weight."""
-    import os
 
     from recsys_tf.evaluation.judgments import calibrate_search_text_weight, judgment_half
 
@@ -123,13 +123,9 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
     report = calibrate_search_text_weight(model, query_encoder, validation, vocab)
     if report is None:
         return None
-    tmp = run_dir / "best.calibrating.weights.h5"
-    model.save_weights(str(tmp))
-    os.replace(tmp, run_dir / BEST_WEIGHTS)
+    atomic_write(run_dir / BEST_WEIGHTS, lambda tmp: model.save_weights(str(tmp)))
     info["search_calibration"] = report
-    tmp_info = run_dir / "run.json.tmp"
-    tmp_info.write_text(json.dumps(info, indent=2))
-    os.replace(tmp_info, info_path)
+    atomic_write_text(info_path, json.dumps(info, indent=2))
     curve = ", ".join(f"x{s:g}: {v:.4f}" for s, v in report["ndcg_by_scale"].items())
     log(f"search text weight calibrated on {report['queries']} validation judged queries: x{report['scale']:g} "
         f"({report['text_weight']['trained']:.3f} -> {report['text_weight']['calibrated']:.3f}); "
@@ -215,12 +211,9 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
 
 def _copy_student(source: Path, target: Path) -> None:
     """Copy a saved query encoder: the weights first, the report (the reuse marker) last, atomically."""
-    import os
     import shutil
 
     from recsys_tf.text.distill import INFO_FILE, WEIGHTS_FILE
 
     for name in (WEIGHTS_FILE, INFO_FILE):
-        tmp = target / f".{name}.copying"
-        shutil.copyfile(source / name, tmp)
-        os.replace(tmp, target / name)
+        atomic_write(target / name, lambda tmp, name=name: shutil.copyfile(source / name, tmp))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_tf.atomic import atomic_write_text
 from recsys_tf.training.config import ExperimentConfig
 from recsys_tf.training.monitoring import TensorBoardLogger
 from recsys_tf.training.trained_run import (
@@ -263,7 +264,7 @@ class Trainer:
             self.step_in_epoch.assign(0)
             self.manager.save(checkpoint_number=step)
             if self.chief:
-                _atomic_text(history_path, json.dumps(history, indent=2))
+                atomic_write_text(history_path, json.dumps(history, indent=2))
         with self.averaged_weights():
             if self.chief:
                 self.model.save_weights(str(self.run_dir / LAST_WEIGHTS))
@@ -272,7 +273,3 @@ class Trainer:
         return {"history": history, "best": monitor_sign(train.monitor) * float(self.best.numpy())}
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
