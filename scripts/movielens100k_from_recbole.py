@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys_tf.data.loaders.movielens import ML100K_GENRES
 from recsys_tf.atomic import atomic_write
+from recsys_tf.data.loaders.movielens import ML100K_GENRES
 
 PREFIX = "recbole/dataset_example/ml-100k/ml-100k."
 
