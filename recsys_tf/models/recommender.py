@@ -22,6 +22,8 @@ from recsys_tf.errors import InputError
 from recsys_tf.heads.retrieval_head import RetrievalHead, all_gather, cross_replica_sum
 from recsys_tf.training.config import TaskConfig
 
+# logit offset of masked catalog items: exp() underflows to exactly 0 and it stays finite in float16
+CATALOG_MASK_OFFSET = -1e4
 USER_FEATURES = ("history_items", "history_events", "history_recency", "user_bin", "hour", "weekday", "device")
 
 
@@ -85,6 +87,20 @@ class RecommenderModel(keras.Model):
             else np.asarray(sampling_probability, np.float32)
         self.sampling_probability = self.add_weight(name="sampling_probability", shape=(rows,), trainable=False,
                                                     initializer=keras.initializers.Constant(probability))
+        # full softmax: a logit offset per catalog item; `mask_catalog` sets it for items without a
+        # training event, which then are no negatives (as in-batch, where they never occur)
+        self.catalog_offset = self.add_weight(name="catalog_offset", shape=(item_tower.num_items,), trainable=False,
+                                              initializer="zeros") if self.full_softmax else None
+
+    def mask_catalog(self, item_indices) -> None:
+        """Keep these items (1-based indices) out of the full-softmax catalog. Why: an item without a
+        training event would only ever be a negative, so its id embedding (zeroed by
+        `ItemTower.clear_ids` to mean "no id") would be pushed away from every user."""
+        if self.catalog_offset is None:
+            return
+        offset = np.zeros(self.item_tower.num_items, np.float32)
+        offset[np.asarray(item_indices, np.int64) - 1] = CATALOG_MASK_OFFSET
+        self.catalog_offset.assign(offset)
 
     def dummy_batch(self, batch_size: int = 2) -> dict:
         """A tiny all-padding batch with every input the model reads (used to create variables)."""
@@ -208,7 +224,9 @@ class RecommenderModel(keras.Model):
             return ops.sum(per_example * weights) / ops.maximum(cross_replica_sum(ops.sum(weights)), 1e-9)
 
         if self.active("recommend") and "recommend" in self.full_softmax:
-            bonus = self.repeat_head.catalog_bonus(batch["history_items"])[:, 1:] if self.repeat_head is not None else None
+            bonus = self.catalog_offset[None, :]
+            if self.repeat_head is not None:
+                bonus = bonus + self.repeat_head.catalog_bonus(batch["history_items"])[:, 1:]
             losses["recommend"] = mean(self.retrieval_head.catalog_loss(user, catalog, target, bonus=bonus),
                                        batch["weight"])
         elif self.active("recommend"):
@@ -219,7 +237,8 @@ class RecommenderModel(keras.Model):
             losses["recommend"] = mean(per_example, batch["weight"])
         if self.active("search"):
             query = self.query_embedding(batch, user_embedding=user, training=training)
-            per_example = self.retrieval_head.catalog_loss(query, catalog, target) if "search" in self.full_softmax \
+            per_example = self.retrieval_head.catalog_loss(query, catalog, target, bonus=self.catalog_offset[None, :]) \
+                if "search" in self.full_softmax \
                 else self.retrieval_head(query, item, target, probability, **extra,
                                          **self._row_negatives("search", target, training, index))
             losses["search"] = mean(per_example, batch["has_query"])

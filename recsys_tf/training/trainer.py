@@ -107,7 +107,9 @@ class Trainer:
         with strategy.scope():
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
-            model.item_tower.clear_ids(untrained_items(prepared.train, model.item_tower.num_items))
+            untrained = untrained_items(prepared.train, model.item_tower.num_items)
+            model.item_tower.clear_ids(untrained)
+            model.mask_catalog(untrained)
             ema = float(config.train.ema_momentum)  # Keras validates ema_momentum even when use_ema is off
             self.optimizer = keras.optimizers.Adam(self.learning_rate(), use_ema=ema > 0, ema_momentum=ema or 0.99)
             if keras.mixed_precision.global_policy().name == "mixed_float16":

@@ -114,7 +114,8 @@ def test_full_softmax_scores_the_whole_catalog_and_round_trips():
     assert float(losses["recommend"]) == pytest.approx(nll.mean(), rel=1e-4)
     in_batch = _model()
     in_batch.build_all()
-    in_batch.set_weights(model.get_weights())
+    in_batch.set_weights([w for v, w in zip(model.weights, model.get_weights(), strict=True)
+                          if "catalog_offset" not in v.path])
     plain = in_batch.compute_losses(batch, training=False)
     assert float(plain["search"]) == pytest.approx(float(losses["search"]), abs=1e-6)  # search stays in-batch
     assert float(plain["recommend"]) < float(losses["recommend"])  # 30 negatives instead of 3
@@ -122,6 +123,31 @@ def test_full_softmax_scores_the_whole_catalog_and_round_trips():
     assert RecommenderModel.from_config(config).full_softmax == ("recommend",)
     with pytest.raises(ValueError, match="full_softmax"):
         _model(full_softmax=("rating",))
+
+
+def test_masked_catalog_items_are_no_negatives_and_get_no_gradient():
+    model = _model(full_softmax=("recommend",))
+    batch = _batch(model, [1, 2, 3, 30])
+    model.build_all()
+    model.task_weights["search"] = 0.0  # the recommend loss alone
+    masked = np.arange(10, 20)  # 1-based catalog items without a training event
+    model.mask_catalog(masked)
+    with tf.GradientTape() as tape:
+        loss = model.compute_losses(batch, training=False)["recommend"]
+    user = model.user_embedding(batch, training=False).numpy()
+    keep = np.setdiff1d(np.arange(1, N_ITEMS + 1), masked)
+    catalog = model.item_embedding(tf.constant(keep), training=False).numpy()
+    logits = user @ catalog.T / 0.1
+    logits -= logits.max(axis=1, keepdims=True)
+    columns = np.searchsorted(keep, [1, 2, 3, 30])
+    nll = -(logits[np.arange(4), columns] - np.log(np.exp(logits).sum(axis=1)))
+    assert float(loss) == pytest.approx(nll.mean(), rel=1e-4)  # the softmax over the other 20 items
+    ids = model.item_tower.id_embedding.embeddings
+    grad = tf.convert_to_tensor(tape.gradient(loss, ids)).numpy()
+    assert not grad[masked].any() and grad[keep].any()
+    model.mask_catalog([])
+    assert not model.catalog_offset.numpy().any()
+    _model().mask_catalog(masked)  # in-batch models have no catalog to mask
 
 
 def _numpy_bonus(head, items, n_items):
