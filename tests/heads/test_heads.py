@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from recsys_tf.heads import RankingHead, RetrievalHead
+from tests.layer_harness import run_layer_test
 
 
 def _numpy_softmax_loss(query, candidates, ids, probability, temperature, logq, remove_hits):
@@ -97,6 +98,12 @@ def test_row_candidates_match_numpy():
     assert (unmasked[[0, 2]] > ours[[0, 2]]).all() and np.allclose(unmasked[[1, 3]], ours[[1, 3]], atol=1e-5)
 
 
+def _head_inputs():
+    import keras
+
+    return [keras.Input((4,)), keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")]
+
+
 def test_ranking_head_rating_has_biases_and_round_trips():
     head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.5)
     u, i = np.ones((2, 4), "float32"), np.ones((2, 4), "float32")
@@ -112,7 +119,6 @@ def test_ranking_head_rating_has_biases_and_round_trips():
 
 
 def test_rating_range_clips_predictions_outside_training_only(tmp_path):
-    import keras
 
     head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.0, rating_range=(1, 5))
     u, i = np.ones((3, 4), "float32"), np.ones((3, 4), "float32")
@@ -125,13 +131,9 @@ def test_rating_range_clips_predictions_outside_training_only(tmp_path):
     np.testing.assert_allclose(raw, [12.0, -6.0, 3.5], atol=1e-6)  # training sees the unclipped output (gradients)
     for training in (None, False):
         np.testing.assert_allclose(head(u, i, bins, items, training=training).numpy(), np.clip(raw, 1, 5), atol=1e-6)
-    config = head.get_config()
-    assert config["rating_range"] == [1.0, 5.0] and RankingHead.from_config(config).get_config() == config
-    inp = [keras.Input((4,)), keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")]
-    model = keras.Model(inp, head(*inp))
-    model.save(tmp_path / "head.keras")
-    reloaded = keras.saving.load_model(tmp_path / "head.keras")
-    np.testing.assert_allclose(reloaded.predict([u, i, bins, items], verbose=0), np.clip(raw, 1, 5), atol=1e-5)
+    assert head.get_config()["rating_range"] == [1.0, 5.0]
+    run_layer_test(head, (u, i, bins, items), _head_inputs(), tmp_path, expected=np.clip(raw, 1, 5),
+                   call=lambda layer, x: layer(*x))
     with pytest.raises(ValueError, match="rating_range.*Received: rating_range=\\(5, 1\\)"):
         RankingHead("rating", rating_range=(5, 1))
     with pytest.raises(ValueError, match="kind='rating' only"):
@@ -139,7 +141,6 @@ def test_rating_range_clips_predictions_outside_training_only(tmp_path):
 
 
 def test_ranking_head_factors_and_penalty_match_numpy(tmp_path):
-    import keras
 
     head = RankingHead("rating", num_user_bins=4, num_items=5, hidden_dims=[8], global_mean=3.5, factor_dim=3, l2=0.1)
     u, i = np.random.default_rng(0).normal(size=(2, 2, 4)).astype("float32")
@@ -164,13 +165,8 @@ def test_ranking_head_factors_and_penalty_match_numpy(tmp_path):
     np.testing.assert_allclose(head(u, i, bins, items).numpy(), expected, rtol=1e-5, atol=1e-5)
     penalty = 0.1 * (bu[bins, 0] ** 2 + bi[items, 0] ** 2 + np.sum(P[bins] ** 2, 1) + np.sum(Q[items] ** 2, 1))
     np.testing.assert_allclose(head.penalty(bins, items).numpy(), penalty, rtol=1e-5)
-    config = head.get_config()
-    assert RankingHead.from_config(config).get_config() == config
-    inp = [keras.Input((4,)), keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")]
-    model = keras.Model(inp, head(*inp))
-    model.save(tmp_path / "head.keras")
-    reloaded = keras.saving.load_model(tmp_path / "head.keras")
-    np.testing.assert_allclose(reloaded.predict([u, i, bins, items], verbose=0), expected, rtol=1e-5, atol=1e-5)
+    run_layer_test(head, (u, i, bins, items), _head_inputs(), tmp_path, expected=expected,
+                   call=lambda layer, x: layer(*x))
     with pytest.raises(ValueError, match="factor_dim.*Received"):
         RankingHead("rating", factor_dim=-1)
 

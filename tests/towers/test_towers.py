@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from recsys_tf.towers import ItemTower, QueryTower, UserTower
+from tests.layer_harness import run_layer_test
 
 N_ITEMS, TEXT_DIM, D = 12, 6, 8
 
@@ -140,25 +141,16 @@ def test_query_tower_anonymous_rate_trains_the_query_only_path():
 def test_get_config_round_trip_and_keras_save(make, tmp_path):
     if make == "item":
         layer, call_input = _item_tower(), np.array([1, 2, 0])
+        inputs = keras.Input(shape=(), dtype="int32")
     elif make == "user":
         layer, call_input = UserTower(_item_tower(), num_user_bins=8, num_devices=2, output_dim=D,
                                       hidden_dims=[16]), _user_inputs()
+        inputs = {k: keras.Input(shape=np.asarray(v).shape[1:], dtype="int32", name=k) for k, v in call_input.items()}
     else:
         layer = QueryTower(text_dim=TEXT_DIM, output_dim=D, hidden_dims=[16], anonymous_rate=0.3)
         call_input = {"query_vector": np.ones((2, TEXT_DIM), "float32")}
-    config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
-    expected = layer(call_input).numpy()
-    if make == "user":
-        inputs = {k: keras.Input(shape=np.asarray(v).shape[1:], dtype="int32", name=k) for k, v in call_input.items()}
-    elif make == "item":
-        inputs = keras.Input(shape=(), dtype="int32")
-    else:
         inputs = {"query_vector": keras.Input(shape=(TEXT_DIM,), name="query_vector")}
-    model = keras.Model(inputs, layer(inputs))
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(loaded(call_input).numpy(), expected, atol=1e-5)
+    run_layer_test(layer, call_input, inputs, tmp_path)
 
 
 def test_text_skip_keeps_text_similarity():
