@@ -42,7 +42,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not large and not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check recsys_tf tests benchmarks
+	$(BIN)/ruff check recsys_tf tests benchmarks notebooks scripts/make_notebooks.py
 
 clean:
 	rm -rf runs .pytest_cache build *.egg-info

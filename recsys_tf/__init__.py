@@ -34,11 +34,15 @@ _PUBLIC = {
     "RestClient": "recsys_tf.serving.rest_client", "LocalClient": "recsys_tf.serving.local_client",
     "compare_reports": "recsys_tf.evaluation.compare", "add_items": "recsys_tf.export.add_items",
     "build_index": "recsys_tf.index.build", "tune_scann": "recsys_tf.index.tune",
+    "write_report": "recsys_tf.evaluation.report", "render_comparison": "recsys_tf.evaluation.compare",
+    # public name -> "module:attribute" where the two differ
+    "audit_export": "recsys_tf.export.op_audit:audit", "cli": "recsys_tf.cli.main:main",
 }
 __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name):
     if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
+        module, _, attribute = _PUBLIC[name].partition(":")
+        return getattr(importlib.import_module(module), attribute or name)
     raise AttributeError(f"module 'recsys_tf' has no attribute {name!r}")
