@@ -44,10 +44,23 @@ def export_info(export_dir: str | Path) -> dict:
         raise FileNotFoundError(f"{info_file} is missing: {export_dir} is not a version directory written by "
                                 "`recsys-tf export`. Fix: pass e.g. --export exports/recsys/1.")
     info = json.loads(info_file.read_text())
-    if "run_dir" not in info:
-        raise DatasetError(f"{info_file} does not name its training run (exported by an older version). "
-                           "Fix: re-export the run with `recsys-tf export`, then add items to that version.")
     return info
+
+
+def export_model_run(export_dir: Path, info: dict):
+    """The model behind an export: its own bundle (assets.extra/model/), else (exports written before
+    bundles existed) the training run it names, if that is still where it was."""
+    from recsys_tf.training.trained_run import BUNDLE_DIR, load_bundle, load_run
+
+    bundle = export_dir / "assets.extra" / BUNDLE_DIR
+    if bundle.exists():
+        return load_bundle(bundle)
+    run_dir = info.get("run_dir")
+    if not run_dir or not Path(run_dir).exists():
+        raise DatasetError(f"{export_dir} has no model bundle (assets.extra/{BUNDLE_DIR}/) and its training run "
+                           f"{run_dir!r} is not on this machine. Fix: re-export the run with `recsys-tf export` "
+                           "(exports carry their bundle), then add items to that version.")
+    return load_run(run_dir)
 
 
 def extend_model(model, config, vocab, dataset_items: pd.DataFrame, new_items: pd.DataFrame, item_encoder,
@@ -70,13 +83,18 @@ def extend_model(model, config, vocab, dataset_items: pd.DataFrame, new_items: p
     new_model = build_model(config, new_vocab, catalog, text_vectors, None, 0.0, item_encoder, query_encoder,
                             rating_range=model.rating_head.rating_range if model.rating_head is not None else None)
     new_model.build_all()
+    # matched by structure: the same builder creates the same variables in the same order; the
+    # catalog tables (built for the extended catalog above) are recognised by identity, not by name
     old_weights, new_weights = model.weights, new_model.weights
-    # same builder, same order; layer-name suffixes may differ between the two instances
-    if [w.path.split("/")[-1] for w in old_weights] != [w.path.split("/")[-1] for w in new_weights]:
-        raise RuntimeError("internal error: the extended model's variables do not line up with the trained ones")
-    for old, new in zip(old_weights, new_weights):
-        if old.path.split("/")[-1].startswith("catalog_"):
-            continue  # per-item tables: already built for the extended catalog
+    tower = new_model.item_tower
+    rebuilt = {id(v) for v in (tower.catalog_text, tower.catalog_category, tower.catalog_brand, tower.catalog_price,
+                                getattr(tower, "catalog_tokens", None), new_model.sampling_probability,
+                                new_model.catalog_offset) if v is not None}
+    if len(old_weights) != len(new_weights):
+        raise RuntimeError("internal error: the extended model has other variables than the trained one")
+    for old, new in zip(old_weights, new_weights, strict=True):
+        if id(new) in rebuilt:
+            continue
         value = old.numpy()
         if tuple(old.shape) != tuple(new.shape):
             # per-item rows (id embedding, item bias): new items get zeros = "no id signal"
@@ -93,7 +111,6 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     Returns the new version directory. Rejected rows (invalid, or an id already in the catalog) are
     written to assets.extra/added_items_rejects.csv of the new version and counted in the log."""
     from recsys_tf.export.exporter import export_model
-    from recsys_tf.training.trained_run import load_run
 
     export_dir = Path(export_dir)
     info = export_info(export_dir)
@@ -104,7 +121,7 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     clean, rejects = validate_items(raw, Path(items_file).name)
     previous_file = export_dir / "assets.extra" / ADDED_ITEMS_FILE
     previous = pd.read_parquet(previous_file) if previous_file.exists() else clean.iloc[:0]
-    run = load_run(info["run_dir"])
+    run = export_model_run(export_dir, info)
     model, config, vocab, dataset = run.model, run.config, run.vocab, run.dataset
     item_encoder, query_encoder = run.item_encoder, run.query_encoder
     taken = set(vocab.items) | set(previous["item_id"].astype(str))
@@ -120,7 +137,9 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
         raise DatasetError(f"{items_file}: no new item to add ({len(raw)} rows, rejected by reason: {reasons}). "
                            "Fix: give new, unique item_ids with a non-empty title.")
     added = pd.concat([previous, clean], ignore_index=True)
-    new_model, new_vocab = extend_model(model, config, vocab, dataset.items, added, item_encoder, query_encoder)
+    # a bundle's catalog already holds the earlier additions, a training run's does not
+    to_append = added[~added["item_id"].astype(str).isin(set(vocab.items))].reset_index(drop=True)
+    new_model, new_vocab = extend_model(model, config, vocab, dataset.items, to_append, item_encoder, query_encoder)
     log(f"adding {len(clean)} items ({len(previous)} added earlier, {len(rejects)} rows rejected"
         + (f": {rejects['reason'].value_counts().to_dict()}" if len(rejects) else "") + ")")
     assets = {ADDED_ITEMS_FILE: lambda path: added.to_parquet(path, index=False),
@@ -128,6 +147,8 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     return export_model(new_model, config, new_vocab, item_encoder, query_encoder, export_root,
                         model_name=model_name, index_kind=index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
                         log=log,  # ScaNN settings: defaults for the new catalog size
-                        provenance={"run_dir": info["run_dir"], "added_items": int(len(added)),
+                        provenance={"run_dir": info.get("run_dir"), "added_items": int(len(added)),
                                     "based_on": str(export_dir.resolve())},
-                        extra_assets=assets)
+                        extra_assets=assets,
+                        bundle=(pd.concat([dataset.items.set_index("item_id").loc[list(vocab.items)].reset_index(),
+                                           to_append], ignore_index=True), run.bundle_info(), run.path))

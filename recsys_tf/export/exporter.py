@@ -136,21 +136,23 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
     return export_model(run.model, run.config, run.vocab, run.item_encoder, run.query_encoder, export_root,
                         model_name=model_name, index_kind=index_kind, max_k=max_k, max_exclude=max_exclude,
                         version=version, verify=verify, scann_params=scann_params, log=log,
-                        provenance={"run_dir": str(Path(run_dir).resolve())})
+                        provenance={"run_dir": str(Path(run_dir).resolve())},
+                        bundle=(run.dataset.items, run.bundle_info(), run.path))
 
 
 def export_model(model, config, vocab, item_encoder, query_encoder, export_root, *, model_name: str = "recsys",
                  index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
                  verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
-                 extra_assets: dict | None = None) -> Path:
+                 extra_assets: dict | None = None, bundle: tuple | None = None) -> Path:
     """Export an in-memory model (`export_run`, `add_items`); `extra_assets` = {file name: writer(path)}
-    written into assets.extra/."""
+    written into assets.extra/; `bundle` = (catalog items, bundle info, directory of the distilled query
+    encoder's files): the model bundle `add-items` rebuilds the model from (`trained_run.write_bundle`)."""
     import tensorflow as tf
 
     from recsys_tf.export.signatures import ServingGraph, clock_hour, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
     from recsys_tf.index.build import build_index, recall_against_exact
-    from recsys_tf.training.trained_run import item_vectors
+    from recsys_tf.training.trained_run import BUNDLE_DIR, item_vectors, write_bundle
 
     target_dir = version_dirs.model_dir(export_root, model_name)
     n_items = len(vocab.items)
@@ -188,6 +190,10 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         (tmp / "assets.extra" / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
         for name, writer in (extra_assets or {}).items():
             writer(tmp / "assets.extra" / name)
+        if bundle is not None:
+            items, bundle_info, query_encoder_dir = bundle
+            write_bundle(tmp / "assets.extra" / BUNDLE_DIR, model, config, vocab, items, bundle_info,
+                         query_encoder_dir)
         for leftover in tmp.parent.glob(f"{tmp.name}.check*"):
             leftover.unlink()
         final = version_dirs.commit(tmp, target_dir, version)

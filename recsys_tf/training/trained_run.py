@@ -89,8 +89,16 @@ class TrainedRun:
         return text_cache_dir(self.config, self.path)
 
     @property
-    def data_dir(self) -> str:
-        return self.info["data_dir"]
+    def data_dir(self) -> str | None:
+        return self.info.get("data_dir")  # None for an export's bundle
+
+    def bundle_info(self) -> dict:
+        """What an export's bundle records about the training data (`write_bundle`)."""
+        from recsys_tf.training.run import has_training_queries
+
+        search_rows = has_training_queries(self.dataset) if len(self.dataset.events) else self.info.get("search_rows", True)
+        return {"rating_range": self.info.get("rating_range"), "search_rows": bool(search_rows),
+                "trained_run": self.info.get("trained_run", str(self.path.resolve()))}
 
     @property
     def catalog(self):
@@ -134,35 +142,84 @@ def read_config(run_dir: Path) -> ExperimentConfig:
 
 def load_run(run_dir: str | Path, data_dir: str | Path | None = None) -> TrainedRun:
     """Rebuild a trained model from its run directory (`data_dir`: the dataset, if it moved)."""
-    from recsys_tf.features.catalog import Catalog
-    from recsys_tf.features.vocabulary import Vocabularies
-    from recsys_tf.training.builder import build_model
-    from recsys_tf.training.prepare import ID_ONLY_TEXT_DIM, text_encoders
-    from recsys_tf.training.run import has_training_queries, query_student_layers
+    from recsys_tf.training.run import has_training_queries
 
     run_dir = Path(run_dir)
     for name in REQUIRED_FILES:
         if not (run_dir / name).exists():
             raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
                                "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
-    config = read_config(run_dir)
     info = json.loads((run_dir / INFO_FILE).read_text())
     dataset = read_dataset(data_dir or info["data_dir"])
-    vocab = Vocabularies.load(run_dir / VOCAB_FILE)
+    if data_dir is not None:
+        info = {**info, "data_dir": str(Path(data_dir).resolve())}
+    return _rebuild(run_dir, info, dataset, has_training_queries(dataset))
+
+
+# An export carries what rebuilding its model needs (`write_bundle`), so `add-items` works on an
+# export copied to another machine: assets.extra/model/ = config, vocabularies, weights, the catalog's
+# items, the distilled query encoder and the few facts of the training data the builder reads.
+BUNDLE_DIR = "model"
+BUNDLE_ITEMS = "items.parquet"
+BUNDLE_FILES = (CONFIG_FILE, VOCAB_FILE, INFO_FILE, BEST_WEIGHTS, BUNDLE_ITEMS)
+
+
+def write_bundle(directory: Path, model, config: ExperimentConfig, vocab, items, info: dict,
+                 query_encoder_dir: Path | None = None) -> None:
+    """Write the model bundle of an export (`items`: the catalog rows of `vocab.items`)."""
+    import shutil
+
+    from recsys_tf.text.distill import INFO_FILE as STUDENT_INFO
+    from recsys_tf.text.distill import WEIGHTS_FILE as STUDENT_WEIGHTS
+
+    directory.mkdir(parents=True, exist_ok=True)
+    config.save(directory / CONFIG_FILE)
+    vocab.save(directory / VOCAB_FILE)
+    (directory / INFO_FILE).write_text(json.dumps(info, indent=2))
+    model.save_weights(str(directory / BEST_WEIGHTS))
+    items.set_index("item_id").loc[list(vocab.items)].reset_index().to_parquet(directory / BUNDLE_ITEMS, index=False)
+    for name in (STUDENT_WEIGHTS, STUDENT_INFO):
+        if query_encoder_dir is not None and (Path(query_encoder_dir) / name).exists():
+            shutil.copyfile(Path(query_encoder_dir) / name, directory / name)
+
+
+def load_bundle(directory: str | Path) -> TrainedRun:
+    """The model of an export, from its bundle (`write_bundle`); its dataset holds the items only."""
+    import pandas as pd
+
+    from recsys_tf.data.schema import EVENT_COLUMNS
+
+    directory = Path(directory)
+    missing = [name for name in BUNDLE_FILES if not (directory / name).exists()]
+    if missing:
+        raise DatasetError(f"{directory} lacks {missing}: the export's model bundle is incomplete. "
+                           "Fix: copy the whole version directory, or re-export with `recsys-tf export`.")
+    info = json.loads((directory / INFO_FILE).read_text())
+    dataset = Dataset(items=pd.read_parquet(directory / BUNDLE_ITEMS), events=pd.DataFrame(columns=list(EVENT_COLUMNS)))
+    return _rebuild(directory, info, dataset, bool(info.get("search_rows", True)))
+
+
+def _rebuild(path: Path, info: dict, dataset: Dataset, has_queries: bool) -> TrainedRun:
+    """The model of a run directory or an export bundle: config, vocabularies, weights (BEST_WEIGHTS)."""
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.features.vocabulary import Vocabularies
+    from recsys_tf.training.builder import build_model
+    from recsys_tf.training.prepare import ID_ONLY_TEXT_DIM, text_encoders
+    from recsys_tf.training.run import query_student_layers
+
+    config = read_config(path)
+    vocab = Vocabularies.load(path / VOCAB_FILE)
     catalog = Catalog.from_items(dataset.items.set_index("item_id").loc[vocab.items].reset_index(), vocab)
     item_encoder, query_encoder = text_encoders(config)
-    has_queries = has_training_queries(dataset)
     student_layers = query_student_layers(config, item_encoder, has_queries)
     if student_layers:
         from recsys_tf.text.distill import load_query_encoder
-        query_encoder = load_query_encoder(query_encoder, run_dir, student_layers)
+        query_encoder = load_query_encoder(query_encoder, path, student_layers)
     dim = item_encoder.output_dim if item_encoder is not None else ID_ONLY_TEXT_DIM
     # text vectors and sampling probabilities are weights / training-only: loaded, not recomputed
     model = build_model(config, vocab, catalog, np.zeros((catalog.size + 1, dim), np.float32),
                         sampling_probability=None, rating_mean=0.0, item_encoder=item_encoder,
                         query_encoder=query_encoder, rating_range=info.get("rating_range"), search_rows=has_queries)
     model.build_all()
-    model.load_weights(str(run_dir / BEST_WEIGHTS))
-    if data_dir is not None:
-        info = {**info, "data_dir": str(Path(data_dir).resolve())}
-    return TrainedRun(run_dir, model, config, vocab, dataset, item_encoder, query_encoder, info)
+    model.load_weights(str(path / BEST_WEIGHTS))
+    return TrainedRun(path, model, config, vocab, dataset, item_encoder, query_encoder, info)

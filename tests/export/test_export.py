@@ -1,5 +1,6 @@
 """Exported SavedModels: every signature, bad inputs, versioning, atomicity, op audit, warm-up."""
 import json
+import shutil
 import time
 
 import numpy as np
@@ -403,3 +404,63 @@ def test_every_signature_survives_hostile_inputs(loaded, case):
                     assert np.isfinite(value).all(), (name, key, case)
             if "item_ids" in out:
                 _assert_clean(out["item_ids"], out["scores"])
+
+
+def test_add_items_works_on_an_export_copied_to_another_machine(brute_force_export, tmp_path):
+    import pandas as pd
+
+    _, v1 = brute_force_export
+    elsewhere = tmp_path / "elsewhere" / "recsys" / "1"
+    shutil.copytree(v1, elsewhere)
+    info_file = elsewhere / "assets.extra" / "recsys_tf_export.json"
+    info = json.loads(info_file.read_text())
+    info["run_dir"] = str(tmp_path / "not-on-this-machine")  # the training run is gone
+    info_file.write_text(json.dumps(info))
+    bundle = elsewhere / "assets.extra" / "model"
+    assert {p.name for p in bundle.iterdir()} >= {"best.weights.h5", "config.yaml", "items.parquet", "run.json",
+                                                  "vocab.json", "query_encoder.npz", "query_encoder.json"}
+    pd.DataFrame([{"item_id": "NEW-AWAY", "title": "Travel adapter, universal"}]).to_csv(tmp_path / "n.csv", index=False)
+    assert main(["index", "add-items", "--export", str(elsewhere), "--items", str(tmp_path / "n.csv"),
+                 "--no-verify"]) == 0
+    v2 = elsewhere.parent / "2"
+    old, new = tf.saved_model.load(str(v1)), tf.saved_model.load(str(v2))
+    known = tf.constant(["SKU000001", "SKU000002"])
+    np.testing.assert_allclose(new.signatures["embed_items"](item_id=known)["embedding"].numpy(),
+                               old.signatures["embed_items"](item_id=known)["embedding"].numpy(), atol=1e-5)
+    assert new.signatures["embed_items"](item_id=tf.constant(["NEW-AWAY"]))["known"].numpy().all()
+    # the new version carries its own bundle (old catalog + the new item), so it can be extended again
+    assert "NEW-AWAY" in pd.read_parquet(v2 / "assets.extra" / "model" / "items.parquet")["item_id"].tolist()
+    # without the bundle and without the run, the error names both and the fix
+    shutil.rmtree(bundle)
+    assert main(["index", "add-items", "--export", str(elsewhere), "--items", str(tmp_path / "n.csv")]) == 2
+
+
+def test_extend_model_matches_weights_by_structure_not_by_name(tiny_run, monkeypatch):
+    import pandas as pd
+
+    from recsys_tf.export import add_items as module
+    from recsys_tf.training import builder
+    from recsys_tf.training.run import load_run
+
+    run = load_run(tiny_run)
+    build = builder.build_model
+
+    def renamed(*args, **kwargs):  # every variable of the extended model gets another name and path
+        model = build(*args, **kwargs)
+        model.build_all()
+        for i, variable in enumerate(model.weights):
+            variable._name, variable._path = f"renamed_{i}", f"renamed/renamed_{i}"
+        return model
+
+    monkeypatch.setattr(builder, "build_model", renamed)
+    new_items = pd.DataFrame([{"item_id": "NEW-X", "title": "Brand new thing", "description": "", "category": "",
+                               "brand": "", "price": float("nan")}])
+    new_model, new_vocab = module.extend_model(run.model, run.config, run.vocab, run.dataset.items, new_items,
+                                               run.item_encoder, run.query_encoder)
+    assert new_vocab.items[-1] == "NEW-X" and all(v.path.startswith("renamed/") for v in new_model.weights)
+    old_vectors = run.item_vectors()
+    np.testing.assert_allclose(new_model.item_tower(tf.range(len(old_vectors)), training=False).numpy(),
+                               old_vectors, atol=1e-5)
+    tower = new_model.item_tower
+    assert not tower.id_embedding.embeddings.numpy()[-1].any()  # the new item: no id signal
+    assert tower.catalog_text.numpy()[-1].any()  # ... but its own text vector
