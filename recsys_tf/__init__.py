@@ -36,7 +36,7 @@ _PUBLIC = {
     "build_index": "recsys_tf.index.build", "tune_scann": "recsys_tf.index.tune",
     "write_report": "recsys_tf.evaluation.report", "render_comparison": "recsys_tf.evaluation.compare",
     # public name -> "module:attribute" where the two differ
-    "audit_export": "recsys_tf.export.op_audit:audit", "cli": "recsys_tf.cli.main:main",
+    "audit_export": "recsys_tf.export.op_audit:audit", "run_cli": "recsys_tf.cli.main:main",
 }
 __all__ = sorted(_PUBLIC)
 

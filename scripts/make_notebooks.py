@@ -47,7 +47,7 @@ SETUP = ("code", "import json\nimport os\nfrom pathlib import Path\n\n"
                  "PRESET = 'tiny' if SMALL else 'minilm-l6'\n"
                  "TRAIN = [f'text.preset={{PRESET}}', 'train.epochs=' + ('2' if SMALL else '8')] + "
                  "(['train.max_steps_per_epoch=10', 'model.embedding_dim=16', 'text.query_distill_steps=50'] if SMALL else [])\n"
-                 "\n\ndef cli(*args):  # the `recsys-tf` command line, called from Python\n    code = rt.cli([str(a) for a in args])\n"
+                 "\n\ndef cli(*args):  # the `recsys-tf` command line, called from Python\n    code = rt.run_cli([str(a) for a in args])\n"
                  "    assert code == 0, f'recsys-tf {{args}} exited with {{code}}'\n"
                  "\n\ndef sets(items):\n    return [x for item in items for x in ('--set', item)]\n\n\nprint(SMALL, WORK, PRESET)")
 
