@@ -100,3 +100,14 @@ def test_table_fuzz(fixtures_dir, lines):
         (root / "items.csv").write_text("item_id,title\n1,One\n2,Two\n5,Five\n")
         (root / "events.csv").write_bytes(b"\n".join([b"user_id,item_id,event,timestamp,rating"] + lines) + b"\n")
         _check(lambda: loaders.load_table(root), root / "events.csv", header=True)
+
+
+@settings(FUZZ, max_examples=200)  # each case parses dates and prices of every line: the slowest loader
+@given(st.lists(st.one_of(st.lists(text_or_garbage, min_size=7, max_size=9).map(lambda f: _line(f, ",")),
+                          raw_bytes), max_size=12))
+def test_online_retail_fuzz(fixtures_dir, lines):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "online_retail.csv"
+        good = (fixtures_dir / "online_retail/online_retail.csv").read_bytes().splitlines()[:6]
+        path.write_bytes(b"\n".join(good + lines) + b"\n")
+        _check(lambda: loaders.load_online_retail(path), path, header=True)
