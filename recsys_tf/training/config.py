@@ -167,6 +167,9 @@ class ExperimentConfig:
         for f in dataclasses.fields(cls):
             section_cls = type(getattr(cls(), f.name))
             values = data.get(f.name) or {}
+            if not isinstance(values, dict):
+                raise InputError(f"config section `{f.name}` must be a mapping of keys to values. Received: "
+                                 f"{values!r}. Fix: e.g. `{f.name}:` followed by indented `key: value` lines.")
             names = {x.name for x in dataclasses.fields(section_cls)}
             bad = set(values) - names
             if bad:

@@ -50,6 +50,8 @@ def test_unknown_keys_sections_and_bad_yaml(tmp_path):
         load_config(None, ["model.history_encodr=mean"])
     with pytest.raises(InputError, match="unknown section"):
         load_config(None, ["modle.dropout=0.1"])
+    with pytest.raises(InputError, match="section `text` must be a mapping.*Received: 5"):
+        ExperimentConfig.from_dict({"text": 5})
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")
     with pytest.raises(InputError, match="not valid YAML"):

@@ -200,7 +200,7 @@ def test_one_seed_drives_every_random_stream(split_dir, tmp_path):
     assert stream_seeds(7) == stream_seeds(7) and set(stream_seeds(7)) == set(SEED_STREAMS)
     assert not set(stream_seeds(7).values()) & set(stream_seeds(8).values())
     # dropout, id/text dropout, user dropout and uniform negatives all on, so each stream matters
-    base = TINY + ["train.epochs=1", "train.max_steps_per_epoch=3", "tasks.search=0", "model.num_uniform_negatives=8",
+    base = TINY + ["train.epochs=1", "train.max_steps_per_epoch=2", "tasks.search=0", "model.num_uniform_negatives=8",
                    "model.rating_factors=4"]
     losses = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
