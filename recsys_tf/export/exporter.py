@@ -140,6 +140,17 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
                         bundle=(run.dataset.items, run.bundle_info(), run.path))
 
 
+def _scann_recall(index, embeddings: np.ndarray, item_ids) -> float:
+    """Recall@10 of the ScaNN index against exact search, on 500 perturbed catalog vectors."""
+    from recsys_tf.index.build import recall_against_exact
+
+    rng = np.random.default_rng(0)
+    n_items = len(embeddings)
+    queries = embeddings[rng.choice(n_items, size=min(500, n_items), replace=False)]
+    queries = queries + rng.normal(scale=0.05, size=queries.shape).astype(np.float32)
+    return recall_against_exact(index, embeddings, item_ids, queries, min(10, n_items))
+
+
 def export_model(model, config, vocab, item_encoder, query_encoder, export_root, *, model_name: str = "recsys",
                  index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
                  verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
@@ -151,14 +162,12 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
 
     from recsys_tf.export.signatures import ServingGraph, clock_hour, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
-    from recsys_tf.index.build import build_index, recall_against_exact
+    from recsys_tf.index.build import build_index
     from recsys_tf.training.trained_run import BUNDLE_DIR, item_vectors, write_bundle
 
     target_dir = version_dirs.model_dir(export_root, model_name)
-    n_items = len(vocab.items)
-    embeddings = item_vectors(model)[1:]
-    fetch = max_k + max_exclude
-    index = build_index(index_kind, embeddings, vocab.items, k=min(fetch, n_items), **(scann_params or {}))
+    n_items, embeddings = len(vocab.items), item_vectors(model)[1:]
+    index = build_index(index_kind, embeddings, vocab.items, k=min(max_k + max_exclude, n_items), **(scann_params or {}))
     graph = ServingGraph(model, vocab, index, query_encoder, max_k=min(max_k, n_items),
                          max_exclude=min(max_exclude, max(0, n_items - min(max_k, n_items))),
                          max_history=config.model.max_history, item_encoder=item_encoder)
@@ -166,10 +175,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
               "scann_params": dict(getattr(index, "_recsys_params", {})), **(provenance or {})}
     if index_kind == "scann":
-        rng = np.random.default_rng(0)
-        queries = embeddings[rng.choice(n_items, size=min(500, n_items), replace=False)]
-        queries = queries + rng.normal(scale=0.05, size=queries.shape).astype(np.float32)
-        report["scann_recall@10"] = recall_against_exact(index, embeddings, vocab.items, queries, min(10, n_items))
+        report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items)
         log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
     tmp = version_dirs.new_temporary(target_dir)
     try:

@@ -75,15 +75,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
                             rating_range=prepared.rating_range, search_rows=has_queries)
     if is_chief():
-        config.save(saved_config)
-        prepared.vocab.save(run_dir / VOCAB_FILE)
-        info = {"data_dir": str(Path(data_dir).resolve()), "strategy": type(strategy).__name__,
-                "replicas": strategy.num_replicas_in_sync, "precision": policy,
-                "text_preset": item_encoder.preset if item_encoder is not None else None,
-                "train_examples": int(len(prepared.train["target_item"])),
-                "validation_examples": int(len(prepared.validation["target_item"])),
-                "items": prepared.catalog.size, "rating_range": prepared.rating_range, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (run_dir / INFO_FILE).write_text(json.dumps(info, indent=2))
+        _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder)
     validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
     trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
     trainer.logger.hparams({**{f"model.{k}": v for k, v in config.to_dict()["model"].items()},
@@ -97,11 +89,24 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         model.load_weights(str(run_dir / BEST_WEIGHTS))
         if config.train.calibrate_search_text:
             calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log)
-        embeddings = item_vectors(model)[1:]
-        trainer.logger.projector(embeddings, list(zip(prepared.catalog.item_ids, prepared.catalog.titles,
-                                                      prepared.catalog.categories)))
+        catalog = prepared.catalog
+        trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
         trainer.logger.flush()
     return result
+
+
+def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy, item_encoder) -> None:
+    """config.yaml, vocab.json and run.json of a starting (or resuming) run."""
+    config.save(run_dir / CONFIG_FILE)
+    prepared.vocab.save(run_dir / VOCAB_FILE)
+    info = {"data_dir": str(Path(data_dir).resolve()), "strategy": type(strategy).__name__,
+            "replicas": strategy.num_replicas_in_sync, "precision": policy,
+            "text_preset": item_encoder.preset if item_encoder is not None else None,
+            "train_examples": int(len(prepared.train["target_item"])),
+            "validation_examples": int(len(prepared.validation["target_item"])),
+            "items": prepared.catalog.size, "rating_range": prepared.rating_range,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_text(run_dir / INFO_FILE, json.dumps(info, indent=2))
 
 
 def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Path, log=print) -> dict | None:
