@@ -120,6 +120,8 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
              days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
              n_judgment_queries: int = 400) -> Dataset:
     """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
+    # One function on purpose: every part draws from the one `rng` in a fixed order, and the data
+    # sets behind the documented numbers depend on that order; splitting it must keep the draws.
     if n_items < 50 or n_users < 10:
         raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
                          f"n_users={n_users}. Fix: pass larger sizes.")

@@ -287,7 +287,8 @@ def warmup_inputs(name: str, item_ids: list[str]) -> dict[str, np.ndarray]:
 def signature_functions(graph: ServingGraph) -> dict:
     """name -> (function, input signature) for the signatures the model can serve (`SIGNATURES`).
     Each is a closure (never default arguments: those are traced as inputs and fail with
-    NotEncodableError)."""
+    NotEncodableError). Long only because it holds one short closure per signature, next to the
+    `SIGNATURES` table they are checked against; each closure is a few lines of `ServingGraph` calls."""
     def recommend(user_id, history_item_ids, exclude_item_ids, k):
         return graph.recommend(user_id, history_item_ids, exclude_item_ids, k)
 

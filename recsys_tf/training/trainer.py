@@ -204,6 +204,9 @@ class Trainer:
                                   self.config.train.eval_k, query_vectors=self.prepared.query_vectors)
 
     def fit(self, log=print) -> dict:
+        # One loop on purpose: the position (epoch, step), best metric and patience are read and
+        # written by resume, backup, validation and early stopping alike; the crash-resume test
+        # (tests/reliability/test_crash_resume.py) pins that interplay.
         from tqdm import tqdm
 
         train = self.config.train
