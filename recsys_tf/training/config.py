@@ -78,11 +78,10 @@ class ModelConfig:
     anonymous_search_rate: float = opt(0.0, "share of search rows trained without their user, for logged-out "
                                        "traffic (0.5 lowered judged search on the demo data, NDCG@10 -0.014)",
                                        low=0.0, high=1.0, high_open=True)
-    softmax: str = opt("in_batch", "retrieval loss of `softmax_tasks`: in_batch = the batch's items (logQ-corrected), "
+    softmax: str = opt("auto", "retrieval loss of `softmax_tasks`: in_batch = the batch's items (logQ-corrected), "
                        "full = every catalog item with a training event, auto = full up to "
-                       "builder.FULL_SOFTMAX_MAX_ITEMS (20,000) items, else in_batch. Not the default yet: under "
-                       "tf.distribute, Keras 3 Adam's per-slice update of repeated embedding rows makes N replicas "
-                       "differ from one device (docs/real_catalogs.md)", choices=SOFTMAXES)
+                       "builder.FULL_SOFTMAX_MAX_ITEMS (20,000) items, else in_batch (full won on validation on "
+                       "every data set of docs/real_catalogs.md)", choices=SOFTMAXES)
     softmax_tasks: list = opt(["recommend"], "tasks the full softmax applies to", items=("recommend", "search"))
     repeat_head: bool = opt(True, "a learned score offset for items already in the history, by position and item "
                             "(heads/repeat_head.py): buy again, in training and when history is included")

@@ -101,6 +101,8 @@ class Trainer:
         import keras
         import tensorflow as tf
 
+        from recsys_tf.training.optimizer import Adam
+
         self.model, self.config, self.strategy, self.run_dir = model, config, strategy, Path(run_dir)
         self.prepared, self.validation_users = prepared, validation_users
         self.chief = is_chief()
@@ -111,7 +113,7 @@ class Trainer:
             model.item_tower.clear_ids(untrained)
             model.mask_catalog(untrained)
             ema = float(config.train.ema_momentum)  # Keras validates ema_momentum even when use_ema is off
-            self.optimizer = keras.optimizers.Adam(self.learning_rate(), use_ema=ema > 0, ema_momentum=ema or 0.99)
+            self.optimizer = Adam(self.learning_rate(), use_ema=ema > 0, ema_momentum=ema or 0.99)
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)

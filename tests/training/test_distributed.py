@@ -21,9 +21,11 @@ def _env():
     return env
 
 
-def test_mirrored_matches_single_device(split_dir, tmp_path):
+@pytest.mark.parametrize("softmax", ["in_batch", "full"])
+def test_mirrored_matches_single_device(split_dir, tmp_path, softmax):
     out = subprocess.run([sys.executable, str(Path(__file__).with_name("distributed_check.py")), str(split_dir),
-                          str(tmp_path), json.dumps(TINY)], capture_output=True, text=True, env=_env(), timeout=600)
+                          str(tmp_path), json.dumps(TINY + [f"model.softmax={softmax}"])], capture_output=True,
+                         text=True, env=_env(), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.split("RESULT ", 1)[1])
     assert "rating/rmse" in results["default"]  # validated on the weight average (train.ema_momentum)
