@@ -1,0 +1,158 @@
+"""BM25 over the catalog text as TensorFlow variables, scored inside a SavedModel.
+
+Why our own: `bm25s` (the evaluation baseline) is Python/NumPy and cannot run in TF Serving; TF
+Text's tokenizers need its custom ops, which the stock TF Serving image does not load; neither
+TFRS nor keras-rs ships a lexical scorer. So the tokenizer here uses core TF string ops only, the
+same function tokenizes the catalog at index time and the query at serving time (parity by
+construction), and the index is four tensors:
+
+* `terms` `(T,)` int64: sorted 62-bit hashes of every term of the catalog (hashing instead of a
+  vocabulary: no lookup table to track, and added items need no vocabulary change; at 10^6 distinct
+  terms the chance of any collision is ~1e-7);
+* `starts` `(T + 1,)` int64: term t's postings are `[starts[t], starts[t + 1])`;
+* `items` `(nnz,)` int32 and `weights` `(nnz,)` float32: the item index (1-based, as the model's)
+  and the BM25 weight `idf(t) · tf·(k1 + 1) / (tf + k1·(1 − b + b·len/avg_len))` of each posting
+  (k1 = 1.2, b = 0.75, idf = ln(1 + (N − df + 0.5)/(df + 0.5)), Lucene's defaults).
+
+A query's score for an item is the sum of the weights of its distinct terms (a repeated query word
+counts once, so "earbuds earbuds earbuds" is "earbuds").
+
+Tokenizer (`tokenize`): full-width ASCII forms (U+FF01–FF5E) become ASCII, text is lowercased,
+every Han / Hiragana / Katakana character is a term of its own (CJK text has no spaces), every run
+of characters that is neither a letter nor a digit separates terms ("1/2 in." → 1, 2, in), a final
+"s" after at least two letters other than "s" is dropped (earbuds → earbud, glass stays), English
+stopwords are dropped, and a query keeps its first MAX_QUERY_TERMS terms.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+HASH_BUCKETS = 2 ** 62
+MAX_QUERY_TERMS = 64
+K1, B = 1.2, 0.75
+# the common English function words (a short list: product text has few, and a dropped term
+# cannot be searched for)
+STOPWORDS = (
+    "a an and are as at be but by for from has have he her his i if in into is it its me my no not of on or "
+    "our she so than that the their them then there these they this to was we were what when which who will "
+    "with you your").split()
+CJK = r"([\p{Han}\p{Hiragana}\p{Katakana}])"
+
+
+def _fold_full_width(texts):
+    """Full-width ASCII forms (U+FF01–FF5E, e.g. "ＡＢＣ１２") -> ASCII, with core TF ops."""
+    points = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
+    wide = (points >= 0xFF01) & (points <= 0xFF5E)
+    points = tf.ragged.map_flat_values(lambda p, w: tf.where(w, p - 0xFEE0, p), points, wide)
+    return tf.strings.unicode_encode(points, "UTF-8")
+
+
+def tokenize(texts) -> tf.RaggedTensor:
+    """`(B,)` strings -> `(B, None)` int64 term hashes (the module docstring's rules)."""
+    texts = tf.convert_to_tensor(texts, tf.string)
+    text = tf.strings.lower(_fold_full_width(texts), encoding="utf-8")
+    text = tf.strings.regex_replace(text, CJK, r" \1 ")
+    text = tf.strings.regex_replace(text, r"[^\p{L}\p{N}]+", " ")
+    words = tf.strings.split(tf.strings.strip(text))
+    words = tf.ragged.map_flat_values(tf.strings.regex_replace, words, r"^(\p{L}+[^s\P{L}])s$", r"\1")
+    hashes = tf.strings.to_hash_bucket_fast(words, HASH_BUCKETS)
+    stop = tf.strings.to_hash_bucket_fast(tf.constant(STOPWORDS), HASH_BUCKETS)
+    keep = ~tf.reduce_any(tf.equal(hashes.flat_values[:, None], stop[None, :]), axis=1)
+    return tf.ragged.boolean_mask(hashes, hashes.with_flat_values(keep))
+
+
+def tokenize_numpy(texts: list[str], batch_size: int = 4096) -> list[np.ndarray]:
+    """`tokenize` over a Python list, in batches: the term hashes of each text."""
+    out: list[np.ndarray] = []
+    for start in range(0, len(texts), batch_size):
+        out.extend(row for row in tokenize(tf.constant(texts[start:start + batch_size], tf.string)).numpy())
+    return [np.asarray(row, np.int64) for row in out]
+
+
+def bm25_postings(texts: list[str]) -> dict[str, np.ndarray]:
+    """The index arrays (module docstring) of `texts` (item index i + 1 = texts[i])."""
+    tokens = tokenize_numpy(list(texts))
+    n = len(tokens)
+    lengths = np.array([len(t) for t in tokens], np.float64)
+    average = max(float(lengths.mean()) if n else 0.0, 1e-9)
+    doc = np.repeat(np.arange(n, dtype=np.int64), [len(t) for t in tokens])
+    flat = np.concatenate(tokens) if n else np.zeros(0, np.int64)
+    # (term, item) pairs with their counts, sorted by term then item
+    pairs, counts = np.unique(np.stack([flat, doc], axis=1), axis=0, return_counts=True) if len(flat) else \
+        (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
+    terms, starts, df = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+    idf = np.log1p((n - df + 0.5) / (df + 0.5))
+    items = pairs[:, 1]
+    tf_ = counts.astype(np.float64)
+    norm = K1 * (1.0 - B + B * lengths[items] / average)
+    weights = np.repeat(idf, df) * tf_ * (K1 + 1.0) / (tf_ + norm)
+    return {"terms": terms.astype(np.int64), "starts": np.append(starts, len(pairs)).astype(np.int64),
+            "items": (items + 1).astype(np.int32), "weights": weights.astype(np.float32)}
+
+
+class LexicalIndex(tf.Module):
+    """BM25 scores of the catalog for raw query strings, in the graph (module docstring)."""
+
+    def __init__(self, texts: list[str], name: str = "lexical_index"):
+        super().__init__(name=name)
+        arrays = bm25_postings(texts)
+        self.num_items = len(texts)
+        self.postings = int(len(arrays["items"]))
+        # variables (not constants): a SavedModel's graph proto must stay under 2 GB
+        self.terms = tf.Variable(arrays["terms"], trainable=False, name="terms")
+        self.starts = tf.Variable(arrays["starts"], trainable=False, name="starts")
+        self.items = tf.Variable(arrays["items"], trainable=False, name="items")
+        self.weights = tf.Variable(arrays["weights"], trainable=False, name="weights")
+
+    def scores(self, queries) -> tf.Tensor:
+        """`(B,)` query strings -> `(B, num_items + 1)` float32 BM25 scores (column 0, padding, is 0;
+        a query without a known term scores 0 everywhere)."""
+        queries = tf.strings.substr(tf.convert_to_tensor(queries, tf.string), 0, 4096, unit="UTF8_CHAR")
+        terms = tokenize(queries)[:, :MAX_QUERY_TERMS]
+        batch = tf.shape(queries, out_type=tf.int64)[0]
+        if self.terms.shape[0] == 0:  # a catalog without any term (static: known when the index is built)
+            return tf.zeros(tf.stack([batch, self.num_items + 1]), tf.float32)
+        rows = terms.value_rowids()
+        n_terms = tf.shape(self.terms, out_type=tf.int64)[0]
+        position = tf.searchsorted(self.terms, terms.flat_values, out_type=tf.int64)
+        safe = tf.minimum(position, tf.maximum(n_terms - 1, 0))
+        found = (position < n_terms) & tf.equal(tf.gather(self.terms, safe), terms.flat_values)
+        # one (row, term) pair per distinct query term
+        keys, _ = tf.unique(tf.boolean_mask(rows * (n_terms + 1) + safe, found))
+        rows, term = keys // (n_terms + 1), keys % (n_terms + 1)
+        begin, end = tf.gather(self.starts, term), tf.gather(self.starts, term + 1)
+        postings = tf.ragged.range(begin, end)
+        posting_rows = tf.repeat(rows, end - begin)
+        width = self.num_items + 1
+        slots = posting_rows * width + tf.cast(tf.gather(self.items, postings.flat_values), tf.int64)
+        flat = tf.math.unsorted_segment_sum(tf.gather(self.weights, postings.flat_values), slots, batch * width)
+        return tf.reshape(flat, [batch, width])
+
+
+def fuse(query_vectors, item_vectors, dense_items, lexical_scores, weight: float, pad_score: float = -1e9):
+    """Hybrid candidates: `(scores, item indices)` `(B, 2P)` of the dense top P (`dense_items`
+    `(B, P)` item indices from the vector index, 0 = none) merged with the lexical top P of
+    `lexical_scores` `(B, N + 1)`, so an item found by either can rank. Each candidate gets both its
+    exact dense score (`query · item`) and its BM25 score, normalised per query over the candidates
+    (dense: min-max; BM25: divided by the best, BM25 ≥ 0), and the score
+    `(1 − weight) · dense + weight · bm25` (convex combination, which beats reciprocal-rank fusion
+    when the weight is tuned: Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval",
+    2023). Invalid slots (no item, no lexical match, an item already in the dense list) get `pad_score`."""
+    dense_items = tf.cast(dense_items, tf.int32)
+    pool = tf.shape(dense_items)[1]
+    lexical_top, lexical_items = tf.math.top_k(lexical_scores[:, 1:], k=tf.minimum(pool, tf.shape(lexical_scores)[1] - 1))
+    lexical_items = lexical_items + 1
+    in_dense = tf.reduce_any(tf.equal(lexical_items[:, :, None], dense_items[:, None, :]), axis=2)
+    items = tf.concat([dense_items, lexical_items], axis=1)
+    valid = tf.concat([dense_items > 0, (lexical_top > 0) & ~in_dense], axis=1)
+    dense = tf.einsum("bd,bcd->bc", tf.cast(query_vectors, tf.float32), tf.gather(item_vectors, items))
+    lexical = tf.gather(lexical_scores, items, batch_dims=1)
+    big = tf.constant(np.finfo(np.float32).max, tf.float32)
+    low = tf.reduce_min(tf.where(valid, dense, big), axis=1, keepdims=True)
+    high = tf.reduce_max(tf.where(valid, dense, -big), axis=1, keepdims=True)
+    dense = (dense - low) / tf.maximum(high - low, 1e-6)
+    lexical = lexical / tf.maximum(tf.reduce_max(tf.where(valid, lexical, 0.0), axis=1, keepdims=True), 1e-6)
+    fused = (1.0 - weight) * dense + weight * lexical
+    fused = tf.where(valid & tf.math.is_finite(fused), fused, pad_score)
+    return fused, tf.where(valid, items, 0)
