@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from recsys_tf.data import loaders
 from recsys_tf.data.schema import DatasetError
 
-FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 text_or_garbage = st.one_of(
     st.integers(-10**12, 10**13).map(str),
@@ -102,7 +102,7 @@ def test_table_fuzz(fixtures_dir, lines):
         _check(lambda: loaders.load_table(root), root / "events.csv", header=True)
 
 
-@settings(FUZZ, max_examples=200)  # each case parses dates and prices of every line: the slowest loader
+@settings(FUZZ, max_examples=120)  # each case parses dates and prices of every line: the slowest loader
 @given(st.lists(st.one_of(st.lists(text_or_garbage, min_size=7, max_size=9).map(lambda f: _line(f, ",")),
                           raw_bytes), max_size=12))
 def test_online_retail_fuzz(fixtures_dir, lines):
