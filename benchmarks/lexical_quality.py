@@ -15,7 +15,7 @@ def main(paths: list[str]) -> None:
     import tensorflow as tf
 
     from recsys_tf.data.schema import read_dataset
-    from recsys_tf.evaluation.baselines import BM25Search
+    from recsys_tf.evaluation.baselines import BM25Search, top_k_from_scores
     from recsys_tf.evaluation.judgments import graded_queries, judgment_half
     from recsys_tf.evaluation.metrics import graded_ndcg
     from recsys_tf.features.catalog import Catalog
@@ -32,9 +32,7 @@ def main(paths: list[str]) -> None:
         index = LexicalIndex(texts)
         built = time.perf_counter() - start
         scores = index.scores(tf.constant(texts_q)).numpy()
-        scores[:, 0] = -np.inf
-        ours = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-        ours = np.where(np.take_along_axis(scores, ours, 1) > 0, ours, 0)
+        ours = top_k_from_scores(np.where(scores > 0, scores, -np.inf), 10)  # no match: padding, never a hit
         reference = BM25Search(texts).top_k(texts_q, 10)
         fn = tf.function(index.scores, input_signature=[tf.TensorSpec([None], tf.string)])
         fn(tf.constant(texts_q[:1]))
