@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     export.add_argument("--scann-params", help="JSON file from `recsys-tf index tune --out` (its `chosen` "
                                                "settings) or a plain {num_leaves: ..., ...} object")
     export.add_argument("--no-verify", action="store_true", help="skip the fresh-process reload check")
+    export.add_argument("--fusion-weight", type=float, default=None,
+                        help="hybrid search's BM25 weight in [0, 1] (0 = dense search only); default: the weight "
+                             "the run chose on its validation queries (run.json search_calibration)")
     export.set_defaults(func=cmd_export)
     sub = export.add_subparsers(dest="export_command")
     check = sub.add_parser("check", help="list the SavedModel's ops and the serving image that can load it")
@@ -34,6 +37,8 @@ def cmd_export(args) -> int:
         raise UserError("`--run` is required to export. Fix: recsys-tf export --run RUN --export-root ROOT")
     if not 1 <= args.max_k <= 1000:
         raise UserError(f"`--max-k` must be in [1, 1000]. Received: {args.max_k}.")
+    if args.fusion_weight is not None and not 0.0 <= args.fusion_weight <= 1.0:
+        raise UserError(f"`--fusion-weight` must be in [0, 1] (0 = dense search only). Received: {args.fusion_weight}.")
     scann_params = None
     if args.scann_params:
         with open(args.scann_params) as handle:
@@ -44,7 +49,7 @@ def cmd_export(args) -> int:
         if unknown:
             raise UserError(f"--scann-params {args.scann_params}: unknown keys {unknown}. Allowed: {sorted(allowed)}.")
     export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
-               verify=not args.no_verify, scann_params=scann_params)
+               verify=not args.no_verify, scann_params=scann_params, fusion_weight=args.fusion_weight)
     return 0
 
 

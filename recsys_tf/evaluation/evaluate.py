@@ -245,6 +245,7 @@ def build_systems(run, others: dict, data: EvalData, tasks: list[Task], chosen: 
         systems["baselines/frequency_recency/"] = _score_ranker(
             FrequencyRecency(data.train_index, n_items), repeat_matrix[data.test_rows],
             k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
+    _search_systems(run, data, systems, extras[""])
     if "bm25" in chosen:
         systems["baselines/bm25/"] = _bm25_ranker(BM25Search(data.catalog.texts), k_max)
     if "zero_shot_text" in chosen:
@@ -252,6 +253,36 @@ def build_systems(run, others: dict, data: EvalData, tasks: list[Task], chosen: 
         if zero_shot is not None:
             systems["baselines/zero_shot_text/"] = _vector_ranker(zero_shot, k_max, n_items, "exact")
     return systems, extras
+
+
+SEARCH_TASKS = ("search", "search_judged")
+
+
+def _search_systems(run, data: EvalData, systems: dict, vectors: dict) -> None:
+    """Search as exported: the run's hybrid ranking (`index/lexical.py::hybrid_top_k`, its fusion
+    weight from run.json) replaces the dense one on the search tasks, and its two parts are reported
+    beside it as `ablations/dense_search/` and `ablations/lexical_search/` (the in-graph BM25)."""
+    from recsys_tf.index.lexical import FUSION_POOL, LexicalIndex, hybrid_top_k
+
+    if run.model.query_tower is None or run.query_encoder is None:
+        return
+    lexical = LexicalIndex(data.catalog.texts)
+    dense = systems[""]
+
+    def ranker(weight: float, other):
+        def rank(task: Task, exclude_matrix):
+            if task.name not in SEARCH_TASKS:
+                return other(task, exclude_matrix) if other is not None else None
+            queries = vectors["queries"].get(task.name)
+            if queries is None:
+                return None
+            return hybrid_top_k(queries, vectors["items"], lexical, task.query_texts, weight, data.k_max, FUSION_POOL)
+        return rank
+
+    if run.fusion_weight > 0:
+        systems[""] = ranker(run.fusion_weight, dense)
+        systems["ablations/dense_search/"] = lambda task, m: dense(task, m) if task.name in SEARCH_TASKS else None
+    systems["ablations/lexical_search/"] = ranker(1.0, None)
 
 
 def score(data: EvalData, tasks: list[Task], systems: dict, extras: dict, ks) -> tuple[dict, list, dict]:

@@ -26,6 +26,8 @@ import pandas as pd
 from recsys_tf.errors import InputError
 
 SCALES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+MAX_SCALE, MIN_SCALE = 1024.0, 1.0 / 16
+FUSION_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 
 
 def is_validation_query(queries) -> np.ndarray:
@@ -52,39 +54,131 @@ def graded_queries(judgments: pd.DataFrame, vocab) -> tuple[list[str], list[dict
     return [str(q) for q, _ in grouped], grades
 
 
-def calibrate_search_text_weight(model, query_encoder, judgments: pd.DataFrame, vocab, k: int = 10,
-                                 scales=SCALES) -> dict | None:
-    """Multiply the query tower's text weight by the scale of `scales` with the best mean graded
-    NDCG@k on `judgments` (the validation half), and return the report
-    `{"scale", "metric", "ndcg_by_scale", "queries", "text_weight"}`; None (nothing changed) when the
-    model has no query tower or text skip, or there are no judged queries. Ties keep the scale
-    closest to 1 (the trained weight)."""
+def search_validation(dataset) -> tuple[pd.DataFrame | None, str]:
+    """The queries a run may tune its search on, as a judgments table, and where they come from: the
+    validation half of the judged queries, else the validation split's search clicks (each clicked
+    item relevance 1)."""
+    judged = judgment_half(dataset.judgments, "validation")
+    if judged is not None and len(judged):
+        return judged, "validation half of the judged queries"
+    events = dataset.events
+    if "split" not in events.columns or "query" not in events.columns:
+        return None, "none"
+    clicks = events[(events["split"] == "validation") & (events["query"].astype(str) != "")]
+    if not len(clicks):
+        return None, "none"
+    frame = pd.DataFrame({"query": clicks["query"].astype(str), "item_id": clicks["item_id"].astype(str),
+                          "relevance": 1.0}).drop_duplicates(["query", "item_id"]).reset_index(drop=True)
+    return frame, "validation search clicks"
+
+
+def _best(results: dict):
+    """The (scale, weight) of the best NDCG; ties keep the scale closest to 1 (the trained weight),
+    then the smaller fusion weight."""
+    return max(results, key=lambda key: (round(results[key], 6), -abs(np.log(key[0])), -key[1]))
+
+
+def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexical=None, texts_source: str = "",
+                     k: int = 10, pool: int | None = None, fusion_weight: float = -1.0, item_encoder=None) -> dict | None:
+    """Choose the query tower's text-weight scale and the hybrid fusion weight together, for the best
+    mean graded NDCG@k on `judgments` (validation queries, never the test half), and leave the
+    chosen scale assigned. The search score is the exported one (`index/lexical.py::hybrid_top_k`):
+    fusion weight 0 = dense only, 1 = BM25 only (`lexical` None: dense only). The scale grid starts at
+    `SCALES` and grows by doubling (halving) while its best value is at the top (bottom) end, up to
+    ×1024 (the text-similarity-only limit, where the learned part no longer matters) or ×1/16, so
+    the chosen scale is never at an end of a grid that could go on. `fusion_weight` ≥ 0 fixes the
+    weight instead of choosing it. Returns the report (`ingredients` = the validation NDCG of each
+    part alone: dense as trained, BM25, and zero-shot text when `item_encoder` is given), or None
+    (nothing changed) without a query tower or judged queries."""
     import tensorflow as tf
 
     from recsys_tf.evaluation.metrics import graded_ndcg
     from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.index.lexical import hybrid_top_k
     from recsys_tf.text.embedding_cache import encode_texts
+    from recsys_tf.training.trained_run import item_vectors
 
+    from recsys_tf.index.lexical import FUSION_POOL
+
+    pool = FUSION_POOL if pool is None else pool
     tower = model.query_tower
-    if tower is None or query_encoder is None or getattr(tower, "skip_weight", None) is None or judgments is None:
+    if tower is None or query_encoder is None or judgments is None or not len(judgments):
         return None
     texts, grades = graded_queries(judgments, vocab)
     if not texts:
         return None
-    from recsys_tf.training.trained_run import item_vectors
-
     items = item_vectors(model)
     vectors = tf.constant(encode_texts(query_encoder, texts))
-    trained = float(tower.skip_weight.numpy())
-    results = {}
+    skip = getattr(tower, "skip_weight", None)
+    trained = float(skip.numpy()) if skip is not None else 1.0
+    if lexical is None:
+        weights = (0.0,)
+    else:
+        weights = FUSION_WEIGHTS if fusion_weight < 0 else (float(fusion_weight),)
+    cache: dict = {}
+    results: dict = {}
+
+    def measure(scale: float) -> None:
+        if skip is not None:
+            skip.assign(trained * scale)
+        queries = tower({"query_vector": vectors}).numpy()
+        for weight in weights:
+            if lexical is None or weight == 0.0:
+                top = top_k_items(queries, items, k)[0]
+            else:
+                top = hybrid_top_k(queries, items, lexical, texts, weight, k, pool, cache=cache)
+            results[(float(scale), weight)] = float(graded_ndcg(top, grades, k).mean())
+
+    scales = list(SCALES) if skip is not None else [1.0]
     try:
         for scale in scales:
-            tower.skip_weight.assign(trained * scale)
-            top, _ = top_k_items(tower({"query_vector": vectors}).numpy(), items, k)
-            results[float(scale)] = float(graded_ndcg(top, grades, k).mean())
+            measure(scale)
+        while skip is not None:
+            best_scale = _best(results)[0]
+            if best_scale == max(scales) and best_scale < MAX_SCALE:
+                scales.append(best_scale * 2)
+            elif best_scale == min(scales) and best_scale > MIN_SCALE:
+                scales.append(best_scale / 2)
+            else:
+                break
+            measure(scales[-1])
     finally:
-        tower.skip_weight.assign(trained)
-    best = max(results, key=lambda s: (round(results[s], 6), -abs(np.log(s))))
-    tower.skip_weight.assign(trained * best)
-    return {"scale": best, "metric": f"ndcg@{k}", "ndcg_by_scale": results, "queries": len(texts),
-            "text_weight": {"trained": trained, "calibrated": trained * best}}
+        if skip is not None:
+            skip.assign(trained)
+    scale, weight = _best(results)
+    if skip is not None:
+        skip.assign(trained * scale)
+    ingredients = {"dense_trained": results[(1.0, 0.0)] if (1.0, 0.0) in results else None}
+    if lexical is not None:
+        lexical_top = hybrid_top_k(np.zeros((len(texts), items.shape[1]), np.float32), items, lexical, texts, 1.0,
+                                   k, pool, cache=cache)
+        ingredients["bm25"] = float(graded_ndcg(lexical_top, grades, k).mean())
+    if item_encoder is not None:
+        ingredients["zero_shot_text"] = _zero_shot_ndcg(model, item_encoder, texts, grades, k)
+    best = results[(scale, weight)]
+    choice = "dense" if weight == 0.0 else "lexical" if weight == 1.0 else "hybrid"
+    beaten = {name: value for name, value in ingredients.items() if value is not None and value > best + 1e-9}
+    why = (f"validation {len(texts)} queries ({texts_source or 'given'}): {choice} (text weight x{scale:g}, "
+           f"fusion weight {weight:g}) NDCG@{k} {best:.4f}; alone: "
+           + ", ".join(f"{n} {v:.4f}" for n, v in ingredients.items() if v is not None)
+           + (f"; below {sorted(beaten)} on validation" if beaten else ""))
+    by_scale = {s: max(v for (s2, _), v in results.items() if s2 == s) for s in sorted(scales)}
+    by_weight = {w: max(v for (_, w2), v in results.items() if w2 == w) for w in weights}
+    return {"scale": scale, "metric": f"ndcg@{k}", "queries": len(texts), "source": texts_source,
+            "ndcg": best, "ndcg_by_scale": by_scale, "ndcg_by_weight": by_weight, "ingredients": ingredients,
+            "choice": choice, "why": why,
+            "text_weight": {"trained": trained, "calibrated": trained * scale},
+            "fusion": {"weight": weight, "pool": pool, "grid": list(weights), "chosen": fusion_weight < 0}}
+
+
+def _zero_shot_ndcg(model, item_encoder, texts, grades, k: int) -> float:
+    """Validation NDCG@k of the pretrained text encoder alone (cosine of query and item text vectors)."""
+    from recsys_tf.evaluation.metrics import graded_ndcg
+    from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.text.embedding_cache import encode_texts
+
+    items = np.asarray(model.item_tower.catalog_text.numpy(), np.float32)
+    items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+    queries = np.asarray(encode_texts(item_encoder, list(texts)), np.float32)
+    queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    return float(graded_ndcg(top_k_items(queries, items, k)[0], grades, k).mean())

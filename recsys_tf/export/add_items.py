@@ -105,6 +105,13 @@ def extend_model(model, config, vocab, dataset_items: pd.DataFrame, new_items: p
     return new_model, new_vocab
 
 
+def _fusion_weight(info: dict, run) -> float:
+    """The base export's hybrid-search weight (a dense export stays dense); the lexical index is
+    rebuilt over the extended catalog. Exports from before hybrid search: the run's chosen weight."""
+    search = info.get("search")
+    return float(search.get("fusion_weight", 0.0)) if search else run.fusion_weight
+
+
 def add_items(export_dir: str | Path, items_file: str | Path, export_root: str | Path | None = None,
               model_name: str | None = None, index_kind: str | None = None, verify: bool = True, log=print) -> Path:
     """Write ROOT/NAME/<next version> = the export at `export_dir` + the items of `items_file`.
@@ -147,6 +154,7 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     return export_model(new_model, config, new_vocab, item_encoder, query_encoder, export_root,
                         model_name=model_name, index_kind=index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
                         log=log,  # ScaNN settings: defaults for the new catalog size
+                        fusion_weight=_fusion_weight(info, run),
                         provenance={"run_dir": info.get("run_dir"), "added_items": int(len(added)),
                                     "based_on": str(export_dir.resolve())},
                         extra_assets=assets,

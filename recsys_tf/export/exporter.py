@@ -38,6 +38,8 @@ def build_archive(graph, functions):
         if layer is not None:
             archive.track(layer)
     archive.track(graph.index)
+    if graph.lexical is not None:
+        archive.track(graph.lexical)
     for name, (fn, spec) in functions.items():
         archive.add_endpoint(name, _endpoint(fn), input_signature=spec)
     return archive
@@ -109,10 +111,11 @@ def verify_reload(in_process, reload, clock) -> None:
         raise RuntimeError(problem)
 
 
-def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers) -> dict:
+def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers, lexical_bytes: int = 0) -> dict:
     """Bytes of the SavedModel's variables vs. what they must hold: every distinct weight of the
-    model and text encoders once, plus the index (embeddings + identifiers). Goal: ratio ≤ 1.15, i.e.
-    no weight is stored twice (a text encoder tracked by two layers would be)."""
+    model and text encoders once, plus the index (embeddings + identifiers) and the lexical index's
+    tensors. Goal: ratio ≤ 1.15, i.e. no weight is stored twice (a text encoder tracked by two
+    layers would be)."""
     seen, weights = set(), 0
     for layer in layers:
         for variable in getattr(layer, "weights", []) if layer is not None else []:
@@ -121,6 +124,7 @@ def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers) 
                 seen.add(key)
                 weights += int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
     index = int(np.asarray(embeddings, np.float32).nbytes) + sum(len(str(i).encode()) + 1 for i in identifiers)
+    index += int(lexical_bytes)
     written = sum(f.stat().st_size for f in (version_dir / "variables").iterdir())
     return {"variables_bytes": written, "weights_bytes": weights, "index_bytes": index,
             "size_ratio": round(written / max(weights + index, 1), 4)}
@@ -128,14 +132,16 @@ def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers) 
 
 def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str = "brute_force",
                max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
-               scann_params: dict | None = None, log=print) -> Path:
-    """Export a trained run as the next version of ROOT/NAME (see the module docstring)."""
+               scann_params: dict | None = None, log=print, fusion_weight: float | None = None) -> Path:
+    """Export a trained run as the next version of ROOT/NAME (see the module docstring).
+    `fusion_weight` None = the run's (chosen on validation queries, `TrainedRun.fusion_weight`)."""
     from recsys_tf.training.trained_run import load_run
 
     run = load_run(run_dir)
     return export_model(run.model, run.config, run.vocab, run.item_encoder, run.query_encoder, export_root,
                         model_name=model_name, index_kind=index_kind, max_k=max_k, max_exclude=max_exclude,
                         version=version, verify=verify, scann_params=scann_params, log=log,
+                        fusion_weight=run.fusion_weight if fusion_weight is None else fusion_weight,
                         provenance={"run_dir": str(Path(run_dir).resolve())},
                         bundle=(run.dataset.items, run.bundle_info(), run.path))
 
@@ -151,13 +157,26 @@ def _scann_recall(index, embeddings: np.ndarray, item_ids) -> float:
     return recall_against_exact(index, embeddings, item_ids, queries, min(10, n_items))
 
 
+def _lexical_index(model, query_encoder, vocab, bundle, fusion_weight: float):
+    """The BM25 index of hybrid search over the bundle's catalog texts (the texts the item tower
+    embeds), or None: fusion off, no search signatures, or no catalog items to index."""
+    if fusion_weight <= 0 or model.query_tower is None or query_encoder is None or bundle is None:
+        return None
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.index.lexical import LexicalIndex
+
+    items = bundle[0].set_index("item_id").loc[list(vocab.items)].reset_index()
+    return LexicalIndex(Catalog.from_items(items, vocab).texts)
+
+
 def export_model(model, config, vocab, item_encoder, query_encoder, export_root, *, model_name: str = "recsys",
                  index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
                  verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
-                 extra_assets: dict | None = None, bundle: tuple | None = None) -> Path:
+                 extra_assets: dict | None = None, bundle: tuple | None = None, fusion_weight: float = 0.0) -> Path:
     """Export an in-memory model (`export_run`, `add_items`); `extra_assets` = {file name: writer(path)}
     written into assets.extra/; `bundle` = (catalog items, bundle info, directory of the distilled query
-    encoder's files): the model bundle `add-items` rebuilds the model from (`trained_run.write_bundle`)."""
+    encoder's files): the model bundle `add-items` rebuilds the model from (`trained_run.write_bundle`);
+    its items' texts are also what the lexical index of hybrid search (`fusion_weight` > 0) is built over."""
     import tensorflow as tf
 
     from recsys_tf.export.signatures import ServingGraph, clock_hour, signature_functions
@@ -168,12 +187,17 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     target_dir = version_dirs.model_dir(export_root, model_name)
     n_items, embeddings = len(vocab.items), item_vectors(model)[1:]
     index = build_index(index_kind, embeddings, vocab.items, k=min(max_k + max_exclude, n_items), **(scann_params or {}))
+    lexical = _lexical_index(model, query_encoder, vocab, bundle, fusion_weight)
     graph = ServingGraph(model, vocab, index, query_encoder, max_k=min(max_k, n_items),
                          max_exclude=min(max_exclude, max(0, n_items - min(max_k, n_items))),
-                         max_history=config.model.max_history, item_encoder=item_encoder)
+                         max_history=config.model.max_history, item_encoder=item_encoder, lexical=lexical,
+                         fusion_weight=fusion_weight)
     functions = signature_functions(graph)
     report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
-              "scann_params": dict(getattr(index, "_recsys_params", {})), **(provenance or {})}
+              "scann_params": dict(getattr(index, "_recsys_params", {})),
+              "search": ({"kind": "hybrid", "fusion_weight": graph.fusion_weight, "candidates": graph.fetch,
+                          "lexical_index": lexical.describe()} if graph.lexical is not None else {"kind": "dense"}),
+              **(provenance or {})}
     if index_kind == "scann":
         report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items)
         log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
@@ -182,7 +206,8 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         archive = build_archive(graph, functions)
         archive.write_out(str(tmp), options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_NAMESPACES),
                           verbose=False)
-        report.update(size_report(tmp, [model, item_encoder, query_encoder], embeddings, vocab.items))
+        report.update(size_report(tmp, [model, item_encoder, query_encoder], embeddings, vocab.items,
+                                  graph.lexical.nbytes if graph.lexical is not None else 0))
         samples = sample_inputs(vocab, functions)
         write_warmup(tmp, model_name, samples)
         if verify:

@@ -46,8 +46,12 @@ class ServingGraph:
     """Holds the pieces the signature functions close over (built once, tracked by the archive)."""
 
     def __init__(self, model, vocab, index, query_encoder, max_k: int, max_exclude: int, max_history: int,
-                 item_encoder=None):
+                 item_encoder=None, lexical=None, fusion_weight: float = 0.0):
         self.model, self.vocab, self.index = model, vocab, index
+        # hybrid search (`index/lexical.py`): BM25 over the catalog text fused with the dense score;
+        # None = dense search only
+        self.lexical = lexical if lexical is not None and fusion_weight > 0 else None
+        self.fusion_weight = float(fusion_weight) if self.lexical is not None else 0.0
         self.query_encoder = query_encoder
         self.item_encoder = item_encoder or query_encoder
         self.max_k, self.max_exclude, self.max_history = int(max_k), int(max_exclude), int(max_history)
@@ -153,12 +157,30 @@ class ServingGraph:
             inputs["user_embedding"] = user
         return self.model.query_tower(inputs, training=False)
 
-    def retrieve(self, queries, k, exclude_ids=None, mmr_lambda=None, max_per_category=None, extra=None):
+    def search(self, query, k, user=None, mmr_lambda=None, max_per_category=None):
+        """The search* signatures: dense retrieval of the query tower's vector, or, with a lexical
+        index, the hybrid ranking (`index/lexical.py::fuse`) of the index's dense top `fetch` merged
+        with the BM25 top `fetch`; the scores are then the fused scores in [0, 1]."""
+        vectors = self.query_embedding(query, user)
+        candidates = None
+        if self.lexical is not None:
+            from recsys_tf.index.lexical import fuse
+
+            _, dense_ids = self.index(vectors, k=self.fetch)
+            query = tf.strings.substr(query, 0, 4096, unit="UTF8_CHAR")
+            fused, items = fuse(vectors, self.item_vectors, self.lookup(dense_ids), self.lexical.scores(query),
+                                self.fusion_weight, PAD_SCORE)
+            candidates = (fused, tf.gather(self.item_names(), items))
+        return self.retrieve(vectors, k, None, mmr_lambda, max_per_category, candidates=candidates)
+
+    def retrieve(self, queries, k, exclude_ids=None, mmr_lambda=None, max_per_category=None, extra=None,
+                 candidates=None):
         """Top-k (scores, ids) from the index after removing `exclude_ids` (B, E) strings; with
         `mmr_lambda` / `max_per_category` the k are chosen by `diversify` among the fetched candidates.
         `extra` = (scores, ids) `(B, X)`: more candidates scored by the caller (history items with
-        their repeat offset); the index's own copies of those ids are dropped."""
-        scores, ids = self.index(queries, k=self.fetch)
+        their repeat offset); the index's own copies of those ids are dropped. `candidates` =
+        (scores, ids) used instead of the index's (hybrid search)."""
+        scores, ids = candidates if candidates is not None else self.index(queries, k=self.fetch)
         if extra is not None:
             duplicate = tf.reduce_any(tf.equal(ids[:, :, None], extra[1][:, None, :]) & (extra[1][:, None, :] != ""),
                                       axis=-1)
@@ -298,19 +320,19 @@ def signature_functions(graph: ServingGraph) -> dict:
                                context=(hour, weekday, device), include_history=include_history)
 
     def search(query, k):
-        scores, ids = graph.retrieve(graph.query_embedding(query), k)
+        scores, ids = graph.search(query, k)
         return {"item_ids": ids, "scores": scores}
 
     def recommend_diverse(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category):
         return graph.recommend(user_id, history_item_ids, exclude_item_ids, k, mmr_lambda, max_per_category)
 
     def search_diverse(query, k, mmr_lambda, max_per_category):
-        scores, ids = graph.retrieve(graph.query_embedding(query), k, None, mmr_lambda, max_per_category)
+        scores, ids = graph.search(query, k, None, mmr_lambda, max_per_category)
         return {"item_ids": ids, "scores": scores}
 
     def search_personalized(query, user_id, history_item_ids, k):
         user, _ = graph.user_embedding(user_id, history_item_ids)
-        scores, ids = graph.retrieve(graph.query_embedding(query, user), k)
+        scores, ids = graph.search(query, k, user)
         return {"item_ids": ids, "scores": scores}
 
     def similar_items(item_id, k):

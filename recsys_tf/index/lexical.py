@@ -31,6 +31,9 @@ import tensorflow as tf
 HASH_BUCKETS = 2 ** 62
 MAX_QUERY_TERMS = 64
 K1, B = 1.2, 0.75
+# dense candidates fused per query when evaluating or calibrating: the exported search's `fetch`
+# (max_k + max_exclude) at the export defaults 100 + 64
+FUSION_POOL = 164
 # the common English function words (a short list: product text has few, and a dropped term
 # cannot be searched for)
 STOPWORDS = (
@@ -105,6 +108,15 @@ class LexicalIndex(tf.Module):
         self.items = tf.Variable(arrays["items"], trainable=False, name="items")
         self.weights = tf.Variable(arrays["weights"], trainable=False, name="weights")
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the four index tensors (what an export must store for it)."""
+        return sum(int(np.prod(v.shape)) * v.dtype.size for v in (self.terms, self.starts, self.items, self.weights))
+
+    def describe(self) -> dict:
+        return {"items": self.num_items, "terms": int(self.terms.shape[0]), "postings": self.postings,
+                "bytes": self.nbytes}
+
     def scores(self, queries) -> tf.Tensor:
         """`(B,)` query strings -> `(B, num_items + 1)` float32 BM25 scores (column 0, padding, is 0;
         a query without a known term scores 0 everywhere)."""
@@ -156,3 +168,32 @@ def fuse(query_vectors, item_vectors, dense_items, lexical_scores, weight: float
     fused = (1.0 - weight) * dense + weight * lexical
     fused = tf.where(valid & tf.math.is_finite(fused), fused, pad_score)
     return fused, tf.where(valid, items, 0)
+
+
+def hybrid_top_k(query_vectors, item_vectors, lexical: LexicalIndex, texts: list[str], weight: float, k: int,
+                 pool: int, batch_size: int = 256, cache: dict | None = None) -> np.ndarray:
+    """`(B, k)` item indices (0 = none) of the fused ranking of `texts` exactly as the exported hybrid
+    search ranks them (`fuse`), with the exact dense top `pool` as the dense candidates (the
+    brute-force flavour; ScaNN's are its approximate top `pool`). Used by the calibration,
+    `evaluate` and the benchmarks, so their numbers are the exported path's. `cache` (a dict the
+    caller keeps) holds the BM25 scores of each batch between calls with the same texts."""
+    from recsys_tf.evaluation.topk import top_k_items
+
+    query_vectors, item_vectors = np.asarray(query_vectors, np.float32), np.asarray(item_vectors, np.float32)
+    pool = max(1, min(int(pool), len(item_vectors) - 1))
+    items = tf.constant(item_vectors)
+    out = np.zeros((len(texts), k), np.int64)
+    for start in range(0, len(texts), batch_size):
+        stop = min(start + batch_size, len(texts))
+        if cache is not None and start in cache:
+            bm25 = cache[start]
+        else:
+            bm25 = lexical.scores(tf.constant(list(texts[start:stop]), tf.string))
+            if cache is not None:
+                cache[start] = bm25
+        dense_top, _ = top_k_items(query_vectors[start:stop], item_vectors, pool)
+        scores, ids = fuse(query_vectors[start:stop], items, dense_top, bm25, float(weight))
+        values, order = tf.math.top_k(scores, k=min(k, int(scores.shape[1])))
+        top = np.where(values.numpy() > -1e8, np.take_along_axis(ids.numpy(), order.numpy(), 1), 0)
+        out[start:stop, :top.shape[1]] = top
+    return out

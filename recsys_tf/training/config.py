@@ -138,8 +138,12 @@ class TrainConfig:
     eval_k: list = opt([10, 50], "cut-offs of the validation metrics", low=1)
     histogram_every_epochs: int = opt(1, "TensorBoard weight histograms every N epochs (0 = never)", low=0)
     max_steps_per_epoch: int = opt(0, "0 = whole epoch (tests use small values)", low=0)
-    calibrate_search_text: bool = opt(True, "after training, scale the query tower's text weight for the best "
-                                      "NDCG@10 on the validation half of the judgments (docs/evaluation.md)")
+    calibrate_search_text: bool = opt(True, "after training, choose the query tower's text weight and the hybrid "
+                                      "fusion weight for the best NDCG@10 on the validation half of the judgments "
+                                      "(else validation search clicks; docs/hybrid_search.md)")
+    fusion_weight: float = opt(-1.0, "hybrid search: weight of BM25 in the exported search score (0 = dense only, "
+                               "1 = BM25 only); -1 = chosen with the text weight on validation queries",
+                               low=-1.0, high=1.0)
 
 
 # The defaults as objects, for the layers' own keyword defaults (one home for every default).

@@ -87,9 +87,11 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     result = trainer.fit(log=log)
     if is_chief():
         model.load_weights(str(run_dir / BEST_WEIGHTS))
-        if config.train.calibrate_search_text:
-            calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log)
         catalog = prepared.catalog
+        if config.train.calibrate_search_text:
+            calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log, catalog.texts,
+                             config.train.fusion_weight,
+                             item_encoder if config.text.mode == "frozen" else None)
         trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
         trainer.logger.flush()
     return result
@@ -109,32 +111,36 @@ def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy
     atomic_write_text(run_dir / INFO_FILE, json.dumps(info, indent=2))
 
 
-def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Path, log=print) -> dict | None:
-    """Calibrate the search text weight of the best weights on the validation half of the judgments
-    (`evaluation/judgments.py`), save them back (atomically) and record the report in run.json as
-    `search_calibration`. Idempotent: a run calibrated before starts again from its trained weight."""
+def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Path, log=print,
+                     catalog_texts: list[str] | None = None, fusion_weight: float = -1.0,
+                     item_encoder=None) -> dict | None:
+    """Choose the search text weight and the hybrid fusion weight of the best weights on the run's
+    validation queries (`evaluation/judgments.py::calibrate_search`: the judged validation half, else
+    validation search clicks), save the weights back (atomically) and record the report in run.json
+    as `search_calibration` (the export reads its fusion weight from there). `catalog_texts` (the
+    texts the lexical index is built over, in vocabulary order) None or `fusion_weight` 0: dense
+    search only. Idempotent: a run calibrated before starts again from its trained weight."""
+    from recsys_tf.evaluation.judgments import calibrate_search as choose, search_validation
+    from recsys_tf.index.lexical import LexicalIndex
 
-    from recsys_tf.evaluation.judgments import calibrate_search_text_weight, judgment_half
-
-    validation = judgment_half(dataset.judgments, "validation")
-    if model.query_tower is None or getattr(model.query_tower, "skip_weight", None) is None \
-            or validation is None or not len(validation):
+    validation, source = search_validation(dataset)
+    if model.query_tower is None or validation is None or not len(validation):
         return None
     info_path = run_dir / INFO_FILE
     info = json.loads(info_path.read_text())
     earlier = info.get("search_calibration")
-    if earlier and abs(float(model.query_tower.skip_weight.numpy()) - earlier["text_weight"]["calibrated"]) < 1e-6:
-        model.query_tower.skip_weight.assign(earlier["text_weight"]["trained"])
-    report = calibrate_search_text_weight(model, query_encoder, validation, vocab)
+    skip = getattr(model.query_tower, "skip_weight", None)
+    if earlier and skip is not None and abs(float(skip.numpy()) - earlier["text_weight"]["calibrated"]) < 1e-6:
+        skip.assign(earlier["text_weight"]["trained"])
+    lexical = LexicalIndex(catalog_texts) if catalog_texts is not None and fusion_weight != 0 else None
+    report = choose(model, query_encoder, validation, vocab, lexical, texts_source=source,
+                    fusion_weight=fusion_weight, item_encoder=item_encoder)
     if report is None:
         return None
     atomic_write(run_dir / BEST_WEIGHTS, lambda tmp: model.save_weights(str(tmp)))
     info["search_calibration"] = report
-    atomic_write_text(info_path, json.dumps(info, indent=2))
-    curve = ", ".join(f"x{s:g}: {v:.4f}" for s, v in report["ndcg_by_scale"].items())
-    log(f"search text weight calibrated on {report['queries']} validation judged queries: x{report['scale']:g} "
-        f"({report['text_weight']['trained']:.3f} -> {report['text_weight']['calibrated']:.3f}); "
-        f"validation {report['metric']} {curve}")
+    atomic_write_text(info_path, json.dumps(info, indent=2, default=str))
+    log(f"search calibrated: {report['why']}")
     return report
 
 

@@ -98,7 +98,15 @@ class TrainedRun:
 
         search_rows = has_training_queries(self.dataset) if len(self.dataset.events) else self.info.get("search_rows", True)
         return {"rating_range": self.info.get("rating_range"), "search_rows": bool(search_rows),
-                "trained_run": self.info.get("trained_run", str(self.path.resolve()))}
+                "trained_run": self.info.get("trained_run", str(self.path.resolve())),
+                "search_calibration": self.info.get("search_calibration")}
+
+    @property
+    def fusion_weight(self) -> float:
+        """The hybrid search's BM25 weight chosen on validation queries (run.json
+        `search_calibration.fusion.weight`); 0 (dense search only) for runs never calibrated."""
+        calibration = self.info.get("search_calibration") or {}
+        return float((calibration.get("fusion") or {}).get("weight", 0.0))
 
     @property
     def catalog(self):

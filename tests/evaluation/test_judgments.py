@@ -20,18 +20,44 @@ def test_halves_are_a_fixed_partition_by_query():
         judgment_half(judgments, "train")
 
 
+def test_search_validation_falls_back_to_validation_clicks():
+    from recsys_tf.data.schema import Dataset
+    from recsys_tf.evaluation.judgments import search_validation
+
+    events = pd.DataFrame({"user_id": ["u1", "u2", "u3", "u4"], "item_id": ["i1", "i2", "i1", "i3"],
+                           "query": ["mug", "mug", "", "belt"], "split": ["validation", "validation", "validation",
+                                                                         "test"]})
+    frame, source = search_validation(Dataset(items=pd.DataFrame({"item_id": ["i1", "i2", "i3"]}), events=events))
+    assert source == "validation search clicks"
+    assert sorted(zip(frame["query"], frame["item_id"])) == [("mug", "i1"), ("mug", "i2")]
+    assert (frame["relevance"] == 1.0).all()
+
+
 @pytest.mark.slow
-def test_training_calibrates_search_text_weight_on_validation_judgments(tiny_run):
-    """tiny_run's training ended with the calibration: the chosen scale is the best of its curve, the
-    saved weights carry it, and a NumPy top-10 reproduces the validation NDCG it reports."""
+def test_training_calibrates_search_on_validation_judgments(tiny_run):
+    """tiny_run's training ended with the calibration: the chosen (text-weight scale, fusion weight)
+    is the best of its grid, the scale is not at an end of a grid that could grow, the saved weights
+    carry it, and the exported ranking (`hybrid_top_k`) reproduces the validation NDCG it reports."""
+    from recsys_tf.evaluation.judgments import FUSION_WEIGHTS, MAX_SCALE, MIN_SCALE
     from recsys_tf.evaluation.metrics import graded_ndcg
+    from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.index.lexical import FUSION_POOL, LexicalIndex, hybrid_top_k
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.run import load_run
 
     report = json.loads((tiny_run / "run.json").read_text())["search_calibration"]
-    curve = {float(k): v for k, v in report["ndcg_by_scale"].items()}
-    assert curve[report["scale"]] == max(curve.values()) and len(curve) == 8
+    by_scale = {float(k): v for k, v in report["ndcg_by_scale"].items()}
+    by_weight = {float(k): v for k, v in report["ndcg_by_weight"].items()}
+    assert sorted(by_weight) == list(FUSION_WEIGHTS) and report["source"] == "validation half of the judged queries"
+    assert report["ndcg"] == max(by_scale.values()) == max(by_weight.values())
+    assert by_scale[report["scale"]] == report["ndcg"] and by_weight[report["fusion"]["weight"]] == report["ndcg"]
+    scales = sorted(by_scale)
+    assert report["scale"] not in (scales[0], scales[-1]) or report["scale"] in (MIN_SCALE, MAX_SCALE) \
+        or by_scale[scales[0]] == by_scale[scales[-1]] == report["ndcg"]
+    assert set(report["ingredients"]) == {"dense_trained", "bm25", "zero_shot_text"}
+    assert report["ndcg"] >= report["ingredients"]["dense_trained"] and report["ndcg"] >= report["ingredients"]["bm25"]
     run = load_run(tiny_run)
+    assert run.fusion_weight == report["fusion"]["weight"]
     model, vocab, dataset, query_encoder = run.model, run.vocab, run.dataset, run.query_encoder
     weight = float(model.query_tower.skip_weight.numpy())
     assert weight == pytest.approx(report["text_weight"]["calibrated"], rel=1e-6)
@@ -40,7 +66,9 @@ def test_training_calibrates_search_text_weight_on_validation_judgments(tiny_run
     assert report["queries"] == len(texts) > 0
     queries = model.query_tower({"query_vector": encode_texts(query_encoder, texts)}).numpy()
     items = model.item_tower(np.arange(len(vocab.items) + 1), training=False).numpy()
-    scores = queries @ items.T
-    scores[:, 0] = -np.inf
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    assert graded_ndcg(top, grades, 10).mean() == pytest.approx(curve[report["scale"]], abs=1e-4)
+    if report["fusion"]["weight"] == 0:
+        top = top_k_items(queries, items, 10)[0]
+    else:
+        top = hybrid_top_k(queries, items, LexicalIndex(run.catalog.texts), texts, report["fusion"]["weight"], 10,
+                           FUSION_POOL)
+    assert graded_ndcg(top, grades, 10).mean() == pytest.approx(report["ndcg"], abs=1e-4)

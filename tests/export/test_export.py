@@ -327,6 +327,53 @@ def _mmr_reference(scores, vectors, categories, k, lam, cap):
     return chosen
 
 
+def _bm25_reference(texts, query):
+    """BM25 scores `(N,)` of `query` over `texts` (item i = texts[i]), from the formula (tests/index)."""
+    from tests.index.test_lexical import _numpy_bm25
+
+    return _numpy_bm25(list(texts), query)[1:]
+
+
+def _hybrid_reference(q, vectors, bm25, weight, pool):
+    """{item position: fused score} of the hybrid candidates, written from docs/hybrid_search.md: the
+    dense top `pool` and the BM25 top `pool` (score > 0), dense min-max and BM25 / max normalised
+    over the candidates, (1 - w) dense + w bm25."""
+    dense = vectors @ q
+    candidates = set(np.argsort(-dense, kind="stable")[:pool].tolist())
+    candidates |= {i for i in np.argsort(-bm25, kind="stable")[:pool].tolist() if bm25[i] > 0}
+    chosen = sorted(candidates)
+    d, b = dense[chosen], bm25[chosen]
+    d = (d - d.min()) / max(d.max() - d.min(), 1e-6)
+    b = b / max(b.max(), 1e-6)
+    return {i: (1 - weight) * dv + weight * bv for i, dv, bv in zip(chosen, d, b)}
+
+
+def test_hybrid_search_matches_a_numpy_reference(loaded, tiny_run, brute_force_export):
+    """The exported search: BM25 over the catalog text fused with the dense score, both candidate
+    lists merged (an item only BM25 finds can rank), scores = the fused scores."""
+    from recsys_tf.training.run import load_run
+
+    trained = load_run(tiny_run)
+    info = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
+    assert info["search"]["kind"] == "hybrid" and info["search"]["fusion_weight"] == 0.5
+    assert info["search"]["lexical_index"]["items"] == len(trained.vocab.items)
+    fetch = info["max_k"] + min(64, info["items"] - info["max_k"])
+    vectors = loaded.signatures["embed_items"](item_id=tf.constant(trained.vocab.items))["embedding"].numpy()
+    title = str(trained.catalog.titles[7])
+    for text in (title, "wireless earbuds", title.split()[0] + " zzzunknownzzz"):
+        q = loaded.signatures["embed_query"](query=tf.constant([text]))["embedding"].numpy()[0]
+        fused = _hybrid_reference(q, vectors, _bm25_reference(trained.catalog.texts, text), 0.5, fetch)
+        out = loaded.signatures["search"](query=tf.constant([text]), k=tf.constant([10]))
+        ids, scores = _assert_clean(out["item_ids"], out["scores"])
+        expected = sorted(fused.values(), reverse=True)[:10]
+        np.testing.assert_allclose(scores[0], expected, atol=1e-4)
+        got = [trained.vocab.items.index(i) for i in ids[0]]
+        np.testing.assert_allclose([fused[i] for i in got], expected, atol=1e-4)  # the same items (ties aside)
+    # the title's own item is found (its words match), wherever the dense part ranks it
+    out = loaded.signatures["search"](query=tf.constant([title]), k=tf.constant([10]))
+    assert trained.vocab.items[7] in _strings_out(out["item_ids"])[0]
+
+
 def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_force_export):
     from recsys_tf.training.run import load_run
 
@@ -343,16 +390,19 @@ def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_forc
     for row, cap in zip(_strings_out(capped["item_ids"]), (1, 2)):
         cats = [category[i] for i in row if i]
         assert cats and max(cats.count(c) for c in set(cats)) <= cap
-    # MMR against a NumPy reference over the same candidates: the exact top `fetch` (= max_k + max_exclude)
+    # MMR against a NumPy reference over the same candidates: the hybrid top `fetch` (max_k + max_exclude)
     info = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
     fetch = info["max_k"] + min(64, info["items"] - info["max_k"])
     q = loaded.signatures["embed_query"](query=query[:1])["embedding"].numpy()[0]
     all_vectors = loaded.signatures["embed_items"](item_id=tf.constant(vocab.items))["embedding"].numpy()
-    order = np.argsort(-(all_vectors @ q), kind="stable")[:fetch]
+    fused = _hybrid_reference(q, all_vectors, _bm25_reference(trained.catalog.texts, "wireless earbuds"),
+                              info["search"]["fusion_weight"], fetch)
+    order = sorted(fused, key=lambda i: -fused[i])[:fetch]
     ids = [vocab.items[i] for i in order]
     mmr = loaded.signatures["search_diverse"](query=query[:1], k=tf.constant([5]), mmr_lambda=tf.constant([0.5]),
                                               max_per_category=tf.constant([0]))
-    expected = _mmr_reference((all_vectors @ q)[order], all_vectors[order], [category[i] for i in ids], 5, 0.5, 0)
+    expected = _mmr_reference(np.array([fused[i] for i in order]), all_vectors[order], [category[i] for i in ids],
+                              5, 0.5, 0)
     assert _strings_out(mmr["item_ids"])[0] == [ids[i] for i in expected]
     _assert_clean(mmr["item_ids"], mmr["scores"])
     rec = loaded.signatures["recommend_diverse"](
