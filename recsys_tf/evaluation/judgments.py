@@ -94,11 +94,9 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
 
     from recsys_tf.evaluation.metrics import graded_ndcg
     from recsys_tf.evaluation.topk import top_k_items
-    from recsys_tf.index.lexical import hybrid_top_k
+    from recsys_tf.index.lexical import FUSION_POOL, hybrid_top_k
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.trained_run import item_vectors
-
-    from recsys_tf.index.lexical import FUSION_POOL
 
     pool = FUSION_POOL if pool is None else pool
     tower = model.query_tower

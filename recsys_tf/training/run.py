@@ -120,7 +120,8 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
     as `search_calibration` (the export reads its fusion weight from there). `catalog_texts` (the
     texts the lexical index is built over, in vocabulary order) None or `fusion_weight` 0: dense
     search only. Idempotent: a run calibrated before starts again from its trained weight."""
-    from recsys_tf.evaluation.judgments import calibrate_search as choose, search_validation
+    from recsys_tf.evaluation.judgments import calibrate_search as choose
+    from recsys_tf.evaluation.judgments import search_validation
     from recsys_tf.index.lexical import LexicalIndex
 
     validation, source = search_validation(dataset)
