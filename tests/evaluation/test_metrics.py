@@ -221,6 +221,12 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
                 "search_judged/ndcg@10", "baselines/bm25/search_judged/ndcg@10", "rating/rmse"):
         assert key in metrics and np.isfinite(metrics[key]), key
     assert metrics["rating/rmse"] < 2.5  # the rating head keeps the training mean after a reload
+    # search as exported: hybrid (when the run chose a fusion weight > 0) beside its two parts
+    from recsys_tf.training.run import load_run
+
+    assert np.isfinite(metrics["ablations/lexical_search/search_judged/ndcg@10"])
+    assert "ablations/lexical_search/recommend/recall@10" not in metrics  # search tasks only
+    assert ("ablations/dense_search/search_judged/ndcg@10" in metrics) == (load_run(tiny_run).fusion_weight > 0)
     # judged search is reported on the test half of the judged queries only (the validation half calibrated the run)
     from recsys_tf.evaluation.judgments import judgment_half
 

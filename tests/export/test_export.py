@@ -292,6 +292,13 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
     assert "NEW-TWIN" in _strings_out(out["item_ids"])[0]
     similar = new.signatures["similar_items"](item_id=tf.constant(["NEW-2"]), k=tf.constant([5]))
     _assert_clean(similar["item_ids"], similar["scores"])
+    # the lexical index of hybrid search holds the new items too (the fusion weight carries over)
+    info_v1 = json.loads((v1 / "assets.extra" / "recsys_tf_export.json").read_text())
+    info_v2 = json.loads((v2 / "assets.extra" / "recsys_tf_export.json").read_text())
+    assert info_v2["search"]["fusion_weight"] == info_v1["search"]["fusion_weight"] == 0.5
+    assert info_v2["search"]["lexical_index"]["items"] == info_v1["search"]["lexical_index"]["items"] + 2
+    found = new.signatures["search"](query=tf.constant(["Brand new thing"]), k=tf.constant([5]))
+    assert "NEW-2" in _strings_out(found["item_ids"])[0]
     # a further add-items keeps the earlier additions
     pd.DataFrame([{"item_id": "NEW-4", "title": "Another new product"}]).to_csv(tmp_path / "more.csv", index=False)
     assert main(["index", "add-items", "--export", str(v2), "--items", str(tmp_path / "more.csv"), "--no-verify"]) == 0
