@@ -391,6 +391,7 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     import tensorflow as tf
 
     from recsys_tf.features.examples import build_examples
+    from recsys_tf.index.lexical import fold_full_width
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.trained_run import user_and_query_vectors
 
@@ -402,7 +403,7 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     has_query_tower = model.query_tower is not None and query_encoder is not None
     query_vectors = np.zeros((len(texts) + 1, model.query_tower.text_dim if model.query_tower else 1), np.float32)
     if has_query_tower and texts:
-        query_vectors[1:] = encode_texts(query_encoder, texts)
+        query_vectors[1:] = encode_texts(query_encoder, fold_full_width(texts))
     users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors if has_query_tower else None)
     out = {"items": item_vectors, "queries": {}, "boost": {}}
     if model.repeat_head is not None:

@@ -94,7 +94,7 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
 
     from recsys_tf.evaluation.metrics import graded_ndcg
     from recsys_tf.evaluation.topk import top_k_items
-    from recsys_tf.index.lexical import FUSION_POOL, hybrid_top_k
+    from recsys_tf.index.lexical import FUSION_POOL, fold_full_width, hybrid_top_k
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.trained_run import item_vectors
 
@@ -106,7 +106,7 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
     if not texts:
         return None
     items = item_vectors(model)
-    vectors = tf.constant(encode_texts(query_encoder, texts))
+    vectors = tf.constant(encode_texts(query_encoder, fold_full_width(texts)))
     skip = getattr(tower, "skip_weight", None)
     trained = float(skip.numpy()) if skip is not None else 1.0
     if lexical is None:
@@ -152,7 +152,7 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
                                    k, pool, cache=cache)
         ingredients["bm25"] = float(graded_ndcg(lexical_top, grades, k).mean())
     if item_encoder is not None:
-        ingredients["zero_shot_text"] = _zero_shot_ndcg(model, item_encoder, texts, grades, k)
+        ingredients["zero_shot_text"] = zero_shot_ndcg(model, item_encoder, texts, grades, k)
     best = results[(scale, weight)]
     choice = "dense" if weight == 0.0 else "lexical" if weight == 1.0 else "hybrid"
     beaten = {name: value for name, value in ingredients.items() if value is not None and value > best + 1e-9}
@@ -169,8 +169,9 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
             "fusion": {"weight": weight, "pool": pool, "grid": list(weights), "chosen": fusion_weight < 0}}
 
 
-def _zero_shot_ndcg(model, item_encoder, texts, grades, k: int) -> float:
-    """Validation NDCG@k of the pretrained text encoder alone (cosine of query and item text vectors)."""
+def zero_shot_ndcg(model, item_encoder, texts, grades, k: int, per_query: bool = False):
+    """Mean NDCG@k (per query with `per_query`) of the pretrained text encoder alone: cosine of the
+    query's and the items' text vectors."""
     from recsys_tf.evaluation.metrics import graded_ndcg
     from recsys_tf.evaluation.topk import top_k_items
     from recsys_tf.text.embedding_cache import encode_texts
@@ -179,4 +180,5 @@ def _zero_shot_ndcg(model, item_encoder, texts, grades, k: int) -> float:
     items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
     queries = np.asarray(encode_texts(item_encoder, list(texts)), np.float32)
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    return float(graded_ndcg(top_k_items(queries, items, k)[0], grades, k).mean())
+    values = graded_ndcg(top_k_items(queries, items, k)[0], grades, k)
+    return values if per_query else float(values.mean())

@@ -150,8 +150,10 @@ class ServingGraph:
         return tf.where(keep, scores, PAD_SCORE), tf.where(keep, history_names, "")
 
     def query_embedding(self, query, user=None):
+        from recsys_tf.index.lexical import _fold_full_width
+
         query = tf.strings.substr(query, 0, 4096, unit="UTF8_CHAR")  # bound work; the encoder truncates anyway
-        vector = self.query_encoder(query, training=False)
+        vector = self.query_encoder(_fold_full_width(query), training=False)  # "ＡＢＣ" -> "ABC", as BM25 reads it
         inputs = {"query_vector": vector}
         if user is not None:
             inputs["user_embedding"] = user

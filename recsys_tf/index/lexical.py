@@ -51,6 +51,13 @@ def _fold_full_width(texts):
     return tf.strings.unicode_encode(points, "UTF-8")
 
 
+def fold_full_width(texts: list[str]) -> list[str]:
+    """`_fold_full_width` in Python: what the exported graph does to a query before the dense query
+    encoder too (BERT's uncased tokenizer lowercases but keeps "ＡＢＣ" as unknown pieces: judged
+    synthetic queries in full-width upper case scored NDCG@10 0.013 dense-only without this fold)."""
+    return ["".join(chr(ord(c) - 0xFEE0) if 0xFF01 <= ord(c) <= 0xFF5E else c for c in str(t)) for t in texts]
+
+
 def tokenize(texts) -> tf.RaggedTensor:
     """`(B,)` strings -> `(B, None)` int64 term hashes (the module docstring's rules)."""
     texts = tf.convert_to_tensor(texts, tf.string)

@@ -126,12 +126,13 @@ class TrainedRun:
         """Anonymous query embeddings of raw texts (the query encoder, then the query tower)."""
         import tensorflow as tf
 
+        from recsys_tf.index.lexical import fold_full_width
         from recsys_tf.text.embedding_cache import encode_texts
 
         if self.model.query_tower is None or self.query_encoder is None:
             raise DatasetError(f"{self.path} has no query tower (trained without search or text). "
                                "Fix: train with tasks.search > 0 and model.use_text=true.")
-        vectors = encode_texts(self.query_encoder, list(texts))
+        vectors = encode_texts(self.query_encoder, fold_full_width(texts))
         return self.model.query_tower({"query_vector": tf.constant(vectors)}).numpy()
 
 

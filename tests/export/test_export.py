@@ -189,6 +189,11 @@ def test_search_bad_inputs(loaded):
     assert ids.shape == (6, 20)  # k > max_k is capped at max_k
     empty = fn(query=tf.constant([], tf.string), k=tf.constant([], tf.int32))
     assert empty["item_ids"].shape[0] == 0
+    # full-width upper case reads as the plain query, in the dense and the lexical part alike
+    wide = fn(query=tf.constant(["ＷＩＲＥＬＥＳＳ ＥＡＲＢＵＤＳ", "wireless earbuds"]), k=tf.constant([10, 10]))
+    ids = wide["item_ids"].numpy()
+    assert (ids[0] == ids[1]).all()
+    np.testing.assert_allclose(wide["scores"].numpy()[0], wide["scores"].numpy()[1], atol=1e-5)
 
 
 def test_similar_score_and_embeddings(loaded):
