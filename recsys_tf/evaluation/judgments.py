@@ -1,20 +1,23 @@
-"""Graded relevance judgments: a fixed validation/test halving, and the search-text calibration that
+"""Graded relevance judgments: a fixed validation/test halving, and the search calibration that
 uses the validation half.
 
 Judged queries are split by a hash of the query text (CRC-32, even = validation), so every run,
 baseline and report agrees on the halves without storing anything: the **validation** half may tune
-a run (`calibrate_search_text_weight`), the **test** half is what `recsys-tf evaluate` reports as
-`search_judged/…`.
+a run (`calibrate_search`), the **test** half is what `recsys-tf evaluate` reports as
+`search_judged/…`. Without judgments, the validation split's search clicks (relevance 1) stand in
+(`search_validation`).
 
-Why calibrate: search scores are `learned(q)·learned(i) + w·cos(text(q), text(i))` (the text skip of
-`towers/mlp.py`), and `w` is learned from search *clicks*, which also reward what users like
-(brand, colour, price) beyond what the query says. Relevance judgments grade only the match with
-the query. Measured on the demo data (2026-12-02, on the 195 judged queries of the generator's
-earlier 200, before the halving): the trained weight gives judged NDCG@5/10/50 0.689/0.754/0.833;
-multiplying the query tower's text weight by 2 / 4 / 8 gives 0.701/0.764/0.840, 0.708/0.768/0.837,
-0.709/0.765/0.830. So the weight is chosen on the validation half, like a hybrid-search fusion
-weight; on the 202 test queries the calibrated model (×6) gave 0.725/0.779/0.841 vs 0.693/0.757/0.834,
-and with the default item text dropout (since 2026-12-02; ×3) 0.723/0.782/0.851 vs 0.710/0.772/0.852.
+Why calibrate: dense search scores are `learned(q)·learned(i) + w·cos(text(q), text(i))` (the text
+skip of `towers/mlp.py`), and `w` is learned from search *clicks*, which also reward what users like
+(brand, colour, price) beyond what the query says, while relevance grades only the match with the
+query; and product queries are often lexical (model numbers, sizes, brands), which BM25 matches
+exactly and a dense encoder blurs. So two numbers are chosen jointly on the validation queries, by
+NDCG@k of the exported ranking itself (`index/lexical.py::hybrid_top_k`): a multiplier of `w`
+(`SCALES`, grown ×2 / ÷2 while the best is at an end, up to `MAX_SCALE` / down to `MIN_SCALE`:
+a very large multiplier is the pretrained text similarity alone) and the hybrid fusion weight
+(`FUSION_WEIGHTS`: 0 = dense only, 1 = BM25 only, both ends are choices). The report records every
+grid value, the ingredients alone (trained dense, BM25, zero-shot text) and why the choice was made.
+Measured results: docs/hybrid_search.md.
 """
 from __future__ import annotations
 
