@@ -86,10 +86,9 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
     """Choose the query tower's text-weight scale and the hybrid fusion weight together, for the best
     mean graded NDCG@k on `judgments` (validation queries, never the test half), and leave the
     chosen scale assigned. The search score is the exported one (`index/lexical.py::hybrid_top_k`):
-    fusion weight 0 = dense only, 1 = BM25 only (`lexical` None: dense only). The scale grid starts at
-    `SCALES` and grows by doubling (halving) while its best value is at the top (bottom) end, up to
-    ×1024 (the text-similarity-only limit, where the learned part no longer matters) or ×1/16, so
-    the chosen scale is never at an end of a grid that could go on. `fusion_weight` ≥ 0 fixes the
+    fusion weight 0 = dense only, 1 = BM25 only (`lexical` None: dense only). The scale grid grows
+    past an end while its best value is there (`_search_scales`; ×1024 is the text-similarity-only
+    limit). `fusion_weight` ≥ 0 fixes the
     weight instead of choosing it. Returns the report (`ingredients` = the validation NDCG of each
     part alone: dense as trained, BM25, and zero-shot text when `item_encoder` is given), or None
     (nothing changed) without a query tower or judged queries."""
@@ -130,42 +129,65 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
                 top = hybrid_top_k(queries, items, lexical, texts, weight, k, pool, cache=cache)
             results[(float(scale), weight)] = float(graded_ndcg(top, grades, k).mean())
 
-    scales = list(SCALES) if skip is not None else [1.0]
     try:
-        for scale in scales:
-            measure(scale)
-        while skip is not None:
-            best_scale = _best(results)[0]
-            if best_scale == max(scales) and best_scale < MAX_SCALE:
-                scales.append(best_scale * 2)
-            elif best_scale == min(scales) and best_scale > MIN_SCALE:
-                scales.append(best_scale / 2)
-            else:
-                break
-            measure(scales[-1])
+        scales = _search_scales(measure, results) if skip is not None else [1.0]
+        if skip is None:
+            measure(1.0)
     finally:
         if skip is not None:
             skip.assign(trained)
     scale, weight = _best(results)
     if skip is not None:
         skip.assign(trained * scale)
-    ingredients = {"dense_trained": results[(1.0, 0.0)] if (1.0, 0.0) in results else None}
+    ingredients = _ingredients(results, model, items, lexical, texts, grades, k, pool, cache, item_encoder)
+    return _report(results, scales, weights, ingredients, len(texts), texts_source, k, pool, trained, fusion_weight)
+
+
+def _search_scales(measure, results: dict) -> list[float]:
+    """Measure `SCALES`, then grow the grid ×2 (÷2) while its best scale is at the top (bottom) end,
+    within `MIN_SCALE`…`MAX_SCALE`; returns every scale measured."""
+    scales = list(SCALES)
+    for scale in scales:
+        measure(scale)
+    while True:
+        best_scale = _best(results)[0]
+        if best_scale == max(scales) and best_scale < MAX_SCALE:
+            scales.append(best_scale * 2)
+        elif best_scale == min(scales) and best_scale > MIN_SCALE:
+            scales.append(best_scale / 2)
+        else:
+            return scales
+        measure(scales[-1])
+
+
+def _ingredients(results, model, items, lexical, texts, grades, k, pool, cache, item_encoder) -> dict:
+    """Validation NDCG@k of each part alone: dense as trained, BM25, zero-shot text."""
+    from recsys_tf.evaluation.metrics import graded_ndcg
+    from recsys_tf.index.lexical import hybrid_top_k
+
+    ingredients = {"dense_trained": results.get((1.0, 0.0))}
     if lexical is not None:
         lexical_top = hybrid_top_k(np.zeros((len(texts), items.shape[1]), np.float32), items, lexical, texts, 1.0,
                                    k, pool, cache=cache)
         ingredients["bm25"] = float(graded_ndcg(lexical_top, grades, k).mean())
     if item_encoder is not None:
         ingredients["zero_shot_text"] = zero_shot_ndcg(model, item_encoder, texts, grades, k)
+    return ingredients
+
+
+def _report(results, scales, weights, ingredients, n_queries, texts_source, k, pool, trained, fusion_weight) -> dict:
+    """`calibrate_search`'s report (its docstring) from the grid's `results` {(scale, weight): NDCG}."""
+    scale, weight = _best(results)
     best = results[(scale, weight)]
     choice = "dense" if weight == 0.0 else "lexical" if weight == 1.0 else "hybrid"
     beaten = {name: value for name, value in ingredients.items() if value is not None and value > best + 1e-9}
-    why = (f"validation {len(texts)} queries ({texts_source or 'given'}): {choice} (text weight x{scale:g}, "
+    why = (f"validation {n_queries} queries ({texts_source or 'given'}): {choice} (text weight x{scale:g}, "
            f"fusion weight {weight:g}) NDCG@{k} {best:.4f}; alone: "
            + ", ".join(f"{n} {v:.4f}" for n, v in ingredients.items() if v is not None)
            + (f"; below {sorted(beaten)} on validation" if beaten else ""))
     by_scale = {s: max(v for (s2, _), v in results.items() if s2 == s) for s in sorted(scales)}
     by_weight = {w: max(v for (_, w2), v in results.items() if w2 == w) for w in weights}
-    return {"scale": scale, "metric": f"ndcg@{k}", "queries": len(texts), "source": texts_source,
+    return {"scale": scale, "metric": f"ndcg@{k}", "queries": n_queries, "source": texts_source,
             "ndcg": best, "ndcg_by_scale": by_scale, "ndcg_by_weight": by_weight, "ingredients": ingredients,
             "choice": choice, "why": why,
             "text_weight": {"trained": trained, "calibrated": trained * scale},
