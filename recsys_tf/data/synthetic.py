@@ -14,9 +14,7 @@ Generative model (all draws from one ``numpy.random.default_rng(seed)``, so a se
   (affinity 2x), a price sensitivity (preferred price quantile) and a device. Colour and features
   exist only in the item text (title/description), not in the structured attributes: as in real
   catalogs, part of what users want is written, not tabulated, so a model without text can learn it
-  for warm items only (through ids), never for cold-start items. (Before 2026-11-22 only category,
-  brand and price mattered; the text was then redundant with the attributes and the ID-only
-  ablation beat the text model, which said nothing about text.) The effect is modest because
+  for warm items only (through ids), never for cold-start items. The effect is modest because
   popularity dominates within a leaf: in the default world 40 % of views are in the viewer's two
   favourite colours (25 % by chance).
 * **Sessions.** Poisson(``sessions_per_user``) sessions at uniform random times. A session picks a
@@ -30,6 +28,8 @@ Generative model (all draws from one ``numpy.random.default_rng(seed)``, so a se
   matched the user's taste plus noise.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -116,101 +116,146 @@ def _query_for(meta, rng: np.random.Generator) -> str:
     return " ".join(tokens).lower()
 
 
-def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float = 8.0,
-             days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
-             n_judgment_queries: int = 400) -> Dataset:
-    """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
-    # One function on purpose: every part draws from the one `rng` in a fixed order, and the data
-    # sets behind the documented numbers depend on that order; splitting it must keep the draws.
-    if n_items < 50 or n_users < 10:
-        raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
-                         f"n_users={n_users}. Fix: pass larger sizes.")
-    rng = np.random.default_rng(seed)
-    items, meta, popularity, release = _make_items(n_items, days, cold_start_fraction, rng)
+class _World(NamedTuple):
+    """Catalog facts the user simulation reads, precomputed once (no random draws)."""
+
+    items: pd.DataFrame
+    meta: list
+    popularity: np.ndarray
+    release: np.ndarray
+    leaves: list
+    leaf_items: list
+    log_price: np.ndarray
+    leaf_price: dict
+    complements: list
+    brands: np.ndarray
+    item_leaf: np.ndarray
+    item_colour: np.ndarray
+    item_has_feature: np.ndarray
+    n_features: np.ndarray
+
+
+def _world(items, meta, popularity, release) -> _World:
     leaves = list(LEAVES)
     leaf_items = [np.flatnonzero([m[0] == li for m in meta]) for li in range(len(leaves))]
     log_price = np.log(items["price"].to_numpy())
     leaf_price = {li: (log_price[ix].min(), log_price[ix].max()) for li, ix in enumerate(leaf_items) if len(ix)}
-    complements = [[leaves.index(c) for c in LEAVES[leaf][3]] for leaf in leaves]
-    brands = items["brand"].to_numpy()
-    item_leaf = np.array([m[0] for m in meta])
-    item_colour = np.array([m[3] for m in meta])
-    item_has_feature = np.zeros((n_items, max(len(LEAVES[leaf][1]) for leaf in leaves)), bool)
+    item_has_feature = np.zeros((len(items), max(len(LEAVES[leaf][1]) for leaf in leaves)), bool)
     for i, m in enumerate(meta):
         item_has_feature[i, m[2]] = True
-    n_features = np.array([len(LEAVES[leaf][1]) for leaf in leaves])
+    return _World(items=items, meta=meta, popularity=popularity, release=release, leaves=leaves,
+                  leaf_items=leaf_items, log_price=log_price, leaf_price=leaf_price,
+                  complements=[[leaves.index(c) for c in LEAVES[leaf][3]] for leaf in leaves],
+                  brands=items["brand"].to_numpy(), item_leaf=np.array([m[0] for m in meta]),
+                  item_colour=np.array([m[3] for m in meta]), item_has_feature=item_has_feature,
+                  n_features=np.array([len(LEAVES[leaf][1]) for leaf in leaves]))
 
+
+class _Taste(NamedTuple):
+    favourites: np.ndarray
+    taste: np.ndarray
+    fav_brand: dict
+    price_pref: float
+    device: str
+    fav_colours: np.ndarray
+    must_have: np.ndarray  # a feature index per leaf
+
+
+def _taste(world: _World, rng: np.random.Generator) -> _Taste:
+    non_empty = [li for li in range(len(world.leaves)) if len(world.leaf_items[li])]
+    favourites = rng.choice(non_empty, size=int(rng.integers(2, 5)), replace=False)
+    taste = rng.dirichlet(np.ones(len(favourites)) * 0.8)
+    fav_brand = {dep: bs[int(rng.integers(len(bs)))] for dep, bs in DEPARTMENT_BRANDS.items()}
+    price_pref = rng.uniform(0.1, 0.9)
+    device = DEVICES[int(rng.integers(len(DEVICES)))]
+    fav_colours = rng.choice(len(COLOURS), size=2, replace=False)
+    must_have = (rng.random(len(world.leaves)) * world.n_features).astype(int)
+    return _Taste(favourites, taste, fav_brand, price_pref, device, fav_colours, must_have)
+
+
+def _session(world: _World, user_id: str, taste: _Taste, start: float, last_purchase_leaf,
+             events: list, rng: np.random.Generator):
+    """Append one session's events; return the leaf of its purchase, else `last_purchase_leaf`."""
+    w = world
+    if last_purchase_leaf is not None and w.complements[last_purchase_leaf] and rng.random() < 0.35:
+        leaf = int(rng.choice(w.complements[last_purchase_leaf]))
+    else:
+        leaf = int(rng.choice(taste.favourites, p=taste.taste))
+    candidates = w.leaf_items[leaf]
+    candidates = candidates[w.release[candidates] <= start]
+    if len(candidates) == 0:
+        return last_purchase_leaf
+    lo, hi = w.leaf_price[leaf]
+    fit = 1.0 - np.abs((w.log_price[candidates] - lo) / max(hi - lo, 1e-6) - taste.price_pref)
+    dep = w.leaves[leaf].split(" > ")[0]
+    affinity = np.where(w.brands[candidates] == taste.fav_brand[dep], 3.0, 1.0)
+    affinity = affinity * np.where(np.isin(w.item_colour[candidates], taste.fav_colours), 3.0, 1.0)
+    affinity = affinity * np.where(w.item_has_feature[candidates, taste.must_have[leaf]], 2.0, 1.0)
+    utility = w.popularity[candidates] * affinity * np.exp(2.0 * fit)
+    utility = utility * rng.lognormal(0, 0.5, size=len(candidates))
+    p = utility / utility.sum()
+    n_views = int(min(len(candidates), rng.integers(1, 6)))
+    viewed = rng.choice(candidates, size=n_views, replace=False, p=p)
+    device = taste.device
+    t = int(START_TIME + start)
+    if rng.random() < 0.35:
+        target = int(viewed[0])
+        events.append((user_id, target, "search_click", t, np.nan, _query_for(w.meta[target], rng), device))
+        t += int(rng.integers(5, 60))
+    for item in viewed:
+        events.append((user_id, int(item), "view", t, np.nan, "", device))
+        t += int(rng.integers(5, 120))
+    best = int(viewed[np.argmax(utility[np.searchsorted(candidates, viewed)])]) if n_views else None
+    if best is None or rng.random() > 0.45:
+        return last_purchase_leaf
+    events.append((user_id, best, "click", t, np.nan, "", device))
+    t += int(rng.integers(5, 120))
+    if rng.random() > 0.35 + 0.3 * (best in viewed[:1]):
+        return last_purchase_leaf
+    events.append((user_id, best, "cart", t, np.nan, "", device))
+    t += int(rng.integers(5, 300))
+    if rng.random() > 0.6:
+        return last_purchase_leaf
+    events.append((user_id, best, "purchase", t, np.nan, "", device))
+    if rng.random() < 0.3:
+        # `affinity.max() > 1` nearly always holds (colour/feature affinities); the brand and the
+        # colour match add on top of it
+        score = 2.4 + 2.0 * fit[np.searchsorted(candidates, best)] + 0.6 * (affinity.max() > 1) \
+            + (w.brands[best] == taste.fav_brand[dep]) * 0.6 + np.isin(w.item_colour[best], taste.fav_colours) * 0.5 \
+            + rng.normal(0, 0.6)
+        rating = float(np.clip(np.round(score), 1, 5))
+        events.append((user_id, best, "rating", t + int(rng.integers(DAY, 10 * DAY)), rating, "", device))
+    return leaf
+
+
+def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float = 8.0,
+             days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
+             n_judgment_queries: int = 400) -> Dataset:
+    """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
+    # Every part draws from the one `rng` in a fixed order (catalog, then per user: taste, segment,
+    # age, sessions; then judgments); the data sets behind the documented numbers depend on it.
+    if n_items < 50 or n_users < 10:
+        raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
+                         f"n_users={n_users}. Fix: pass larger sizes.")
+    rng = np.random.default_rng(seed)
+    world = _world(*_make_items(n_items, days, cold_start_fraction, rng))
     users, events = [], []
     span = days * DAY
     for u in range(n_users):
         user_id = f"U{u:05d}"
-        non_empty = [li for li in range(len(leaves)) if len(leaf_items[li])]
-        favourites = rng.choice(non_empty, size=int(rng.integers(2, 5)), replace=False)
-        taste = rng.dirichlet(np.ones(len(favourites)) * 0.8)
-        fav_brand = {dep: bs[int(rng.integers(len(bs)))] for dep, bs in DEPARTMENT_BRANDS.items()}
-        price_pref = rng.uniform(0.1, 0.9)
-        device = DEVICES[int(rng.integers(len(DEVICES)))]
-        fav_colours = rng.choice(len(COLOURS), size=2, replace=False)
-        must_have = (rng.random(len(leaves)) * n_features).astype(int)  # a feature index per leaf
+        taste = _taste(world, rng)
         segment = USER_SEGMENTS[int(rng.integers(len(USER_SEGMENTS)))]
         users.append({"user_id": user_id, "segment": segment, "age": int(rng.integers(18, 80))})
         n_sessions = max(1, int(rng.poisson(sessions_per_user)))
-        starts = np.sort(rng.uniform(0, span, size=n_sessions))
         last_purchase_leaf = None
-        for start in starts:
-            if last_purchase_leaf is not None and complements[last_purchase_leaf] and rng.random() < 0.35:
-                leaf = int(rng.choice(complements[last_purchase_leaf]))
-            else:
-                leaf = int(rng.choice(favourites, p=taste))
-            candidates = leaf_items[leaf]
-            candidates = candidates[release[candidates] <= start]
-            if len(candidates) == 0:
-                continue
-            lo, hi = leaf_price[leaf]
-            fit = 1.0 - np.abs((log_price[candidates] - lo) / max(hi - lo, 1e-6) - price_pref)
-            dep = leaves[leaf].split(" > ")[0]
-            affinity = np.where(brands[candidates] == fav_brand[dep], 3.0, 1.0)
-            affinity = affinity * np.where(np.isin(item_colour[candidates], fav_colours), 3.0, 1.0)
-            affinity = affinity * np.where(item_has_feature[candidates, must_have[leaf]], 2.0, 1.0)
-            utility = popularity[candidates] * affinity * np.exp(2.0 * fit)
-            utility = utility * rng.lognormal(0, 0.5, size=len(candidates))
-            p = utility / utility.sum()
-            n_views = int(min(len(candidates), rng.integers(1, 6)))
-            viewed = rng.choice(candidates, size=n_views, replace=False, p=p)
-            t = int(START_TIME + start)
-            if rng.random() < 0.35:
-                target = int(viewed[0])
-                events.append((user_id, target, "search_click", t, np.nan, _query_for(meta[target], rng), device))
-                t += int(rng.integers(5, 60))
-            for item in viewed:
-                events.append((user_id, int(item), "view", t, np.nan, "", device))
-                t += int(rng.integers(5, 120))
-            best = int(viewed[np.argmax(utility[np.searchsorted(candidates, viewed)])]) if n_views else None
-            if best is None or rng.random() > 0.45:
-                continue
-            events.append((user_id, best, "click", t, np.nan, "", device))
-            t += int(rng.integers(5, 120))
-            if rng.random() > 0.35 + 0.3 * (best in viewed[:1]):
-                continue
-            events.append((user_id, best, "cart", t, np.nan, "", device))
-            t += int(rng.integers(5, 300))
-            if rng.random() > 0.6:
-                continue
-            events.append((user_id, best, "purchase", t, np.nan, "", device))
-            last_purchase_leaf = leaf
-            if rng.random() < 0.3:
-                # `affinity.max() > 1` now nearly always holds (colour/feature affinities), so the
-                # base moved from 2.6 to 2.4 and the colour match adds 0.5
-                score = 2.4 + 2.0 * fit[np.searchsorted(candidates, best)] + 0.6 * (affinity.max() > 1) \
-                    + (brands[best] == fav_brand[dep]) * 0.6 + np.isin(item_colour[best], fav_colours) * 0.5 \
-                    + rng.normal(0, 0.6)
-                rating = float(np.clip(np.round(score), 1, 5))
-                events.append((user_id, best, "rating", t + int(rng.integers(DAY, 10 * DAY)), rating, "", device))
+        for start in np.sort(rng.uniform(0, span, size=n_sessions)):
+            last_purchase_leaf = _session(world, user_id, taste, start, last_purchase_leaf, events, rng)
+    items = world.items
     ev = pd.DataFrame(events, columns=["user_id", "item", "event", "timestamp", "rating", "query", "device"])
     ev["item_id"] = items["item_id"].to_numpy()[ev.pop("item").to_numpy()]
     ev = ev.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
     ev = ev[["user_id", "item_id", "event", "timestamp", "rating", "query", "device"]]
-    judgments = _judgments(items, meta, item_leaf, n_judgment_queries, rng)
+    judgments = _judgments(items, world.meta, world.item_leaf, n_judgment_queries, rng)
     info = {"source": "synthetic", "generator": {"n_items": n_items, "n_users": n_users,
             "sessions_per_user": sessions_per_user, "days": days,
             "cold_start_fraction": cold_start_fraction, "seed": seed},
