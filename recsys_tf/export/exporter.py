@@ -169,6 +169,29 @@ def _lexical_index(model, query_encoder, vocab, bundle, fusion_weight: float):
     return LexicalIndex(Catalog.from_items(items, vocab).texts)
 
 
+def _search_report(graph) -> dict:
+    """How the export's search signatures score: hybrid (with its fusion weight and BM25 index) or dense."""
+    if graph.lexical is None:
+        return {"kind": "dense"}
+    return {"kind": "hybrid", "fusion_weight": graph.fusion_weight, "candidates": graph.fetch,
+            "lexical_index": graph.lexical.describe()}
+
+
+def _verify_in_fresh_process(tmp: Path, functions: dict, samples: dict, index_kind: str) -> None:
+    """Every signature of the written SavedModel, reloaded in a fresh process, returns what the
+    in-memory functions return on the warm-up samples."""
+    import tensorflow as tf
+
+    from recsys_tf.export.signatures import clock_hour
+
+    def in_process():
+        return {sig: {k: v.numpy() for k, v in tf.function(functions[sig][0])(
+            *[tf.constant(samples[sig][spec.name]) for spec in functions[sig][1]]).items()} for sig in samples}
+
+    verify_reload(in_process, lambda: _reload_check(tmp, samples, index_kind, tmp.parent / f"{tmp.name}.check.npz"),
+                  clock_hour)
+
+
 def export_model(model, config, vocab, item_encoder, query_encoder, export_root, *, model_name: str = "recsys",
                  index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
                  verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
@@ -179,7 +202,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     its items' texts are also what the lexical index of hybrid search (`fusion_weight` > 0) is built over."""
     import tensorflow as tf
 
-    from recsys_tf.export.signatures import ServingGraph, clock_hour, signature_functions
+    from recsys_tf.export.signatures import ServingGraph, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
     from recsys_tf.index.build import build_index
     from recsys_tf.training.trained_run import BUNDLE_DIR, item_vectors, write_bundle
@@ -195,9 +218,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     functions = signature_functions(graph)
     report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
               "scann_params": dict(getattr(index, "_recsys_params", {})),
-              "search": ({"kind": "hybrid", "fusion_weight": graph.fusion_weight, "candidates": graph.fetch,
-                          "lexical_index": lexical.describe()} if graph.lexical is not None else {"kind": "dense"}),
-              **(provenance or {})}
+              "search": _search_report(graph), **(provenance or {})}
     if index_kind == "scann":
         report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items)
         log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
@@ -211,12 +232,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         samples = sample_inputs(vocab, functions)
         write_warmup(tmp, model_name, samples)
         if verify:
-            def in_process():
-                return {sig: {k: v.numpy() for k, v in tf.function(functions[sig][0])(
-                    *[tf.constant(samples[sig][spec.name]) for spec in functions[sig][1]]).items()} for sig in samples}
-
-            verify_reload(in_process, lambda: _reload_check(tmp, samples, index_kind,
-                                                            tmp.parent / f"{tmp.name}.check.npz"), clock_hour)
+            _verify_in_fresh_process(tmp, functions, samples, index_kind)
             report["reload_check"] = "identical outputs in a fresh process (tensorflow + tensorflow_text only)"
         (tmp / "assets.extra" / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
         for name, writer in (extra_assets or {}).items():

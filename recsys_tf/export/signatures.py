@@ -308,11 +308,31 @@ def warmup_inputs(name: str, item_ids: list[str]) -> dict[str, np.ndarray]:
     return {i: INPUTS[i][2](items) for i in SIGNATURES[name][0]}
 
 
+def _score(graph: ServingGraph, user_id, history_item_ids, candidate_item_ids) -> dict:
+    """Every head's score of each (user, candidate) pair; unknown candidates score 0."""
+    user, _ = graph.user_embedding(user_id, history_item_ids)
+    candidates = graph.lookup(candidate_item_ids)
+    n = tf.shape(candidates)[1]
+    items = tf.gather(graph.item_vectors, candidates)
+    users = tf.repeat(user[:, None, :], n, axis=1)
+    bins = tf.repeat(tf.cast(tf.strings.to_hash_bucket_fast(user_id, graph.vocab.user_bins), tf.int32)[:, None], n, 1)
+    flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))  # noqa: E731
+    shape = tf.shape(candidates)
+    out = {"retrieval_score": tf.reduce_sum(users * items, axis=-1)}
+    if graph.model.rating_head is not None:
+        rating = graph.model.rating_head(flat(users), flat(items), flat(bins), flat(candidates), training=False)
+        out["rating"] = tf.reshape(rating, shape)
+    if graph.model.click_head is not None:
+        logits = graph.model.click_head(flat(users), flat(items), flat(bins), flat(candidates), training=False)
+        out["click_probability"] = tf.reshape(tf.sigmoid(logits), shape)
+    known = candidates > 0
+    return {k: tf.where(known, v, 0.0) for k, v in out.items()} | {"known": known}
+
+
 def signature_functions(graph: ServingGraph) -> dict:
     """name -> (function, input signature) for the signatures the model can serve (`SIGNATURES`).
     Each is a closure (never default arguments: those are traced as inputs and fail with
-    NotEncodableError). Long only because it holds one short closure per signature, next to the
-    `SIGNATURES` table they are checked against; each closure is a few lines of `ServingGraph` calls."""
+    NotEncodableError). One short closure per signature, checked against the `SIGNATURES` table."""
     def recommend(user_id, history_item_ids, exclude_item_ids, k):
         return graph.recommend(user_id, history_item_ids, exclude_item_ids, k)
 
@@ -351,23 +371,7 @@ def signature_functions(graph: ServingGraph) -> dict:
         return {"item_ids": ids, "scores": scores}
 
     def score(user_id, history_item_ids, candidate_item_ids):
-        user, _ = graph.user_embedding(user_id, history_item_ids)
-        candidates = graph.lookup(candidate_item_ids)
-        n = tf.shape(candidates)[1]
-        items = tf.gather(graph.item_vectors, candidates)
-        users = tf.repeat(user[:, None, :], n, axis=1)
-        bins = tf.repeat(tf.cast(tf.strings.to_hash_bucket_fast(user_id, graph.vocab.user_bins), tf.int32)[:, None], n, 1)
-        flat = lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))  # noqa: E731
-        shape = tf.shape(candidates)
-        out = {"retrieval_score": tf.reduce_sum(users * items, axis=-1)}
-        if graph.model.rating_head is not None:
-            rating = graph.model.rating_head(flat(users), flat(items), flat(bins), flat(candidates), training=False)
-            out["rating"] = tf.reshape(rating, shape)
-        if graph.model.click_head is not None:
-            logits = graph.model.click_head(flat(users), flat(items), flat(bins), flat(candidates), training=False)
-            out["click_probability"] = tf.reshape(tf.sigmoid(logits), shape)
-        known = candidates > 0
-        return {k: tf.where(known, v, 0.0) for k, v in out.items()} | {"known": known}
+        return _score(graph, user_id, history_item_ids, candidate_item_ids)
 
     def embed_query(query):
         return {"embedding": graph.query_embedding(query)}
@@ -380,9 +384,14 @@ def signature_functions(graph: ServingGraph) -> dict:
     searching = graph.model.query_tower is not None and graph.query_encoder is not None
     functions = {name: (local[name], input_specs(name)) for name, (_, needs_query) in SIGNATURES.items()
                  if searching or not needs_query}
-    for name, (function, _) in functions.items():  # a function's arguments are its inputs, in order
+    _check_arguments(functions)
+    functions["serving_default"] = functions[DEFAULT_SIGNATURE]
+    return functions
+
+
+def _check_arguments(functions: dict) -> None:
+    """A signature function's arguments are its inputs, in the order `SIGNATURES` lists them."""
+    for name, (function, _) in functions.items():
         if tuple(inspect.signature(function).parameters) != SIGNATURES[name][0]:
             raise RuntimeError(f"signature {name!r}: the function takes {tuple(inspect.signature(function).parameters)} "
                                f"but SIGNATURES lists {SIGNATURES[name][0]}")
-    functions["serving_default"] = functions[DEFAULT_SIGNATURE]
-    return functions

@@ -47,12 +47,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     run_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_dataset(data_dir)
     _check_split(dataset, data_dir)
-    saved_config = run_dir / CONFIG_FILE
-    if saved_config.exists() and (run_dir / BACKUP_DIR).exists():
-        previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
-        if previous.to_dict() != config.to_dict():
-            raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
-                             "would mix two experiments. Fix: use a new --out, or the same config to resume.")
+    _refuse_mixed_resume(run_dir, config)
     keras.utils.set_random_seed(config.train.seed)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
@@ -78,12 +73,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder)
     validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
     trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
-    trainer.logger.hparams({**{f"model.{k}": v for k, v in config.to_dict()["model"].items()},
-                            **{f"text.{k}": v for k, v in config.to_dict()["text"].items()},
-                            "train.learning_rate": config.train.learning_rate,
-                            "train.lr_schedule": config.train.lr_schedule,
-                            "train.ema_momentum": config.train.ema_momentum,
-                            "train.batch_size": config.train.batch_size})
+    trainer.logger.hparams(_hparams(config))
     result = trainer.fit(log=log)
     if is_chief():
         model.load_weights(str(run_dir / BEST_WEIGHTS))
@@ -95,6 +85,27 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
         trainer.logger.flush()
     return result
+
+
+def _refuse_mixed_resume(run_dir: Path, config: ExperimentConfig) -> None:
+    """A run directory with a backup resumes; refuse it when its saved configuration differs."""
+    saved_config = run_dir / CONFIG_FILE
+    if saved_config.exists() and (run_dir / BACKUP_DIR).exists():
+        previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
+        if previous.to_dict() != config.to_dict():
+            raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
+                             "would mix two experiments. Fix: use a new --out, or the same config to resume.")
+
+
+def _hparams(config: ExperimentConfig) -> dict:
+    """The hyperparameters shown in TensorBoard's HParams dashboard."""
+    as_dict = config.to_dict()
+    return {**{f"model.{k}": v for k, v in as_dict["model"].items()},
+            **{f"text.{k}": v for k, v in as_dict["text"].items()},
+            "train.learning_rate": config.train.learning_rate,
+            "train.lr_schedule": config.train.lr_schedule,
+            "train.ema_momentum": config.train.ema_momentum,
+            "train.batch_size": config.train.batch_size}
 
 
 def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy, item_encoder) -> None:

@@ -206,11 +206,9 @@ class Trainer:
                                   self.config.train.eval_k, query_vectors=self.prepared.query_vectors)
 
     def fit(self, log=print) -> dict:
-        # One loop on purpose: the position (epoch, step), best metric and patience are read and
-        # written by resume, backup, validation and early stopping alike; the crash-resume test
+        # Position (epoch, step), best metric and patience live in checkpointed variables that
+        # resume, backup, validation and early stopping all read and write; the crash-resume test
         # (tests/reliability/test_crash_resume.py) pins that interplay.
-        from tqdm import tqdm
-
         train = self.config.train
         restored = self.manager.latest_checkpoint
         if restored:
@@ -223,42 +221,12 @@ class Trainer:
         while int(self.epoch.numpy()) < train.epochs and int(self.bad_epochs.numpy()) < train.early_stopping_patience:
             epoch = int(self.epoch.numpy())
             skip = int(self.step_in_epoch.numpy())
-            totals: dict[str, float] = {}
             started = time.perf_counter()
-            bar = tqdm(total=steps, initial=skip, desc=f"epoch {epoch + 1}/{train.epochs}", unit="step",
-                       disable=None if self.chief else True, mininterval=10)
-            for batch in self._dataset(epoch, skip):
-                losses = {k: float(v) for k, v in self._step_fn(batch).items()}
-                for k, v in losses.items():
-                    totals[k] = totals.get(k, 0.0) + v
-                self.step_in_epoch.assign_add(1)
-                self.global_step.assign_add(1)
-                step = int(self.global_step.numpy())
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses['total']:.3f}")
-                if step % 10 == 0 or int(self.step_in_epoch.numpy()) == steps:  # and each epoch's last step
-                    self.logger.scalars({f"loss/{k}": v for k, v in losses.items()}, step)
-                    lr = self.optimizer.learning_rate
-                    self.logger.scalars({"learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr)}, step)
-                if train.backup_every_steps and step % train.backup_every_steps == 0:
-                    self.manager.save(checkpoint_number=step)
-            bar.close()
+            totals = self._train_epoch(epoch, skip, steps)
             n_steps = max(1, int(self.step_in_epoch.numpy()) - skip)
             record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 2),
                       **{f"train/{k}": v / n_steps for k, v in totals.items()}}
-            with self.averaged_weights():
-                record.update(self.validate())
-                metric = record.get(train.monitor)
-                if metric is not None:
-                    metric = monitor_sign(train.monitor) * metric  # `best` holds the signed value
-                improved = metric is not None and metric > float(self.best.numpy())
-                if improved:
-                    self.best.assign(metric)
-                    self.bad_epochs.assign(0)
-                    if self.chief:
-                        self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
-                elif metric is not None:
-                    self.bad_epochs.assign_add(1)
+            record.update(self._validate_and_keep_best())
             step = int(self.global_step.numpy())
             self.logger.scalars({k: v for k, v in record.items() if "/" in k and not k.startswith("train/")},
                                 step, writer="validation")
@@ -278,5 +246,48 @@ class Trainer:
                 if not (self.run_dir / BEST_WEIGHTS).exists():
                     self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
         return {"history": history, "best": monitor_sign(train.monitor) * float(self.best.numpy())}
+
+    def _train_epoch(self, epoch: int, skip: int, steps: int) -> dict[str, float]:
+        """Run one epoch's steps from step `skip` on; returns the summed losses by name."""
+        from tqdm import tqdm
+
+        train = self.config.train
+        totals: dict[str, float] = {}
+        bar = tqdm(total=steps, initial=skip, desc=f"epoch {epoch + 1}/{train.epochs}", unit="step",
+                   disable=None if self.chief else True, mininterval=10)
+        for batch in self._dataset(epoch, skip):
+            losses = {k: float(v) for k, v in self._step_fn(batch).items()}
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + v
+            self.step_in_epoch.assign_add(1)
+            self.global_step.assign_add(1)
+            step = int(self.global_step.numpy())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['total']:.3f}")
+            if step % 10 == 0 or int(self.step_in_epoch.numpy()) == steps:  # and each epoch's last step
+                self.logger.scalars({f"loss/{k}": v for k, v in losses.items()}, step)
+                lr = self.optimizer.learning_rate
+                self.logger.scalars({"learning_rate": float(lr.numpy() if hasattr(lr, "numpy") else lr)}, step)
+            if train.backup_every_steps and step % train.backup_every_steps == 0:
+                self.manager.save(checkpoint_number=step)
+        bar.close()
+        return totals
+
+    def _validate_and_keep_best(self) -> dict[str, float]:
+        """Validate the averaged weights; on improvement save them as best, else count patience."""
+        monitor = self.config.train.monitor
+        with self.averaged_weights():
+            metrics = self.validate()
+            metric = metrics.get(monitor)
+            if metric is not None:
+                metric = monitor_sign(monitor) * metric  # `best` holds the signed value
+            if metric is not None and metric > float(self.best.numpy()):
+                self.best.assign(metric)
+                self.bad_epochs.assign(0)
+                if self.chief:
+                    self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
+            elif metric is not None:
+                self.bad_epochs.assign_add(1)
+        return metrics
 
 

@@ -12,6 +12,7 @@ from recsys_tf.text.distill import (
     save_query_encoder,
 )
 from recsys_tf.text.text_encoder import TextEncoder
+from tests.layer_harness import run_layer_test
 
 TEXTS = ["acme wireless earbuds black", "blue yoga mat", "", "noise cancelling", "x" * 5_000, "无线耳机"]
 
@@ -45,12 +46,9 @@ def test_student_shares_embeddings_and_trains_only_its_blocks(teacher):
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
-def test_get_config_round_trip(teacher):
-    student = DistilledTextEncoder(teacher.backbone, teacher.tokenizer, num_layers=2, sequence_length=16)
-    config = student.get_config()
+def test_get_config_names_the_layers_it_copies(teacher):
+    config = DistilledTextEncoder(teacher.backbone, teacher.tokenizer, num_layers=2, sequence_length=16).get_config()
     assert config["num_layers"] == 2 and config["init_layers"] == [1, 3]
-    again = DistilledTextEncoder.from_config(config)
-    assert again.get_config() == config
 
 
 def test_bad_arguments_name_value_and_fix(teacher):
@@ -84,15 +82,12 @@ def test_distillation_moves_the_student_towards_the_teacher_and_reloads(teacher,
         load_query_encoder(teacher, tmp_path / "nowhere", num_layers=1)
 
 
-def test_keras_save_and_load(teacher, tmp_path):
+def test_layer_harness_config_save_reload(teacher, tmp_path):
     student = DistilledTextEncoder(teacher.backbone, teacher.tokenizer, num_layers=2, sequence_length=16)
     for w in student.block_weights():  # make them differ from the teacher's layers
         w.assign(w.numpy() + np.random.default_rng(0).normal(0, 0.01, w.shape).astype("float32"))
     ids = keras.Input(shape=(16,), dtype="int32", name="token_ids")
     mask = keras.Input(shape=(16,), dtype="int32", name="padding_mask")
-    model = keras.Model({"token_ids": ids, "padding_mask": mask}, student({"token_ids": ids, "padding_mask": mask}))
-    path = tmp_path / "student.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    tokens = student.preprocess(tf.constant(TEXTS))
-    np.testing.assert_allclose(loaded(tokens).numpy(), model(tokens).numpy(), atol=1e-6)
+    out = run_layer_test(student, student.preprocess(tf.constant(TEXTS)), {"token_ids": ids, "padding_mask": mask},
+                         tmp_path, atol=1e-6)
+    assert not np.allclose(out, teacher(tf.constant(TEXTS)).numpy(), atol=1e-3)  # the perturbation shows

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from recsys_tf.text.presets import PresetError
 from recsys_tf.text.text_encoder import TextEncoder
+from tests.layer_harness import run_layer_test
 
 TEXTS = ["acme wireless earbuds, black", "blue yoga mat", "", "   ", "x" * 100_000, "无线耳机"]
 
@@ -49,22 +50,20 @@ def test_pooling_matches_numpy_reference(tiny, pooling):
     np.testing.assert_allclose(encoder(tokens).numpy(), expected, atol=1e-5)
 
 
-def test_get_config_round_trip(tiny):
-    config = tiny.get_config()
-    again = TextEncoder.from_config(config)
-    assert again.get_config() == config
-
-
-def test_keras_save_and_load(tiny, tmp_path):
+def test_layer_harness_config_save_reload_and_reference(tiny, tmp_path):
     inputs = keras.Input(shape=(16,), dtype="int32", name="token_ids")
     mask = keras.Input(shape=(16,), dtype="int32", name="padding_mask")
-    model = keras.Model({"token_ids": inputs, "padding_mask": mask},
-                        tiny({"token_ids": inputs, "padding_mask": mask}))
-    path = tmp_path / "encoder.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
     tokens = tiny.preprocess(tf.constant(TEXTS))
-    np.testing.assert_allclose(loaded(tokens).numpy(), model(tokens).numpy(), atol=1e-6)
+    hidden = tiny.backbone({"token_ids": tokens["token_ids"], "segment_ids": tf.zeros_like(tokens["token_ids"]),
+                            "padding_mask": tokens["padding_mask"] > 0})["sequence_output"].numpy()
+    weights = tokens["padding_mask"].numpy()[..., None]
+    pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
+    projected = pooled @ tiny.projection.kernel.numpy()
+    if tiny.projection.use_bias:
+        projected = projected + tiny.projection.bias.numpy()
+    expected = projected / np.linalg.norm(projected, axis=1, keepdims=True)
+    run_layer_test(tiny, tokens, {"token_ids": inputs, "padding_mask": mask}, tmp_path, expected=expected)
+    loaded = keras.saving.load_model(tmp_path / f"{tiny.name}.keras")
     reloaded_encoder = [layer for layer in loaded.layers if isinstance(layer, TextEncoder)][0]
     np.testing.assert_allclose(reloaded_encoder(tf.constant(TEXTS)).numpy(), tiny(tf.constant(TEXTS)).numpy(),
                                atol=1e-6)
