@@ -134,6 +134,23 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
     return out
 
 
+def _checked(frame: pd.DataFrame, columns, path: Path) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{path} lacks column(s) {missing}. "
+                           "Fix: regenerate it with `recsys-tf data load` / `data synth`.")
+    return frame
+
+
+def read_items(data_dir: str | os.PathLike) -> pd.DataFrame:
+    """The catalog table of a dataset directory alone (out-of-core paths read events in pieces)."""
+    path = Path(data_dir) / ITEMS_FILE
+    if not path.exists():
+        raise DatasetError(f"{path} is missing: {data_dir} is not a recsys_tf dataset "
+                           "directory. Fix: point at a directory written by `recsys-tf data ...`.")
+    return _checked(pd.read_parquet(path), ITEM_COLUMNS, path)
+
+
 def read_dataset(data_dir: str | os.PathLike) -> Dataset:
     """Read a canonical dataset directory written by `write_dataset` (any loader or `data synth`)."""
     path = Path(data_dir)
@@ -144,13 +161,8 @@ def read_dataset(data_dir: str | os.PathLike) -> Dataset:
         if not (path / required).exists():
             raise DatasetError(f"{path / required} is missing: {path} is not a recsys_tf dataset "
                                "directory. Fix: point at a directory written by `recsys-tf data ...`.")
-    items = pd.read_parquet(path / ITEMS_FILE)
-    events = pd.read_parquet(path / EVENTS_FILE)
-    for frame, columns, name in ((items, ITEM_COLUMNS, ITEMS_FILE), (events, EVENT_COLUMNS, EVENTS_FILE)):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DatasetError(f"{path / name} lacks column(s) {missing}. "
-                               "Fix: regenerate it with `recsys-tf data load` / `data synth`.")
+    items = read_items(path)
+    events = _checked(pd.read_parquet(path / EVENTS_FILE), EVENT_COLUMNS, path / EVENTS_FILE)
     users = pd.read_parquet(path / USERS_FILE) if (path / USERS_FILE).exists() else None
     judgments = pd.read_parquet(path / JUDGMENTS_FILE) if (path / JUDGMENTS_FILE).exists() else None
     info = json.loads((path / INFO_FILE).read_text()) if (path / INFO_FILE).exists() else {}

@@ -31,12 +31,17 @@ class Vocabularies:
 
     @classmethod
     def from_dataset(cls, items: pd.DataFrame, events: pd.DataFrame, user_bins: int | None = None) -> Vocabularies:
-        bins = user_bins or auto_user_bins(int(events["user_id"].nunique()))
-        devices = sorted(events["device"].dropna().astype(str).unique()) if "device" in events.columns else []
+        devices = events["device"].dropna().astype(str).unique() if "device" in events.columns else []
+        return cls.from_catalog(items, devices, int(events["user_id"].nunique()), user_bins)
+
+    @classmethod
+    def from_catalog(cls, items: pd.DataFrame, devices, n_users: int, user_bins: int | None = None) -> Vocabularies:
+        """From the catalog table and what the events contribute (distinct devices, user count):
+        what an out-of-core pipeline computes with combiners."""
         return cls(items=items["item_id"].astype(str).tolist(),
                    categories=sorted(items["category"].astype(str).unique()),
                    brands=sorted(items["brand"].astype(str).unique()),
-                   devices=[d for d in devices if d], user_bins=bins)
+                   devices=[d for d in sorted(set(devices)) if d], user_bins=user_bins or auto_user_bins(n_users))
 
     # index lookups in numpy (pipelines); 0 = OOV
     def item_index(self, ids) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""`recsys-tf data prepare --runner R`: the examples of a split dataset as an Apache Beam pipeline.
+
+The same pipeline runs on the local runners (DirectRunner, PrismRunner) and, with their options
+passed through, on Flink, Spark or Dataflow:
+
+1. the events file is read by Parquet row group (the launcher reads only its metadata), each row
+   keeping its position in the file (`row`), which orders ties exactly like the in-process writer;
+2. combiners collect what the vocabularies need from the events (distinct devices and queries,
+   the user count) and an order-independent fingerprint of the rows;
+3. rows are keyed by a hash bucket of their user and grouped, so every group holds whole users; one
+   vectorised `users_examples` call per group builds their examples (the in-process code, with the
+   vocabularies as side inputs);
+4. each split's records go to `WriteToTFRecord` with a fixed shard count.
+
+The catalog (items file) is read on the launcher: item vocabularies follow the catalog's order and
+a catalog is small next to its events. The output is built in a temporary directory next to `out`
+and published only when complete (`shards.publish`), so `out` must be a local or mounted path the
+workers can write (for object stores, mount them, e.g. gcsfuse).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys_tf.features import shards
+from recsys_tf.features.prepare_examples import EVENT_COLUMNS, distinct_queries, users_examples
+
+EVENTS_PER_BUCKET = 200_000  # events one worker holds at once in the grouping step
+SUMMARY_FILE = "_beam_summary.json"
+_HASH_MODULUS = 2 ** 64
+
+
+def _row_groups(events_path: Path) -> tuple[list[tuple[str, int, int]], list[str], int]:
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(events_path).metadata
+    columns = [c for c in EVENT_COLUMNS if c in metadata.schema.names]
+    groups, offset = [], 0
+    for i in range(metadata.num_row_groups):
+        groups.append((str(events_path), i, offset))
+        offset += metadata.row_group(i).num_rows
+    return groups, columns, offset
+
+
+def _read_row_group(element, columns):
+    import pyarrow.parquet as pq
+
+    path, index, offset = element
+    frame = pq.ParquetFile(path).read_row_group(index, columns=columns).to_pandas()
+    frame.insert(0, "row", np.arange(offset, offset + len(frame), dtype=np.int64))
+    yield frame
+
+
+def _by_bucket(frame: pd.DataFrame, buckets: int):
+    """(bucket, the frame's rows of that bucket's users): users hashed with a stable hash."""
+    keys = pd.util.hash_array(frame["user_id"].astype(str).to_numpy(object)) % np.uint64(buckets)
+    for bucket in np.unique(keys):
+        yield int(bucket), frame[keys == bucket]
+
+
+def _partial_summary(frame: pd.DataFrame) -> dict:
+    devices = frame["device"].dropna().astype(str).unique().tolist() if "device" in frame.columns else []
+    return {"devices": set(devices), "queries": set(distinct_queries(frame["query"])),
+            "users": 0, "hash": shards.events_fingerprint(frame)}
+
+
+def _merge(parts) -> dict:
+    out = {"devices": set(), "queries": set(), "users": 0, "hash": 0}
+    for part in parts:
+        out["devices"] |= part["devices"]
+        out["queries"] |= part["queries"]
+        out["users"] += part["users"]
+        out["hash"] = (out["hash"] + part["hash"]) % _HASH_MODULUS
+    return out
+
+
+def _bucket_examples(element, vocab, queries, max_history, block_size):
+    _, frames = element
+    events = pd.concat(list(frames), ignore_index=True).sort_values("row", kind="stable")
+    query_index = {q: i + 1 for i, q in enumerate(queries)}
+    from apache_beam.pvalue import TaggedOutput
+
+    for name, examples in users_examples(events, vocab, max_history, query_index).items():
+        for record in shards.serialize_blocks(examples, block_size):
+            yield name, record
+        yield TaggedOutput("counts", (name, len(examples["row"])))
+
+
+def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int, user_bins: int | None = None,
+                      num_shards: int = 2, runner: str = "DirectRunner", pipeline_args: list[str] | None = None,
+                      block_size: int = 4096, log=print) -> dict:
+    """Write the examples of a split dataset to `out` with a Beam pipeline on `runner`."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from recsys_tf.data.schema import EVENTS_FILE, read_items
+    from recsys_tf.errors import InputError
+    from recsys_tf.features.catalog import Catalog
+    from recsys_tf.features.vocabulary import Vocabularies
+
+    data_dir, out = Path(data_dir), Path(out)
+    items = read_items(data_dir)
+    groups, columns, n_events = _row_groups(data_dir / EVENTS_FILE)
+    if "split" not in columns:
+        raise InputError(f"{data_dir / EVENTS_FILE} has no `split` column. "
+                         f"Fix: run `recsys-tf data split {data_dir} --out SPLIT_DIR` and prepare SPLIT_DIR.")
+    buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
+    tmp = shards.new_temporary(out)
+
+    def vocabularies(_, summary):
+        return Vocabularies.from_catalog(items, summary["devices"], summary["users"], user_bins)
+
+    def write_summary(summary, counts):
+        payload = {"devices": sorted(summary["devices"]), "queries": sorted(summary["queries"]),
+                   "users": summary["users"], "hash": summary["hash"], "counts": dict(counts)}
+        (tmp / SUMMARY_FILE).write_text(json.dumps(payload, ensure_ascii=False))
+
+    try:
+        options = PipelineOptions(pipeline_args or [], runner=runner)
+        with beam.Pipeline(options=options) as pipeline:
+            frames = (pipeline | "row groups" >> beam.Create(groups) | beam.Reshuffle()
+                      | "read" >> beam.FlatMap(_read_row_group, columns))
+            grouped = (frames | "bucket" >> beam.FlatMap(_by_bucket, buckets)
+                       | "group users" >> beam.GroupByKey())
+            users = grouped | "users" >> beam.Map(
+                lambda kv: {"devices": set(), "queries": set(), "hash": 0,
+                            "users": int(sum(f["user_id"].astype(str).nunique() for f in kv[1]))})
+            summary = ((frames | "summaries" >> beam.Map(_partial_summary), users)
+                       | beam.Flatten() | "merge" >> beam.CombineGlobally(_merge))
+            vocab = (pipeline | "one" >> beam.Create([None])
+                     | "vocabularies" >> beam.Map(vocabularies, beam.pvalue.AsSingleton(summary)))
+            queries = summary | "queries" >> beam.Map(lambda s: sorted(s["queries"]))
+            outputs = grouped | "examples" >> beam.FlatMap(
+                _bucket_examples, beam.pvalue.AsSingleton(vocab), beam.pvalue.AsSingleton(queries),
+                max_history, block_size).with_outputs("counts", main="records")
+            counts = outputs.counts | "count" >> beam.CombinePerKey(sum)
+            records = outputs.records
+            for name in shards.SPLIT_SOURCES:
+                (records | f"{name} only" >> beam.Filter(lambda kv, n=name: kv[0] == n)
+                 | f"{name} bytes" >> beam.Values()
+                 | f"write {name}" >> beam.io.WriteToTFRecord(str(tmp / name), file_name_suffix=".tfrecord",
+                                                             num_shards=num_shards, shard_name_template="-SSSSS-of-NNNNN"))
+            _ = (pipeline | "once" >> beam.Create([None])
+                 | "summary" >> beam.Map(lambda _, s, c: write_summary(s, c), beam.pvalue.AsSingleton(summary),
+                                         beam.pvalue.AsList(counts)))
+        summary = json.loads((tmp / SUMMARY_FILE).read_text())
+        (tmp / SUMMARY_FILE).unlink()
+        vocab = Vocabularies.from_catalog(items, summary["devices"], summary["users"], user_bins)
+        splits = {name: {"examples": int(summary["counts"].get(name, 0)),
+                         "shards": [shards.shard_name(name, i, num_shards) for i in range(num_shards)]}
+                  for name in shards.SPLIT_SOURCES}
+        missing = [s for entry in splits.values() for s in entry["shards"] if not (tmp / s).exists()]
+        if missing:
+            raise RuntimeError(f"the Beam pipeline finished without writing {missing} in {tmp}")
+        manifest = shards.publish(tmp, out, vocab=vocab, queries=summary["queries"], splits=splits,
+                                  max_history=max_history, events_hash=int(summary["hash"]),
+                                  texts_hash=shards.texts_fingerprint(Catalog.from_items(items, vocab).texts),
+                                  writer=f"beam:{runner}")
+    except BaseException:
+        shards.discard(tmp)
+        raise
+    if log:
+        log(f"wrote {out} on {runner}: " + ", ".join(f"{k} {v['examples']} examples"
+                                                    for k, v in manifest["splits"].items()))
+    return manifest

@@ -1,0 +1,238 @@
+"""On-disk examples: sharded TFRecord files plus a manifest, written by `recsys-tf data prepare`
+(in process or as an Apache Beam pipeline) and streamed by tf.data.
+
+An examples directory:
+
+    manifest.json        schema version, feature spec, max_history, per split the example count and
+                         its shard files, fingerprints of the dataset's events and catalog texts
+    vocabularies.json    `Vocabularies` (items in catalog order, categories, brands, devices, user bins)
+    queries.json         the distinct query texts; an example's `query_index` i > 0 is queries[i - 1]
+    train-00000-of-00002.tfrecord, validation-..., test-...
+
+Each TFRecord record is one `tf.train.Example` holding a *block* of examples (a user's, or a batch of
+users'): every feature is the block's values flattened, so writing and parsing are vectorised (one
+proto per block, not per example). `stream` parses blocks and unbatches them to examples.
+
+An example = one event with its user's history before it (`features.examples.build_examples`):
+train targets are the train events (history: the train events before each), validation targets see
+the train events, test targets the train and validation events. `row` is the target's position in
+the dataset's events file, so both writers give the same examples and tests can compare them.
+
+A directory is complete when `manifest.json` exists: it is written last, and the directory itself is
+built under a temporary name and renamed into place (`commit`), so a crash leaves the previous
+complete set or none.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from recsys_tf.atomic import atomic_write_text
+from recsys_tf.errors import InputError
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+VOCABULARIES_FILE = "vocabularies.json"
+QUERIES_FILE = "queries.json"
+SPLIT_SOURCES = {"train": ("train",), "validation": ("train",), "test": ("train", "validation")}
+"""Each examples split and the event splits its histories are drawn from."""
+
+INT_FEATURES = ("row", "user_bin", "hour", "weekday", "device", "target_item", "event", "query_index")
+FLOAT_FEATURES = ("weight", "has_query", "rating", "has_rating", "click")
+HISTORY_FEATURES = ("history_items", "history_events", "history_recency")
+BYTES_FEATURES = ("user_id",)
+
+
+def feature_spec(max_history: int) -> dict[str, dict]:
+    """name -> {"dtype", "shape"} of one example (what `stream` yields)."""
+    spec = {name: {"dtype": "int32", "shape": []} for name in INT_FEATURES}
+    spec["row"]["dtype"] = "int64"
+    spec |= {name: {"dtype": "float32", "shape": []} for name in FLOAT_FEATURES}
+    spec |= {name: {"dtype": "int32", "shape": [max_history]} for name in HISTORY_FEATURES}
+    spec |= {name: {"dtype": "string", "shape": []} for name in BYTES_FEATURES}
+    return spec
+
+
+def serialize_block(examples: dict[str, np.ndarray]) -> bytes:
+    """One `tf.train.Example` holding a block of examples (`build_examples` output plus `row` and
+    `user_id`); `tolist()` hands protobuf plain Python numbers in one C call per feature."""
+    from tensorflow.core.example import example_pb2, feature_pb2
+
+    feature = {}
+    for name in INT_FEATURES + HISTORY_FEATURES:
+        feature[name] = feature_pb2.Feature(int64_list=feature_pb2.Int64List(
+            value=np.asarray(examples[name], np.int64).ravel().tolist()))
+    for name in FLOAT_FEATURES:
+        feature[name] = feature_pb2.Feature(float_list=feature_pb2.FloatList(
+            value=np.asarray(examples[name], np.float32).ravel().tolist()))
+    for name in BYTES_FEATURES:
+        feature[name] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(
+            value=[str(v).encode("utf-8") for v in examples[name]]))
+    return example_pb2.Example(features=feature_pb2.Features(feature=feature)).SerializeToString()
+
+
+def block_rows(examples: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The examples at positions `rows` of a block (every feature sliced alike)."""
+    return {name: np.asarray(values)[rows] for name, values in examples.items()}
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+class SplitWriter:
+    """Writes one split's example blocks round-robin into `num_shards` files, at most `block_size`
+    examples per record; `close()` returns the split's manifest entry."""
+
+    def __init__(self, directory: Path, split: str, num_shards: int, block_size: int = 4096):
+        import tensorflow as tf
+
+        self.names = [shard_name(split, i, num_shards) for i in range(num_shards)]
+        self.writers = [tf.io.TFRecordWriter(str(Path(directory) / name)) for name in self.names]
+        self.block_size, self.count, self.records = block_size, 0, 0
+
+    def write(self, block: dict[str, np.ndarray]) -> None:
+        for record in serialize_blocks(block, self.block_size):
+            self.writers[self.records % len(self.writers)].write(record)
+            self.records += 1
+        self.count += len(block["row"])
+
+    def close(self) -> dict:
+        for writer in self.writers:
+            writer.close()
+        return {"examples": self.count, "shards": self.names}
+
+
+def serialize_blocks(block: dict[str, np.ndarray], block_size: int = 4096):
+    """The records of a block of examples, at most `block_size` examples each."""
+    n = len(block["row"])
+    for start in range(0, n, block_size):
+        yield serialize_block(block_rows(block, np.arange(start, min(n, start + block_size))))
+
+
+def events_fingerprint(events) -> int:
+    """Order-independent fingerprint of event rows (sum of per-row 64-bit hashes, so partial sums of
+    any partition of the rows add up to the same value; used by both writers)."""
+    import pandas as pd
+
+    columns = [c for c in ("row", "user_id", "item_id", "event", "timestamp", "split") if c in events.columns]
+    keys = pd.DataFrame({c: events[c].astype(str).to_numpy() for c in columns})
+    return int(pd.util.hash_pandas_object(keys, index=False).to_numpy(np.uint64).sum(dtype=np.uint64))
+
+
+def texts_fingerprint(texts) -> str:
+    """SHA-256 of the catalog's item texts in catalog order: the key of their text vectors."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(str(text).encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def publish(tmp: Path, out: Path, *, vocab, queries: list[str], splits: dict, max_history: int,
+            events_hash: int, texts_hash: str, writer: str) -> dict:
+    """Write the vocabularies, queries and (last) the manifest into `tmp`, then `commit` it to `out`."""
+    vocab.save(tmp / VOCABULARIES_FILE)
+    atomic_write_text(tmp / QUERIES_FILE, json.dumps(queries, ensure_ascii=False))
+    manifest = {"schema_version": SCHEMA_VERSION, "writer": writer, "max_history": max_history,
+                "features": feature_spec(max_history), "splits": splits,
+                "history_sources": {k: list(v) for k, v in SPLIT_SOURCES.items()},
+                "events_fingerprint": f"{events_hash:016x}", "catalog_texts_sha256": texts_hash,
+                "items": len(vocab.items), "queries": len(queries)}
+    atomic_write_text(tmp / MANIFEST_FILE, json.dumps(manifest, indent=2))
+    commit(tmp, out)
+    return manifest
+
+
+def new_temporary(out: Path) -> Path:
+    """An empty directory next to `out` to build a shard set in (removed by `commit` or `discard`)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def commit(tmp: Path, out: Path) -> Path:
+    """Replace `out` by the complete set in `tmp`: the old set is moved aside, the new one renamed
+    into place, then the old one removed, so at every moment `out` is a complete set or absent."""
+    if not (tmp / MANIFEST_FILE).exists():
+        raise RuntimeError(f"{tmp} has no {MANIFEST_FILE}: refusing to publish an incomplete shard set")
+    old = out.with_name(f".old-{os.getpid()}-{out.name}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def discard(tmp: Path) -> None:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_manifest(directory: str | os.PathLike) -> dict:
+    path = Path(directory) / MANIFEST_FILE
+    if not path.exists():
+        raise InputError(f"{directory} is not a complete examples directory: {MANIFEST_FILE} is missing. "
+                         "Fix: write it with `recsys-tf data prepare SPLIT_DIR --out DIR`.")
+    manifest = json.loads(path.read_text())
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{path} has schema_version={manifest.get('schema_version')!r}; this recsys_tf reads "
+                         f"{SCHEMA_VERSION}. Fix: rerun `recsys-tf data prepare` with this version.")
+    return manifest
+
+
+def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0, seed: int = 0,
+           cycle_length: int = 4, shard_index: int | None = None, num_shards: int | None = None):
+    """A tf.data pipeline of single examples (dicts of tensors, `feature_spec`) of one split: the
+    split's files interleaved, blocks parsed in parallel, unbatched, optionally shuffled (seeded).
+    Under a multi-worker strategy tf.data's auto-sharding splits the files across workers; pass
+    `shard_index`/`num_shards` to shard by hand (e.g. with `tf.data.experimental.AutoShardPolicy.OFF`)."""
+    import tensorflow as tf
+
+    manifest = read_manifest(directory)
+    if split not in manifest["splits"]:
+        raise InputError(f"{directory} has no {split!r} examples (it has {sorted(manifest['splits'])}). "
+                         "Fix: prepare the examples from a split dataset with that split.")
+    files = [str(Path(directory) / name) for name in manifest["splits"][split]["shards"]]
+    max_history = manifest["max_history"]
+    parse_spec = {name: tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True)
+                  for name in INT_FEATURES + HISTORY_FEATURES}
+    parse_spec |= {name: tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True) for name in FLOAT_FEATURES}
+    parse_spec |= {name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True) for name in BYTES_FEATURES}
+
+    def parse(record):
+        block = tf.io.parse_single_example(record, parse_spec)
+        out = {name: block[name] for name in BYTES_FEATURES + FLOAT_FEATURES}
+        out |= {name: tf.cast(block[name], tf.int32) for name in INT_FEATURES if name != "row"}
+        out["row"] = block["row"]
+        out |= {name: tf.reshape(tf.cast(block[name], tf.int32), [-1, max_history]) for name in HISTORY_FEATURES}
+        return out
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shard_index is not None:
+        dataset = dataset.shard(num_shards, shard_index)
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length,
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    if shuffle_buffer:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+    return dataset
+
+
+def load_split(directory: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
+    """Every example of one split as NumPy arrays, sorted by `row` (for tests and small data)."""
+    rows: dict[str, list] = {}
+    for example in stream(directory, split).batch(65536).as_numpy_iterator():
+        for name, values in example.items():
+            rows.setdefault(name, []).append(values)
+    if not rows:
+        return {}
+    out = {name: np.concatenate(values) for name, values in rows.items()}
+    order = np.argsort(out["row"], kind="stable")
+    return {name: values[order] for name, values in out.items()}
