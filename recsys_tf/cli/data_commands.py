@@ -1,4 +1,4 @@
-"""`recsys-tf data {synth,load,validate,stats,split}`."""
+"""`recsys-tf data {synth,load,validate,stats,split,prepare}`."""
 from __future__ import annotations
 
 import json
@@ -66,6 +66,19 @@ def register(subparsers) -> None:
     split.add_argument("--test-cutoff", type=int, help="temporal-global: first test timestamp")
     split.add_argument("--validation-cutoff", type=int, help="temporal-global: first validation timestamp")
     split.set_defaults(func=cmd_split)
+
+    prepare = sub.add_parser("prepare", help="write the examples of a split dataset as TFRecord shards "
+                             "(in process, or as an Apache Beam pipeline with --runner)")
+    prepare.add_argument("dir", help="split dataset directory (`recsys-tf data split`)")
+    prepare.add_argument("--out", required=True, help="examples directory (replaced only when complete)")
+    prepare.add_argument("--runner", help="a Beam runner (DirectRunner, PrismRunner, FlinkRunner, SparkRunner, "
+                         "DataflowRunner); default: the in-process writer (same shards, no Beam)")
+    prepare.add_argument("--pipeline-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="a Beam pipeline option passed through as --KEY=VALUE (repeatable)")
+    prepare.add_argument("--shards", type=int, default=2, help="files per split (default 2)")
+    prepare.add_argument("--config", help="YAML configuration (model.max_history, model.user_bins are read)")
+    prepare.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    prepare.set_defaults(func=cmd_prepare)
 
 
 def cmd_synth(args) -> int:
@@ -148,3 +161,38 @@ def cmd_split(args) -> int:
     counts = dataset.events["split"].value_counts().to_dict()
     print(f"wrote {out} ({args.strategy}): " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return 0
+
+
+def _pipeline_args(options: list[str]) -> list[str]:
+    bad = [o for o in options if "=" not in o or o.startswith("-")]
+    if bad:
+        raise InputError(f"`--pipeline-option` takes KEY=VALUE without leading dashes. Received: {bad}. "
+                         "Fix: e.g. --pipeline-option flink_master=localhost:8081")
+    return [f"--{o}" for o in options]
+
+
+def cmd_prepare(args) -> int:
+    from recsys_tf.training.config import load_config
+
+    config = load_config(args.config, list(args.set))
+    if args.shards < 1:
+        raise InputError(f"`--shards` must be >= 1. Received: --shards {args.shards}. Fix: e.g. --shards 8")
+    pipeline_args = _pipeline_args(args.pipeline_option)
+    if pipeline_args and not args.runner:
+        raise InputError(f"`--pipeline-option` needs a Beam `--runner`. Received: {args.pipeline_option}. "
+                         "Fix: add e.g. --runner DirectRunner, or drop the options for the in-process writer.")
+    common = {"max_history": config.model.max_history, "user_bins": config.model.user_bins or None,
+              "num_shards": args.shards}
+    if args.runner:
+        try:
+            from recsys_tf.features.beam_prepare import prepare_with_beam
+        except ImportError as error:
+            raise InputError(f"`--runner {args.runner}` needs Apache Beam ({error}). "
+                             "Fix: pip install 'recsys_tf[beam]', or omit --runner for the in-process writer.") from None
+        prepare_with_beam(args.dir, args.out, runner=args.runner, pipeline_args=pipeline_args, **common)
+    else:
+        from recsys_tf.features.prepare_examples import prepare_in_process
+
+        prepare_in_process(args.dir, args.out, **common)
+    return 0
+

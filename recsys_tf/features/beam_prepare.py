@@ -68,6 +68,14 @@ def _partial_summary(frame: pd.DataFrame) -> dict:
             "users": 0, "hash": shards.events_fingerprint(frame)}
 
 
+def _bucket_users(element) -> dict:
+    """The user count of one bucket (buckets hold disjoint users, so their counts add up)."""
+    users = set()
+    for frame in element[1]:
+        users.update(frame["user_id"].astype(str))
+    return {"devices": set(), "queries": set(), "users": len(users), "hash": 0}
+
+
 def _merge(parts) -> dict:
     out = {"devices": set(), "queries": set(), "users": 0, "hash": 0}
     for part in parts:
@@ -126,9 +134,7 @@ def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int
                       | "read" >> beam.FlatMap(_read_row_group, columns))
             grouped = (frames | "bucket" >> beam.FlatMap(_by_bucket, buckets)
                        | "group users" >> beam.GroupByKey())
-            users = grouped | "users" >> beam.Map(
-                lambda kv: {"devices": set(), "queries": set(), "hash": 0,
-                            "users": int(sum(f["user_id"].astype(str).nunique() for f in kv[1]))})
+            users = grouped | "users" >> beam.Map(_bucket_users)
             summary = ((frames | "summaries" >> beam.Map(_partial_summary), users)
                        | beam.Flatten() | "merge" >> beam.CombineGlobally(_merge))
             vocab = (pipeline | "one" >> beam.Create([None])

@@ -41,3 +41,24 @@ def test_validate_flags_a_corrupted_directory(tmp_path, capsys):
     events.to_parquet(raw / "events.parquet")
     assert main(["data", "validate", str(raw)]) == 1
     assert "unknown item_id" in capsys.readouterr().out
+
+
+def test_prepare_in_process_and_on_beam_write_the_same_counts(tmp_path, capsys):
+    raw, split = tmp_path / "raw", tmp_path / "split"
+    main(["data", "synth", "--out", str(raw), "--items", "80", "--users", "20"])
+    main(["data", "split", str(raw), "--out", str(split), "--validation-fraction", "0.1"])
+    assert main(["data", "prepare", str(split), "--out", str(tmp_path / "a"), "--set", "model.max_history=5"]) == 0
+    assert main(["data", "prepare", str(split), "--out", str(tmp_path / "b"), "--set", "model.max_history=5",
+                 "--runner", "DirectRunner", "--pipeline-option", "direct_num_workers=1", "--shards", "1"]) == 0
+    a, b = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in "ab")
+    assert a["max_history"] == b["max_history"] == 5 and a["writer"] == "in-process"
+    assert {k: v["examples"] for k, v in a["splits"].items()} == {k: v["examples"] for k, v in b["splits"].items()}
+    assert b["splits"]["train"]["shards"] == ["train-00000-of-00001.tfrecord"]
+    capsys.readouterr()
+    assert main(["data", "prepare", str(split), "--out", str(tmp_path / "c"), "--pipeline-option", "x=1"]) == 2
+    assert "needs a Beam `--runner`" in capsys.readouterr().err
+    assert main(["data", "prepare", str(split), "--out", str(tmp_path / "c"), "--runner", "DirectRunner",
+                 "--pipeline-option=--x=1"]) == 2
+    assert "without leading dashes" in capsys.readouterr().err
+    assert main(["data", "prepare", str(raw), "--out", str(tmp_path / "c")]) == 2
+    assert "no `split` column" in capsys.readouterr().err and not (tmp_path / "c").exists()

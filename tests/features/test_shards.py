@@ -76,7 +76,6 @@ def test_in_process_shards_equal_build_examples_on_whole_splits(data_dir, in_pro
 
 
 def test_beam_direct_runner_equals_the_in_process_writer(data_dir, in_process, tmp_path):
-    pytest.importorskip("apache_beam")
     from recsys_tf.features.beam_prepare import prepare_with_beam
 
     out = tmp_path / "beam"
