@@ -1,4 +1,4 @@
-"""`recsys-tf train --data DIR --out RUN [--config CFG.yaml] [--set section.key=value ...]`."""
+"""`recsys-tf train --data DIR --out RUN [--examples EX] [--config CFG.yaml] [--set section.key=value ...]`."""
 from __future__ import annotations
 
 from recsys_tf.constants import STRATEGIES
@@ -8,6 +8,8 @@ def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train the multi-task model (towers + heads)")
     train.add_argument("--data", required=True, help="split dataset directory (`recsys-tf data split`)")
     train.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
+    train.add_argument("--examples", help="stream the training examples from `recsys-tf data prepare` shards "
+                       "of this dataset (default: build them in memory)")
     train.add_argument("--config", help="YAML file with sections text/model/tasks/train")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override one setting, e.g. --set train.epochs=3 (repeatable)")
@@ -23,7 +25,7 @@ def cmd_train(args) -> int:
     config = load_config(args.config, overrides)  # checked completely before TensorFlow loads
     from recsys_tf.training.run import train_run
 
-    result = train_run(args.data, args.out, config)
+    result = train_run(args.data, args.out, config, examples_dir=args.examples)
     best = result["best"]
     print(f"done: best {config.train.monitor} = {best:.4f}; run directory {args.out}; "
           f"TensorBoard: tensorboard --logdir {args.out}/logs")

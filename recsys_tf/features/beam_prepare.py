@@ -98,6 +98,45 @@ def _bucket_examples(element, vocab, queries, max_history, block_size):
         yield TaggedOutput("counts", (name, len(examples["row"])))
 
 
+def _build(pipeline, groups, columns, buckets, items, user_bins, max_history, block_size, num_shards, tmp):
+    """The pipeline's transforms (module docstring, steps 1-4); a summary file is its last output."""
+    import apache_beam as beam
+
+    from recsys_tf.features.vocabulary import Vocabularies
+
+    def vocabularies(_, summary):
+        return Vocabularies.from_catalog(items, summary["devices"], summary["users"], user_bins)
+
+    def write_summary(summary, counts):
+        payload = {"devices": sorted(summary["devices"]), "queries": sorted(summary["queries"]),
+                   "users": summary["users"], "hash": summary["hash"], "counts": dict(counts)}
+        (tmp / SUMMARY_FILE).write_text(json.dumps(payload, ensure_ascii=False))
+
+    frames = (pipeline | "row groups" >> beam.Create(groups) | beam.Reshuffle()
+              | "read" >> beam.FlatMap(_read_row_group, columns))
+    grouped = (frames | "bucket" >> beam.FlatMap(_by_bucket, buckets)
+               | "group users" >> beam.GroupByKey())
+    users = grouped | "users" >> beam.Map(_bucket_users)
+    summary = ((frames | "summaries" >> beam.Map(_partial_summary), users)
+               | beam.Flatten() | "merge" >> beam.CombineGlobally(_merge))
+    vocab = (pipeline | "one" >> beam.Create([None])
+             | "vocabularies" >> beam.Map(vocabularies, beam.pvalue.AsSingleton(summary)))
+    queries = summary | "queries" >> beam.Map(lambda s: sorted(s["queries"]))
+    outputs = grouped | "examples" >> beam.FlatMap(
+        _bucket_examples, beam.pvalue.AsSingleton(vocab), beam.pvalue.AsSingleton(queries),
+        max_history, block_size).with_outputs("counts", main="records")
+    counts = outputs.counts | "count" >> beam.CombinePerKey(sum)
+    records = outputs.records
+    for name in shards.SPLIT_SOURCES:
+        (records | f"{name} only" >> beam.Filter(lambda kv, n=name: kv[0] == n)
+         | f"{name} bytes" >> beam.Values()
+         | f"write {name}" >> beam.io.WriteToTFRecord(str(tmp / name), file_name_suffix=".tfrecord",
+                                                     num_shards=num_shards, shard_name_template="-SSSSS-of-NNNNN"))
+    _ = (pipeline | "once" >> beam.Create([None])
+         | "summary" >> beam.Map(lambda _, s, c: write_summary(s, c), beam.pvalue.AsSingleton(summary),
+                                 beam.pvalue.AsList(counts)))
+
+
 def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int, user_bins: int | None = None,
                       num_shards: int = 2, runner: str = "DirectRunner", pipeline_args: list[str] | None = None,
                       block_size: int = 4096, log=print) -> dict:
@@ -119,40 +158,10 @@ def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int
     buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
     tmp = shards.new_temporary(out)
 
-    def vocabularies(_, summary):
-        return Vocabularies.from_catalog(items, summary["devices"], summary["users"], user_bins)
-
-    def write_summary(summary, counts):
-        payload = {"devices": sorted(summary["devices"]), "queries": sorted(summary["queries"]),
-                   "users": summary["users"], "hash": summary["hash"], "counts": dict(counts)}
-        (tmp / SUMMARY_FILE).write_text(json.dumps(payload, ensure_ascii=False))
-
     try:
         options = PipelineOptions(pipeline_args or [], runner=runner)
         with beam.Pipeline(options=options) as pipeline:
-            frames = (pipeline | "row groups" >> beam.Create(groups) | beam.Reshuffle()
-                      | "read" >> beam.FlatMap(_read_row_group, columns))
-            grouped = (frames | "bucket" >> beam.FlatMap(_by_bucket, buckets)
-                       | "group users" >> beam.GroupByKey())
-            users = grouped | "users" >> beam.Map(_bucket_users)
-            summary = ((frames | "summaries" >> beam.Map(_partial_summary), users)
-                       | beam.Flatten() | "merge" >> beam.CombineGlobally(_merge))
-            vocab = (pipeline | "one" >> beam.Create([None])
-                     | "vocabularies" >> beam.Map(vocabularies, beam.pvalue.AsSingleton(summary)))
-            queries = summary | "queries" >> beam.Map(lambda s: sorted(s["queries"]))
-            outputs = grouped | "examples" >> beam.FlatMap(
-                _bucket_examples, beam.pvalue.AsSingleton(vocab), beam.pvalue.AsSingleton(queries),
-                max_history, block_size).with_outputs("counts", main="records")
-            counts = outputs.counts | "count" >> beam.CombinePerKey(sum)
-            records = outputs.records
-            for name in shards.SPLIT_SOURCES:
-                (records | f"{name} only" >> beam.Filter(lambda kv, n=name: kv[0] == n)
-                 | f"{name} bytes" >> beam.Values()
-                 | f"write {name}" >> beam.io.WriteToTFRecord(str(tmp / name), file_name_suffix=".tfrecord",
-                                                             num_shards=num_shards, shard_name_template="-SSSSS-of-NNNNN"))
-            _ = (pipeline | "once" >> beam.Create([None])
-                 | "summary" >> beam.Map(lambda _, s, c: write_summary(s, c), beam.pvalue.AsSingleton(summary),
-                                         beam.pvalue.AsList(counts)))
+            _build(pipeline, groups, columns, buckets, items, user_bins, max_history, block_size, num_shards, tmp)
         summary = json.loads((tmp / SUMMARY_FILE).read_text())
         (tmp / SUMMARY_FILE).unlink()
         vocab = Vocabularies.from_catalog(items, summary["devices"], summary["users"], user_bins)

@@ -110,7 +110,13 @@ def make_dataset(examples: dict[str, np.ndarray], batch_size: int, shuffle: bool
     if shuffle:
         # seeded per epoch: a resumed run replays exactly the batches it had not seen
         dataset = dataset.shuffle(len(examples["target_item"]), seed=seed + epoch, reshuffle_each_iteration=False)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return with_query_vectors(dataset.batch(batch_size, drop_remainder=drop_remainder), query_vectors)
+
+
+def with_query_vectors(batches, query_vectors: np.ndarray | None):
+    """Batches whose `query_index` becomes `query_vector` (a row of `query_vectors`), prefetched."""
+    import tensorflow as tf
+
     if query_vectors is not None:
         table = tf.constant(query_vectors)
 
@@ -119,5 +125,5 @@ def make_dataset(examples: dict[str, np.ndarray], batch_size: int, shuffle: bool
             batch["query_vector"] = tf.gather(table, batch.pop("query_index"))
             return batch
 
-        dataset = dataset.map(attach, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        batches = batches.map(attach, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)

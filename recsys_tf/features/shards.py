@@ -46,6 +46,8 @@ INT_FEATURES = ("row", "user_bin", "hour", "weekday", "device", "target_item", "
 FLOAT_FEATURES = ("weight", "has_query", "rating", "has_rating", "click")
 HISTORY_FEATURES = ("history_items", "history_events", "history_recency")
 BYTES_FEATURES = ("user_id",)
+BOOKKEEPING_FEATURES = ("row", "user_id")
+"""Features that identify an example but are no model input."""
 
 
 def feature_spec(max_history: int) -> dict[str, dict]:

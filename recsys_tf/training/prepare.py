@@ -29,6 +29,7 @@ class PreparedData:
     rating_mean: float
     seen: dict                        # user_id -> item indices in training (excluded at evaluation)
     rating_range: tuple | None = None  # (min, max) of the training ratings; None without ratings
+    train_shards: Path | None = None  # `data prepare` output the trainer streams; `train` then holds targets only
 
 
 def _events_with_split(dataset: Dataset, name: str):
@@ -60,7 +61,10 @@ def encode_with_cache(encoder, texts: list[str], cache_dir: Path) -> np.ndarray:
 
 
 def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, item_encoder=None,
-            query_encoder=None, vocab: Vocabularies | None = None) -> PreparedData:
+            query_encoder=None, vocab: Vocabularies | None = None,
+            examples_dir: str | Path | None = None) -> PreparedData:
+    """Everything training needs from a split dataset; with `examples_dir` (`data prepare` output
+    for this dataset) training streams its shards instead of building the examples in memory."""
     run_dir = Path(run_dir)
     train_events = _events_with_split(dataset, "train")
     validation_events = _events_with_split(dataset, "validation")
@@ -81,8 +85,13 @@ def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, ite
     pad = np.zeros((1, dim), np.float32)
     query_index = {q: i + 1 for i, q in enumerate(queries)}
     max_history = config.model.max_history
-    train = build_examples(train_events, train_events, vocab, max_history, query_index)
-    validation = build_examples(validation_events, train_events, vocab, max_history, query_index)
+    if examples_dir is not None:
+        train, validation = _shard_examples(examples_dir, dataset, vocab, queries, max_history)
+        if not validation:  # no validation events: the same empty arrays as in memory
+            validation = build_examples(validation_events, train_events, vocab, max_history, query_index)
+    else:
+        train = build_examples(train_events, train_events, vocab, max_history, query_index)
+        validation = build_examples(validation_events, train_events, vocab, max_history, query_index)
     ratings = train_events["rating"].dropna()
     seen: dict[str, np.ndarray] = {}
     for user, group in train_events.groupby("user_id"):
@@ -92,4 +101,32 @@ def prepare(dataset: Dataset, config: ExperimentConfig, run_dir: str | Path, ite
                         train=train, validation=validation,
                         sampling_probability=catalog.sampling_probability(train["target_item"]),
                         rating_mean=float(ratings.mean()) if len(ratings) else 0.0,
-                        rating_range=(float(ratings.min()), float(ratings.max())) if len(ratings) else None, seen=seen)
+                        rating_range=(float(ratings.min()), float(ratings.max())) if len(ratings) else None, seen=seen,
+                        train_shards=Path(examples_dir) if examples_dir is not None else None)
+
+
+def _shard_examples(examples_dir, dataset: Dataset, vocab: Vocabularies, queries: list[str], max_history: int):
+    """(train targets, validation examples) from shards, after checking they were prepared from
+    this dataset with this `model.max_history`."""
+    import json
+
+    from recsys_tf.errors import InputError
+    from recsys_tf.features import shards
+
+    manifest = shards.read_manifest(examples_dir)
+    fix = f"Fix: rerun `recsys-tf data prepare DATA --out {examples_dir}` with the data and configuration you train on."
+    if manifest["max_history"] != max_history:
+        raise InputError(f"{examples_dir} was prepared with max_history={manifest['max_history']}, the configuration "
+                         f"has model.max_history={max_history}. {fix}")
+    events = dataset.events.reset_index(drop=True)
+    events.insert(0, "row", np.arange(len(events), dtype=np.int64))
+    same = (f"{shards.events_fingerprint(events):016x}" == manifest["events_fingerprint"]
+            and Vocabularies.load(Path(examples_dir) / shards.VOCABULARIES_FILE) == vocab
+            and json.loads((Path(examples_dir) / shards.QUERIES_FILE).read_text()) == queries)
+    if not same:
+        raise InputError(f"{examples_dir} was prepared from other data than this dataset (events, vocabularies or "
+                         f"queries differ). {fix}")
+    targets = {"target_item": np.concatenate([b["target_item"] for b in shards.stream(examples_dir, "train")
+                                              .batch(65536).as_numpy_iterator()] or [np.zeros(0, np.int32)])}
+    validation = shards.load_split(examples_dir, "validation")
+    return targets, {k: v for k, v in validation.items() if k not in shards.BOOKKEEPING_FEATURES}

@@ -33,7 +33,10 @@ def _check_split(dataset: Dataset, data_dir) -> None:
         raise DatasetError(f"{data_dir}: no training events (split == 'train'). Fix: check the split fractions.")
 
 
-def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfig, log=print) -> dict:
+def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfig, log=print,
+              examples_dir: str | Path | None = None) -> dict:
+    """Train a run from a split dataset; with `examples_dir` (`data prepare` output) the training
+    examples are streamed from its shards."""
     import keras
 
     from recsys_tf.training.builder import build_model
@@ -65,7 +68,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         # (frozen mode); every worker distills the same student from the same seed and data
         query_encoder = distilled_query_encoder(config, dataset, item_encoder, query_encoder, run_dir, log)
     with strategy.scope():
-        prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder)
+        prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder, examples_dir=examples_dir)
         model = build_model(config, prepared.vocab, prepared.catalog, prepared.text_vectors,
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
                             rating_range=prepared.rating_range, search_rows=has_queries)
@@ -116,6 +119,7 @@ def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy
             "replicas": strategy.num_replicas_in_sync, "precision": policy,
             "text_preset": item_encoder.preset if item_encoder is not None else None,
             "train_examples": int(len(prepared.train["target_item"])),
+            "train_shards": str(prepared.train_shards.resolve()) if prepared.train_shards is not None else None,
             "validation_examples": int(len(prepared.validation["target_item"])),
             "items": prepared.catalog.size, "rating_range": prepared.rating_range,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -87,11 +87,15 @@ def monitor_sign(monitor: str) -> int:
     return -1 if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else 1
 
 
+STREAM_SHUFFLE_BUFFER = 200_000  # examples held for shuffling when training streams shards (~40 MB at 20 items)
+
+
 def untrained_items(train: dict, num_items: int) -> np.ndarray:
     """Catalog indices (1..num_items) that occur in no training example, as target or in a history."""
     seen = np.zeros(num_items + 1, bool)
     seen[np.asarray(train["target_item"]).ravel()] = True
-    seen[np.asarray(train["history_items"]).ravel()] = True
+    if "history_items" in train:  # streamed shards keep only the targets: train histories are train targets
+        seen[np.asarray(train["history_items"]).ravel()] = True
     seen[0] = True
     return np.flatnonzero(~seen)
 
@@ -157,15 +161,30 @@ class Trainer:
         from recsys_tf.features.examples import make_dataset
 
         train = self.config.train
-        examples = {k: v for k, v in self.prepared.train.items()}
-        query_vectors = self.prepared.query_vectors if "query_index" in examples else None
-        dataset = make_dataset(examples, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
-                               query_vectors=query_vectors)
+        if self.prepared.train_shards is not None:
+            dataset = self._shard_dataset(epoch)
+        else:
+            examples = {k: v for k, v in self.prepared.train.items()}
+            query_vectors = self.prepared.query_vectors if "query_index" in examples else None
+            dataset = make_dataset(examples, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
+                                   query_vectors=query_vectors)
         if train.max_steps_per_epoch:
             dataset = dataset.take(train.max_steps_per_epoch)
         if skip:
             dataset = dataset.skip(skip)
         return self.strategy.experimental_distribute_dataset(dataset)
+
+    def _shard_dataset(self, epoch: int):
+        """The training examples streamed from `data prepare` shards: files interleaved, blocks parsed
+        in parallel, shuffled in a bounded buffer seeded per epoch (a resumed run replays its epoch)."""
+        from recsys_tf.features import shards
+        from recsys_tf.features.examples import with_query_vectors
+
+        n = len(self.prepared.train["target_item"])
+        stream = shards.stream(self.prepared.train_shards, "train", shuffle_buffer=min(n, STREAM_SHUFFLE_BUFFER),
+                               seed=self.config.train.seed + epoch)
+        stream = stream.map(lambda e: {k: v for k, v in e.items() if k not in shards.BOOKKEEPING_FEATURES})
+        return with_query_vectors(stream.batch(self.config.train.batch_size), self.prepared.query_vectors)
 
     def learning_rate(self):
         """`train.learning_rate`, or Keras' CosineDecay to 0 over the whole run (`train.lr_schedule=cosine`).

@@ -212,3 +212,41 @@ def test_one_seed_drives_every_random_stream(split_dir, tmp_path):
         assert model.rating_head.seed == stream_seeds(seed)["rating_head"]
     assert losses["a"] == losses["b"]  # every metric and loss, exactly
     assert losses["a"]["train/total"] != losses["c"]["train/total"]
+
+
+def test_training_streams_data_prepare_shards(split_dir, tmp_path):
+    from recsys_tf.errors import InputError
+    from recsys_tf.features import shards
+    from recsys_tf.features.prepare_examples import prepare_in_process
+    from recsys_tf.training.prepare import prepare
+
+    examples = tmp_path / "examples"
+    manifest = prepare_in_process(split_dir, examples, max_history=20, num_shards=2, log=None)
+    dataset = read_dataset(split_dir)
+    id_only = load_config(None, TINY + ["model.use_text=false"])
+    in_memory = prepare(dataset, id_only, tmp_path / "a")
+    streamed = prepare(dataset, id_only, tmp_path / "b", examples_dir=examples)
+    assert streamed.train_shards == examples and in_memory.train_shards is None
+    assert sorted(streamed.train["target_item"]) == sorted(in_memory.train["target_item"])
+    assert set(streamed.validation) == set(in_memory.validation)
+    for name, values in in_memory.validation.items():
+        np.testing.assert_array_equal(streamed.validation[name], values, err_msg=name)
+    np.testing.assert_allclose(streamed.sampling_probability, in_memory.sampling_probability)
+
+    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=3"])
+    run = tmp_path / "run"
+    result = train_run(split_dir, run, config, log=lambda *_: None, examples_dir=examples)
+    assert len(result["history"]) == 1 and np.isfinite(result["history"][0]["train/total"])
+    info = json.loads((run / "run.json").read_text())
+    assert info["train_shards"] == str(examples.resolve())
+    assert info["train_examples"] == manifest["splits"]["train"]["examples"]
+
+    with pytest.raises(InputError, match="max_history=20, the configuration has model.max_history=5.*Fix"):
+        prepare(dataset, load_config(None, TINY + ["model.use_text=false", "model.max_history=5"]), tmp_path / "c",
+                examples_dir=examples)
+    other = dataset.events.copy()
+    other.loc[other.index[0], "timestamp"] += 1
+    dataset.events = other
+    with pytest.raises(InputError, match="prepared from other data.*Fix: rerun `recsys-tf data prepare"):
+        prepare(dataset, id_only, tmp_path / "d", examples_dir=examples)
+    assert shards.read_manifest(examples) == manifest
