@@ -21,8 +21,8 @@ CLICK_EVENTS = {"click", "cart", "purchase", "search_click", "rating"}
 
 
 def _event_index(events: pd.Series) -> np.ndarray:
-    table = {e: i + 1 for i, e in enumerate(EVENT_VOCABULARY)}
-    return events.astype(str).map(table).fillna(0).to_numpy(np.int32)
+    return (pd.Index(EVENT_VOCABULARY, dtype=object).get_indexer(events.astype(str).to_numpy(object)) + 1
+            ).astype(np.int32)
 
 
 def _history_positions(target_events: pd.DataFrame, history_events: pd.DataFrame, same_frame: bool):

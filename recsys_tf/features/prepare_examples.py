@@ -22,7 +22,8 @@ EVENT_COLUMNS = ("user_id", "item_id", "event", "timestamp", "rating", "query", 
 
 def distinct_queries(queries) -> list[str]:
     """The sorted distinct non-empty query texts (`query_index` i > 0 is the i-th)."""
-    return sorted({str(q) for q in queries if str(q) != ""})
+    distinct = pd.unique(pd.Series(np.asarray(queries, dtype=object)).astype(str).to_numpy(object))
+    return sorted(q for q in distinct if q != "")
 
 
 def users_examples(events: pd.DataFrame, vocab, max_history: int, query_index: dict[str, int]) -> dict:

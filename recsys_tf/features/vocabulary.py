@@ -65,8 +65,16 @@ class Vocabularies:
 
 
 def _lookup(vocabulary: list[str], values) -> np.ndarray:
-    table = {v: i + 1 for i, v in enumerate(vocabulary)}
-    return np.fromiter((table.get(str(v), 0) for v in values), dtype=np.int32, count=len(values))
+    """1 + position of each value in `vocabulary` (compared as strings), 0 when absent; a hash-table
+    lookup in pandas' C code (vocabularies hold unique strings)."""
+    keys = pd.Series(np.asarray(values, dtype=object)).astype(str).to_numpy(object)
+    index = pd.Index(vocabulary, dtype=object)
+    if not index.is_unique:  # the last occurrence wins, as in a dict built in order
+        last = {v: i for i, v in enumerate(vocabulary)}
+        found = pd.Index(list(last), dtype=object).get_indexer(keys)
+        positions = np.array(list(last.values()) + [-1])  # found == -1 picks the -1 sentinel: 0
+        return (positions[found] + 1).astype(np.int32)
+    return (index.get_indexer(keys) + 1).astype(np.int32)
 
 
 MAX_AUTO_USER_BINS = 2**21
