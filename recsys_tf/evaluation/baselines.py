@@ -3,6 +3,9 @@
 BM25 for search (the `bm25s` library)."""
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -60,32 +63,77 @@ class FrequencyRecency:
 
 
 class ItemKNN:
-    """Cosine item-item similarity over the interaction matrix; score = sum over the user's items."""
+    """Cosine item-item similarity over the interaction matrix; score = sum over the user's items.
+
+    The similarity stays a sparse matrix: it has an entry only for item pairs some user shares, so
+    its memory grows with co-occurrences, not with items squared (a 54.7k-item catalog would need
+    12 GB dense)."""
 
     def __init__(self, matrix: sp.csr_matrix):
         norms = np.sqrt(np.asarray(matrix.power(2).sum(axis=0))).ravel() + 1e-9
-        normalised = matrix @ sp.diags(1.0 / norms)
-        similarity = (normalised.T @ normalised).toarray().astype(np.float32)
-        np.fill_diagonal(similarity, 0.0)
+        normalised = (matrix @ sp.diags(1.0 / norms)).tocsc()
+        similarity = (normalised.T @ normalised).tocsr().astype(np.float32)
+        similarity.setdiag(0.0)
+        similarity.eliminate_zeros()
         self.similarity = similarity
 
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(history @ self.similarity)
+        return (sp.csr_matrix(history, dtype=np.float32) @ self.similarity).toarray()
+
+
+EASE_BYTES_PER_ENTRY = 20  # float64 Gram matrix and its inverse, float32 weights: bytes per item pair
+
+
+def available_memory() -> int:
+    """Bytes this machine can still allocate (`MemAvailable`, else total physical memory)."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def ease_item_cap(memory: int | None = None) -> int:
+    """The most items EASE's dense items x items matrices fit in half of `memory`."""
+    return int(math.sqrt(0.5 * (memory or available_memory()) / EASE_BYTES_PER_ENTRY))
 
 
 class EASE:
-    """Embarrassingly Shallow Autoencoder: B = I - P diag(1/diag(P)), P = (X^T X + λI)^-1."""
+    """Embarrassingly Shallow Autoencoder: B = I - P diag(1/diag(P)), P = (X^T X + λI)^-1.
 
-    def __init__(self, matrix: sp.csr_matrix, l2: float = 500.0):
+    EASE is dense in items x items. When the catalog needs more than half the available memory
+    (`ease_item_cap`), it is fitted on the most frequent items that fit and every other item scores
+    -inf (never recommended), with a message naming the catalog size, the memory and the cap."""
+
+    def __init__(self, matrix: sp.csr_matrix, l2: float = 500.0, max_items: int | None = None, log=print):
+        n_items = matrix.shape[1]
+        cap = max_items or ease_item_cap()
+        self.n_items, self.kept = n_items, None
+        if n_items > cap:
+            counts = np.asarray(matrix.sum(axis=0)).ravel()
+            self.kept = np.sort(np.argsort(-counts, kind="stable")[:cap])
+            matrix = matrix[:, self.kept]
+            if log:
+                log(f"EASE: {n_items:,} items would need {EASE_BYTES_PER_ENTRY * n_items ** 2 / 2 ** 30:.1f} GB "
+                    f"(this machine has {available_memory() / 2 ** 30:.1f} GB available); fitted on the {cap:,} most "
+                    "frequent items, the others are not recommended by EASE. Fix: more memory, or "
+                    "--baselines without ease")
         gram = (matrix.T @ matrix).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += l2
         precision = np.linalg.inv(gram)
-        weights = -precision / np.diag(precision)[None, :]
-        np.fill_diagonal(weights, 0.0)
-        self.weights = weights.astype(np.float32)
+        del gram
+        precision /= -np.diag(precision)[None, :]
+        np.fill_diagonal(precision, 0.0)
+        self.weights = precision.astype(np.float32)
 
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(history @ self.weights)
+        if self.kept is None:
+            return np.asarray(history @ self.weights)
+        out = np.full((history.shape[0], self.n_items), -np.inf, np.float32)
+        out[:, self.kept] = np.asarray(history[:, self.kept] @ self.weights)
+        return out
 
 
 class BM25Search:

@@ -4,11 +4,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recsys_tf.evaluation.baselines import (
     EASE,
     ItemKNN,
     Popularity,
+    ease_item_cap,
     interaction_matrix,
     top_k_from_scores,
 )
@@ -85,6 +87,21 @@ def test_baselines_against_direct_numpy():
     S = (dense / norms).T @ (dense / norms)
     np.fill_diagonal(S, 0)
     np.testing.assert_allclose(ItemKNN(X).scores(X), dense @ S, rtol=1e-4, atol=1e-6)
+    assert sp.issparse(ItemKNN(X).similarity)
+    # past its memory cap, EASE is the EASE of the most frequent items; the others score -inf
+    capped = EASE(X, 500, max_items=3, log=None)
+    kept = np.array([1, 2, 3])  # counts 2, 2, 2 (item 4 once, padding never)
+    sub = dense[:, kept]
+    P = np.linalg.inv(sub.T @ sub + 500 * np.eye(3))
+    B = -P / np.diag(P)
+    np.fill_diagonal(B, 0)
+    scores = capped.scores(X)
+    np.testing.assert_allclose(scores[:, kept], sub @ B, rtol=1e-4, atol=1e-6)
+    assert np.isneginf(scores[:, [0, 4]]).all()
+    messages = []
+    EASE(X, 500, max_items=3, log=messages.append)
+    assert "5 items would need" in messages[0] and "3 most frequent items" in messages[0] and "Fix" in messages[0]
+    assert ease_item_cap(20 * 2 * 1000 ** 2) == 1000
     # popularity ranks by count and never returns padding or seen items
     pop = Popularity(cols, 4)
     top = top_k_from_scores(pop.scores(X), 2, exclude=X)
