@@ -71,7 +71,7 @@ def register(subparsers) -> None:
                              "(in process, or as an Apache Beam pipeline with --runner)")
     prepare.add_argument("dir", help="split dataset directory (`recsys-tf data split`)")
     prepare.add_argument("--out", required=True, help="examples directory (replaced only when complete)")
-    prepare.add_argument("--runner", help="a Beam runner (DirectRunner, PrismRunner, FlinkRunner, SparkRunner, "
+    prepare.add_argument("--runner", help="a Beam runner (DirectRunner, FlinkRunner, SparkRunner, "
                          "DataflowRunner); default: the in-process writer (same shards, no Beam)")
     prepare.add_argument("--pipeline-option", action="append", default=[], metavar="KEY=VALUE",
                          help="a Beam pipeline option passed through as --KEY=VALUE (repeatable)")

@@ -1,6 +1,6 @@
 """`recsys-tf data prepare --runner R`: the examples of a split dataset as an Apache Beam pipeline.
 
-The same pipeline runs on the local runners (DirectRunner, PrismRunner) and, with their options
+The same pipeline runs on Beam's DirectRunner and, with their options
 passed through, on Flink, Spark or Dataflow:
 
 1. the events file is read by Parquet row group (the launcher reads only its metadata), each row
