@@ -26,6 +26,13 @@ def distinct_queries(queries) -> list[str]:
     return sorted(q for q in distinct if q != "")
 
 
+def numbered_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The events with a `row` column: each row's position in the dataset's events file."""
+    events = events.reset_index(drop=True)
+    events.insert(0, "row", np.arange(len(events), dtype=np.int64))
+    return events
+
+
 def users_examples(events: pd.DataFrame, vocab, max_history: int, query_index: dict[str, int]) -> dict:
     """split -> examples of a group of whole users. `events`: all their events with the `row`
     column (position in the dataset's events file), sorted by `row`."""
@@ -61,8 +68,7 @@ def prepare_in_process(data_dir: str | Path, out: str | Path, *, max_history: in
 
     dataset = read_dataset(data_dir)
     dataset.split("train")  # fails with the fix when the data is not split
-    events = dataset.events[[c for c in EVENT_COLUMNS if c in dataset.events.columns]].reset_index(drop=True)
-    events.insert(0, "row", np.arange(len(events), dtype=np.int64))
+    events = numbered_events(dataset.events[[c for c in EVENT_COLUMNS if c in dataset.events.columns]])
     vocab = Vocabularies.from_dataset(dataset.items, events, user_bins)
     queries = distinct_queries(events["query"])
     query_index = {q: i + 1 for i, q in enumerate(queries)}

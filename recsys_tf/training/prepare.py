@@ -112,15 +112,14 @@ def _shard_examples(examples_dir, dataset: Dataset, vocab: Vocabularies, queries
 
     from recsys_tf.errors import InputError
     from recsys_tf.features import shards
+    from recsys_tf.features.prepare_examples import numbered_events
 
     manifest = shards.read_manifest(examples_dir)
     fix = f"Fix: rerun `recsys-tf data prepare DATA --out {examples_dir}` with the data and configuration you train on."
     if manifest["max_history"] != max_history:
         raise InputError(f"{examples_dir} was prepared with max_history={manifest['max_history']}, the configuration "
                          f"has model.max_history={max_history}. {fix}")
-    events = dataset.events.reset_index(drop=True)
-    events.insert(0, "row", np.arange(len(events), dtype=np.int64))
-    same = (f"{shards.events_fingerprint(events):016x}" == manifest["events_fingerprint"]
+    same = (f"{shards.events_fingerprint(numbered_events(dataset.events)):016x}" == manifest["events_fingerprint"]
             and Vocabularies.load(Path(examples_dir) / shards.VOCABULARIES_FILE) == vocab
             and json.loads((Path(examples_dir) / shards.QUERIES_FILE).read_text()) == queries)
     if not same:

@@ -87,7 +87,7 @@ def monitor_sign(monitor: str) -> int:
     return -1 if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else 1
 
 
-STREAM_SHUFFLE_BUFFER = 200_000  # examples held for shuffling when training streams shards (~40 MB at 20 items)
+STREAM_SHUFFLE_BUFFER = 200_000  # examples held for shuffling when training streams shards (~60 MB at max_history 20)
 
 
 def untrained_items(train: dict, num_items: int) -> np.ndarray:
