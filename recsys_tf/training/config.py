@@ -51,6 +51,9 @@ class TextConfig:
                                     "tower's depth (MiniLM: 3) in frozen mode when the training data has queries, "
                                     "0 = the tower itself", low=-1)
     query_distill_steps: int = opt(600, "distillation steps (batch 64)", low=0)
+    strict_coverage: bool = opt(False, "fail (instead of warning) when the checkpoint's vocabulary reads more than 2 % "
+                                "of a text field's tokens, or 1 % of its texts mostly, as [UNK] "
+                                "(recsys_tf/text/coverage.py)")
 
 
 @dataclass

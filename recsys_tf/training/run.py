@@ -59,6 +59,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
     with strategy.scope():
         item_encoder, query_encoder = text_encoders(config)
+    coverage = _text_coverage(dataset, item_encoder, config, log)
     has_queries = has_training_queries(dataset)
     if not has_queries and config.tasks.search > 0 and config.model.use_text:
         log("search: the training data has no search queries, so no query encoder is distilled and no search "
@@ -73,7 +74,7 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
                             rating_range=prepared.rating_range, search_rows=has_queries)
     if is_chief():
-        _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder)
+        _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder, coverage)
     validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
     trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
     trainer.logger.hparams(_hparams(config))
@@ -88,6 +89,21 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
         trainer.logger.flush()
     return result
+
+
+def _text_coverage(dataset, item_encoder, config: ExperimentConfig, log) -> dict | None:
+    """[UNK] coverage of the item titles, descriptions and queries under the text checkpoint
+    (`text.strict_coverage` fails on poor coverage before any encoding)."""
+    if item_encoder is None:
+        return None
+    from recsys_tf.text.coverage import check_text_coverage
+
+    items, events = dataset.items, dataset.events
+    fields = {f"item {c}s": items[c].fillna("").astype(str).tolist() for c in ("title", "description")
+              if c in items.columns}
+    if "query" in events.columns:
+        fields["queries"] = sorted(set(events["query"].fillna("").astype(str)) - {""})
+    return check_text_coverage(item_encoder, fields, strict=config.text.strict_coverage, log=log)
 
 
 def _refuse_mixed_resume(run_dir: Path, config: ExperimentConfig) -> None:
@@ -111,7 +127,8 @@ def _hparams(config: ExperimentConfig) -> dict:
             "train.batch_size": config.train.batch_size}
 
 
-def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy, item_encoder) -> None:
+def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy, item_encoder,
+                     coverage: dict | None = None) -> None:
     """config.yaml, vocab.json and run.json of a starting (or resuming) run."""
     config.save(run_dir / CONFIG_FILE)
     prepared.vocab.save(run_dir / VOCAB_FILE)
@@ -120,6 +137,7 @@ def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy
             "text_preset": item_encoder.preset if item_encoder is not None else None,
             "train_examples": int(len(prepared.train["target_item"])),
             "train_shards": str(prepared.train_shards.resolve()) if prepared.train_shards is not None else None,
+            "text_coverage": coverage,
             "validation_examples": int(len(prepared.validation["target_item"])),
             "items": prepared.catalog.size, "rating_range": prepared.rating_range,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}

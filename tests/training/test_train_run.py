@@ -250,3 +250,19 @@ def test_training_streams_data_prepare_shards(split_dir, tmp_path):
     with pytest.raises(InputError, match="prepared from other data.*Fix: rerun `recsys-tf data prepare"):
         prepare(dataset, id_only, tmp_path / "d", examples_dir=examples)
     assert shards.read_manifest(examples) == manifest
+
+
+def test_text_coverage_is_recorded_and_strict_coverage_fails_before_training(tiny_run, split_dir, tmp_path):
+    from recsys_tf.data.schema import write_dataset
+    from recsys_tf.text.coverage import TextCoverageError
+
+    coverage = json.loads((tiny_run / "run.json").read_text())["text_coverage"]
+    assert set(coverage) == {"item titles", "item descriptions", "queries"}
+    assert all(report["ok"] and report["texts_checked"] > 0 for report in coverage.values())
+    dataset = read_dataset(split_dir)
+    dataset.items = dataset.items.assign(title=["无线耳机 蓝牙耳机"] * len(dataset.items))
+    chinese = write_dataset(dataset, tmp_path / "chinese")
+    with pytest.raises(TextCoverageError, match="item titles.*\\[UNK\\].*Fix"):
+        train_run(chinese, tmp_path / "run", load_config(None, TINY + ["text.strict_coverage=true"]),
+                  log=lambda *_: None)
+    assert not (tmp_path / "run" / "run.json").exists()
