@@ -73,8 +73,12 @@ def cmd_evaluate(args) -> int:
     except ValueError:
         print(f"--ks expects comma-separated integers. Received: {args.ks!r}.", file=sys.stderr)
         return 2
-    metrics = evaluate_run(args.run, args.data, ks=ks, include_seen=args.include_seen, baselines=baselines,
-                           protocol=args.protocol, ablations=_parse_ablations(args.ablation), retrieval=args.retrieval)
+    from recsys_tf.locking import run_lock
+
+    with run_lock(args.run, "evaluate", exclusive=False):
+        metrics = evaluate_run(args.run, args.data, ks=ks, include_seen=args.include_seen, baselines=baselines,
+                               protocol=args.protocol, ablations=_parse_ablations(args.ablation),
+                               retrieval=args.retrieval)
     report = write_report(metrics, args.out)
     print(report.read_text())
     print(f"TensorBoard: tensorboard --logdir {report.parent / 'tensorboard'}")

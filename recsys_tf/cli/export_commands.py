@@ -48,8 +48,11 @@ def cmd_export(args) -> int:
         unknown = sorted(set(scann_params) - allowed)
         if unknown:
             raise UserError(f"--scann-params {args.scann_params}: unknown keys {unknown}. Allowed: {sorted(allowed)}.")
-    export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
-               verify=not args.no_verify, scann_params=scann_params, fusion_weight=args.fusion_weight)
+    from recsys_tf.locking import run_lock
+
+    with run_lock(args.run, "export", exclusive=False):
+        export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
+                   verify=not args.no_verify, scann_params=scann_params, fusion_weight=args.fusion_weight)
     return 0
 
 

@@ -11,6 +11,7 @@ Every loader writes this layout and every later stage reads it (see docs/data.md
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -132,6 +133,16 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
                                  rejects["reason"].value_counts().items()} if len(rejects) else {}
     atomic_write(out / INFO_FILE, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True)))
     return out
+
+
+def content_fingerprint(dataset: Dataset) -> str:
+    """SHA-256 (first 32 hex digits) of the items' and events' content, row order and split included:
+    what a run directory records to refuse resuming on other data."""
+    digest = hashlib.sha256()
+    for frame in (dataset.items, dataset.events):
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:32]
 
 
 def _checked(frame: pd.DataFrame, columns, path: Path) -> pd.DataFrame:

@@ -3,12 +3,13 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
 
 from recsys_tf.atomic import atomic_write, atomic_write_text
-from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
+from recsys_tf.data.schema import Dataset, DatasetError, content_fingerprint, read_dataset
 from recsys_tf.errors import InputError
 from recsys_tf.training.config import ExperimentConfig
 from recsys_tf.training.trained_run import (
@@ -37,20 +38,31 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
               examples_dir: str | Path | None = None) -> dict:
     """Train a run from a split dataset; with `examples_dir` (`data prepare` output) the training
     examples are streamed from its shards."""
-    import keras
-
-    from recsys_tf.training.builder import build_model
-    from recsys_tf.training.prepare import prepare, text_encoders
-    from recsys_tf.training.strategy import choose_strategy, set_mixed_precision
-    from recsys_tf.training.trainer import Trainer, is_chief
+    from recsys_tf.locking import run_lock
+    from recsys_tf.training.strategy import choose_strategy
+    from recsys_tf.training.trainer import is_chief
 
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs in the process
     strategy = choose_strategy(config.train.strategy)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # the chief holds the run directory (the other workers of a multi-worker job share it)
+    with run_lock(run_dir, "train") if is_chief() else contextlib.nullcontext():
+        return _train(data_dir, run_dir, config, strategy, log, examples_dir)
+
+
+def _train(data_dir, run_dir: Path, config: ExperimentConfig, strategy, log, examples_dir) -> dict:
+    import keras
+
+    from recsys_tf.training.builder import build_model
+    from recsys_tf.training.prepare import prepare, text_encoders
+    from recsys_tf.training.strategy import set_mixed_precision
+    from recsys_tf.training.trainer import Trainer, is_chief
+
     dataset = read_dataset(data_dir)
     _check_split(dataset, data_dir)
-    _refuse_mixed_resume(run_dir, config)
+    data_fingerprint = content_fingerprint(dataset)
+    _refuse_mixed_resume(run_dir, config, data_fingerprint)
     keras.utils.set_random_seed(config.train.seed)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
@@ -74,7 +86,8 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
                             rating_range=prepared.rating_range, search_rows=has_queries)
     if is_chief():
-        _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder, coverage)
+        _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder, coverage,
+                         data_fingerprint)
     validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
     trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
     trainer.logger.hparams(_hparams(config))
@@ -106,14 +119,23 @@ def _text_coverage(dataset, item_encoder, config: ExperimentConfig, log) -> dict
     return check_text_coverage(item_encoder, fields, strict=config.text.strict_coverage, log=log)
 
 
-def _refuse_mixed_resume(run_dir: Path, config: ExperimentConfig) -> None:
-    """A run directory with a backup resumes; refuse it when its saved configuration differs."""
+def _refuse_mixed_resume(run_dir: Path, config: ExperimentConfig, data_fingerprint: str) -> None:
+    """A run directory with a backup resumes; refuse it, before anything is written, when its saved
+    configuration or the fingerprint of the data it was trained on differs."""
     saved_config = run_dir / CONFIG_FILE
-    if saved_config.exists() and (run_dir / BACKUP_DIR).exists():
+    if not (run_dir / BACKUP_DIR).exists():
+        return
+    if saved_config.exists():
         previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
         if previous.to_dict() != config.to_dict():
             raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
                              "would mix two experiments. Fix: use a new --out, or the same config to resume.")
+    info_path = run_dir / INFO_FILE
+    recorded = json.loads(info_path.read_text()).get("data_fingerprint") if info_path.exists() else None
+    if recorded is not None and recorded != data_fingerprint:
+        raise InputError(f"{run_dir} was trained on other data (data fingerprint {recorded}, this data "
+                         f"{data_fingerprint}); resuming would mix two data sets. Fix: use a new --out, or "
+                         "the data the run started with.")
 
 
 def _hparams(config: ExperimentConfig) -> dict:
@@ -128,11 +150,12 @@ def _hparams(config: ExperimentConfig) -> dict:
 
 
 def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy, item_encoder,
-                     coverage: dict | None = None) -> None:
+                     coverage: dict | None = None, data_fingerprint: str | None = None) -> None:
     """config.yaml, vocab.json and run.json of a starting (or resuming) run."""
     config.save(run_dir / CONFIG_FILE)
     prepared.vocab.save(run_dir / VOCAB_FILE)
-    info = {"data_dir": str(Path(data_dir).resolve()), "strategy": type(strategy).__name__,
+    info = {"data_dir": str(Path(data_dir).resolve()), "data_fingerprint": data_fingerprint,
+            "strategy": type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync, "precision": policy,
             "text_preset": item_encoder.preset if item_encoder is not None else None,
             "train_examples": int(len(prepared.train["target_item"])),

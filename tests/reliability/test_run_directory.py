@@ -1,0 +1,62 @@
+"""A run directory cannot be corrupted: resuming on other data is refused before anything is
+written, and a second process cannot train (or read) a run while it is being trained."""
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from recsys_tf.cli.main import main
+from recsys_tf.data.schema import content_fingerprint, read_dataset, write_dataset
+from recsys_tf.data.splits import split_dataset
+from recsys_tf.data.synthetic import generate
+from recsys_tf.errors import InputError
+from recsys_tf.locking import LOCK_FILE, RunLockedError, run_lock
+from recsys_tf.training.config import load_config
+from recsys_tf.training.run import train_run
+from tests.training.conftest import TINY
+
+HOLD = ("import sys, time; from recsys_tf.locking import run_lock\n"
+        "with run_lock(sys.argv[1], 'train'):\n    print('held', flush=True); time.sleep(120)\n")
+
+
+def test_resuming_on_other_data_is_refused_before_anything_is_written(tiny_run, split_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert (run / "checkpoints" / "backup").exists()
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK_FILE}
+    other = write_dataset(split_dataset(generate(n_items=300, n_users=120, sessions_per_user=6, seed=8,
+                                                 n_judgment_queries=20), "temporal-last"), tmp_path / "other")
+    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=8"])
+    with pytest.raises(InputError, match="trained on other data \\(data fingerprint [0-9a-f]{32}, this data "
+                                         "[0-9a-f]{32}\\).*Fix: use a new --out"):
+        train_run(other, run, config, log=lambda *_: None)
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK_FILE}
+    assert after == before
+    assert content_fingerprint(read_dataset(split_dir)) == content_fingerprint(read_dataset(split_dir))
+    assert content_fingerprint(read_dataset(split_dir)) != content_fingerprint(read_dataset(other))
+
+
+def test_a_run_being_trained_cannot_be_trained_or_read_and_a_dead_holder_frees_it(split_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.perf_counter()
+        with pytest.raises(RunLockedError, match=f"in use \\(`train`, pid {holder.pid} on .*Fix: wait"):
+            train_run(split_dir, run, load_config(None, TINY), log=lambda *_: None)
+        assert time.perf_counter() - started < 5
+        assert main(["evaluate", "--run", str(run), "--out", str(tmp_path / "report")]) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(run, "train"):  # the killed holder's lock is free: no cleanup needed
+        with pytest.raises(RunLockedError):
+            with run_lock(run, "evaluate", exclusive=False):
+                pass
+    with run_lock(run, "evaluate", exclusive=False), run_lock(run, "export", exclusive=False):
+        pass  # readers share
+    with run_lock(tmp_path / "missing", "evaluate", exclusive=False):
+        assert not (tmp_path / "missing").exists()
