@@ -22,6 +22,14 @@ def _string_matrix(rows, width_cap: int) -> np.ndarray:
     return np.array([r + [""] * (width - len(r)) for r in rows], dtype=object).reshape(len(rows), width)
 
 
+def checked_retries(retries) -> int:
+    """`retries` as a count of extra attempts, refused when negative."""
+    if int(retries) < 0:
+        raise ValueError(f"`retries` is the number of extra attempts and must be >= 0. Received: retries={retries}. "
+                         "Fix: pass 0 for no retry.")
+    return int(retries)
+
+
 class RecsysClient:
     max_batch = 1024
     max_k = 1000

@@ -6,7 +6,7 @@ import time
 import grpc
 import numpy as np
 
-from recsys_tf.serving.client import RecsysClient, ServingError
+from recsys_tf.serving.client import RecsysClient, ServingError, checked_retries
 
 RETRY_CODES = {grpc.StatusCode.UNAVAILABLE}
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -22,7 +22,7 @@ class GrpcClient(RecsysClient):
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.version, self.label, self.timeout = version, label, timeout
-        self.retries, self.backoff = int(retries), float(backoff)
+        self.retries, self.backoff = checked_retries(retries), float(backoff)
         self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                                               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)

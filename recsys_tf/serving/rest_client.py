@@ -6,9 +6,17 @@ import time
 import numpy as np
 import requests
 
-from recsys_tf.serving.client import RecsysClient, ServingError
+from recsys_tf.serving.client import RecsysClient, ServingError, checked_retries
 
 RETRY_STATUS = {503}
+
+
+def _refused(error: requests.ConnectionError) -> bool:
+    """True when the connection was never opened (refused, unresolvable): safe to send again."""
+    import urllib3
+
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 class RestClient(RecsysClient):
@@ -20,7 +28,7 @@ class RestClient(RecsysClient):
                  timeout: float = 5.0, retries: int = 2, backoff: float = 0.2):
         super().__init__(base_url.rstrip("/"), model)
         self.version, self.label, self.timeout = version, label, timeout
-        self.retries, self.backoff = int(retries), float(backoff)
+        self.retries, self.backoff = checked_retries(retries), float(backoff)
         self.session = requests.Session()
 
     def _model_path(self) -> str:
@@ -36,6 +44,9 @@ class RestClient(RecsysClient):
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
             except requests.ConnectionError as err:
+                if not _refused(err):  # the request may have reached the server: never sent twice
+                    raise ServingError(f"{url}: the connection broke during the request ({err}). Fix: check the "
+                                       "server's logs; the request was not retried.") from err
                 if attempt == self.retries:
                     raise ServingError(f"{url}: cannot connect ({err.__class__.__name__}). Fix: is TF Serving "
                                        "running and is the REST port (8501) right?") from err
@@ -46,7 +57,7 @@ class RestClient(RecsysClient):
                 if response.status_code not in RETRY_STATUS or attempt == self.retries:
                     return response
             time.sleep(self.backoff * 2 ** attempt)
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def status(self) -> dict:
         return self._check(self._request("GET", self._model_path()), "status")

@@ -101,3 +101,35 @@ def test_unreachable_and_deadline(exports):
         for client in _clients(slow, timeout=0.3, retries=0):
             with pytest.raises(ServingError, match="within 0.3s|deadline|Deadline"):
                 client.search("mug")
+
+
+def test_a_request_the_server_read_is_never_sent_twice_and_negative_retries_are_refused():
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    received = []
+
+    def read_and_drop():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            received.append(connection.recv(65536))
+            connection.close()  # the request was read; no answer
+
+    threading.Thread(target=read_and_drop, daemon=True).start()
+    try:
+        client = RestClient(f"http://127.0.0.1:{listener.getsockname()[1]}", "recsys", retries=3, backoff=0.01)
+        with pytest.raises(ServingError, match="connection broke during the request.*not retried"):
+            client.search("mug")
+        assert len([r for r in received if r.startswith(b"POST")]) == 1
+    finally:
+        listener.close()
+    for make in (RestClient, GrpcClient):
+        target = "http://127.0.0.1:1" if make is RestClient else "127.0.0.1:1"
+        with pytest.raises(ValueError, match="retries=-1.*Fix: pass 0"):
+            make(target, "recsys", retries=-1)
