@@ -113,10 +113,24 @@ def cmd_load(args) -> int:
     else:
         context = [c for c in args.context_columns.split(",") if c]
         dataset = loaders.load_table(args.path, columns=columns, context_columns=context, salt=salt)
+    if args.format != "judgments":
+        _refuse_empty(dataset, args.path)
     out = write_dataset(dataset, args.out)
     print(f"wrote {out}: {len(dataset.items)} items, {len(dataset.events)} events, "
           f"{len(dataset.rejects)} rejected rows (see {out / 'rejects.csv'})")
     return 0
+
+
+def _refuse_empty(dataset, path) -> None:
+    """A load that keeps no item or no event is an error naming the commonest reject reason."""
+    empty = [name for name, frame in (("items", dataset.items), ("events", dataset.events)) if len(frame) == 0]
+    if not empty:
+        return
+    reasons = dataset.rejects["reason"].value_counts() if len(dataset.rejects) else None
+    why = (f"the commonest reason: {reasons.index[0]!r} ({int(reasons.iloc[0])} of {len(dataset.rejects)} "
+           "rejected rows)" if reasons is not None else "no row was rejected: the input has none")
+    raise InputError(f"--path {path}: the load kept 0 {' and 0 '.join(empty)}; {why}. Nothing was written. "
+                     "Fix: check the input's columns and units (timestamps in seconds) against the rejects.")
 
 
 def cmd_validate(args) -> int:

@@ -59,6 +59,18 @@ def _numeric(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series.map(lambda v: None if _is_missing(v) else v), errors="coerce")
 
 
+def _epoch_seconds(series: pd.Series) -> pd.Series:
+    """Timestamps as seconds since 1970-01-01 UTC: numbers as they are; datetime columns of any unit
+    (Parquet / Arrow timestamps) converted, time-zone-naive ones read as UTC, fractions of a second
+    dropped, missing ones NaN."""
+    datetimes = pd.api.types.is_datetime64_any_dtype(series) or \
+        pd.api.types.infer_dtype(series, skipna=True) in ("datetime", "datetime64")  # Timestamps in an object column
+    if not datetimes:
+        return _numeric(series)
+    values = pd.to_datetime(series, utc=True).dt.tz_localize(None)
+    return np.floor((values - pd.Timestamp(0)).dt.total_seconds())
+
+
 class _Collector:
     """Assigns each row at most one reason (the first that applies) and builds the rejects frame."""
 
@@ -144,7 +156,7 @@ def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events"
     check.flag(users == "", "missing user_id")
     check.flag(items == "", "missing item_id")
     check.flag(~event.isin(EVENT_TYPES), f"unknown event type (expected one of {', '.join(EVENT_TYPES)})")
-    ts = _numeric(frame["timestamp"])
+    ts = _epoch_seconds(frame["timestamp"])
     check.flag(ts.isna() | ~np.isfinite(ts.fillna(0)) | (ts.fillna(0) % 1 != 0), "bad timestamp (not an integer)")
     check.flag(ts < 0, "bad timestamp (negative)")
     check.flag(ts > 4_102_444_800, "bad timestamp (after 2100; milliseconds instead of seconds?)")

@@ -125,3 +125,30 @@ def test_short_salt_is_refused(monkeypatch):
     monkeypatch.setenv("RECSYS_TF_USER_ID_SALT", "x")
     with pytest.raises(ValueError, match="RECSYS_TF_USER_ID_SALT"):
         load_salt()
+
+
+def test_parquet_datetime_timestamps_of_any_unit_become_epoch_seconds(tmp_path, capsys):
+    from recsys_tf.cli.main import main
+
+    items = pd.DataFrame({"item_id": ["A", "B"], "title": ["red mug", "blue mug"]})
+    when = pd.to_datetime(["2024-03-01 10:00:00.750", "2024-03-02 00:00:00.000"])
+    for unit, stamps in (("ms", when.as_unit("ms")), ("us, tz-aware", when.as_unit("us").tz_localize("Europe/Berlin"))):
+        folder = tmp_path / unit.replace(", ", "_")
+        folder.mkdir()
+        items.to_parquet(folder / "items.parquet")
+        pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["A", "B"], "timestamp": stamps}).to_parquet(
+            folder / "events.parquet")
+        d = loaders.load_table(folder)
+        offset = 3600 if "tz-aware" in unit else 0  # Berlin is UTC+1 in March
+        assert d.events["timestamp"].tolist() == [1709287200 - offset, 1709337600 - offset], unit
+        assert len(d.rejects) == 0
+    # a load that keeps no event fails, naming the commonest reason; nothing is written
+    folder = tmp_path / "milliseconds"
+    folder.mkdir()
+    items.to_parquet(folder / "items.parquet")
+    pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["A", "B"],
+                  "timestamp": [1709287200000, 1709337600000]}).to_parquet(folder / "events.parquet")
+    assert main(["data", "load", "--format", "table", "--path", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "kept 0 events" in err and "after 2100; milliseconds instead of seconds?" in err and "(2 of 2" in err
+    assert not (tmp_path / "o").exists()
