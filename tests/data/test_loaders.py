@@ -152,3 +152,21 @@ def test_parquet_datetime_timestamps_of_any_unit_become_epoch_seconds(tmp_path, 
     err = capsys.readouterr().err
     assert "kept 0 events" in err and "after 2100; milliseconds instead of seconds?" in err and "(2 of 2" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_csv_is_parsed_as_rfc_4180_with_line_numbers_for_rejects(tmp_path):
+    (tmp_path / "items.csv").write_bytes(
+        b'\xef\xbb\xbfitem_id,title,description\r\n'
+        b'i1,Red shoe,"line one\nline two"\n'       # a quoted newline: one record over two lines
+        b'i2,"A ""quoted"" mug, large",x\n'         # doubled quotes and a quoted separator
+        b'\n'
+        b'i3,bad \xff bytes,y\n'                     # line 6: undecodable
+        b'i4,too,many,fields\n')                     # line 7: wrong field count
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu1,i1,100\nu1,i2,200\n")
+    d = loaders.load_table(tmp_path)
+    items = d.items.set_index("item_id")
+    assert items.loc["i1", "description"] == "line one\nline two"
+    assert items.loc["i2", "title"] == 'A "quoted" mug, large' and len(items) == 2
+    rejects = d.rejects[d.rejects["file"] == "items.csv"].set_index("row")["reason"].to_dict()
+    assert rejects == {"6": "undecodable bytes (not utf-8)", "7": "wrong number of fields (4, expected 3)"}
+    assert len(d.events) == 2

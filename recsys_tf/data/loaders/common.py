@@ -3,8 +3,8 @@ validates the canonical tables and builds the `Dataset` (rejects included, nothi
 from __future__ import annotations
 
 import csv
-import io
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -52,7 +52,7 @@ def read_delimited(path: Path, *, sep: str, encoding: str = "utf-8", names=None,
     if not data.strip():
         raise DatasetError(f"{path}: the file is empty. Fix: check the path or the export that made it.")
     rows, rejects = [], []
-    lines = data.splitlines()
+    lines = data.splitlines(keepends=True)  # CSV records may span lines: the csv module needs the ends
     start = 0
     if header:
         try:
@@ -65,27 +65,63 @@ def read_delimited(path: Path, *, sep: str, encoding: str = "utf-8", names=None,
         start = 1
     if names is None:
         raise DatasetError(f"{path}: no column names. Fix: the file needs a header line.")
-    for number, raw in _progress(enumerate(lines[start:], start=start + 1), path, total=len(lines) - start):
-        if not raw.strip():
-            continue  # blank line: not a row
-        try:
-            line = raw.decode(encoding)
-        except UnicodeDecodeError:
-            rejects.append(_reject(path.name, number, f"undecodable bytes (not {encoding})", repr(raw)))
-            continue
-        try:
-            fields = next(csv.reader(io.StringIO(line), delimiter=sep)) if sep != "|" and sep != "\t" \
-                else line.split(sep)
-        except (csv.Error, StopIteration) as err:
-            rejects.append(_reject(path.name, number, f"unparseable line ({err})", line))
-            continue
-        if len(fields) != len(names):
-            rejects.append(_reject(path.name, number,
-                                   f"wrong number of fields ({len(fields)}, expected {len(names)})", line))
+    parse = _csv_records if sep not in ("|", "\t") else _split_records
+    for number, fields, line, reason in parse(lines, start, sep, encoding, path):
+        if reason is None and len(fields) != len(names):
+            reason = f"wrong number of fields ({len(fields)}, expected {len(names)})"
+        if reason is not None:
+            rejects.append(_reject(path.name, number, reason, line))
             continue
         rows.append([*fields, number])
     frame = pd.DataFrame(rows, columns=[*names, "_row"], dtype=object)
     return frame, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+
+
+def _split_records(lines: list[bytes], start: int, sep: str, encoding: str, path: Path):
+    """(line number, fields, line, reject reason or None) of an unquoted format: one record per line."""
+    for number, raw in _progress(enumerate(lines[start:], start=start + 1), path, total=len(lines) - start):
+        if not raw.strip():
+            continue  # blank line: not a row
+        raw = raw.rstrip(b"\r\n")
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError:
+            yield number, None, repr(raw), f"undecodable bytes (not {encoding})"
+            continue
+        yield number, line.split(sep), line, None
+
+
+def _csv_records(lines: list[bytes], start: int, sep: str, encoding: str, path: Path):
+    """(first line number, fields, text, reject reason or None) of RFC 4180 CSV records, parsed by the
+    `csv` module across lines, so a quoted field may hold the separator, quotes ("") and newlines.
+    Lines are decoded with `surrogateescape`: a record holding bytes that are not `encoding` is
+    rejected whole, naming its first line."""
+    decoded = (raw.decode(encoding, errors="surrogateescape")
+               for raw in _progress(lines[start:], path, total=len(lines) - start))
+    reader = csv.reader(decoded, delimiter=sep)
+    consumed = start
+    while True:
+        first = consumed + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            consumed = start + reader.line_num
+            yield first, None, f"lines {first}-{consumed}", f"unparseable line ({err})"
+            continue
+        consumed = start + reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line: not a row
+        text = sep.join(fields)
+        if any(_SURROGATE.search(f) for f in fields):
+            yield first, None, repr(text.encode(encoding, errors="surrogateescape")), \
+                f"undecodable bytes (not {encoding})"
+            continue
+        yield first, fields, text, None
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], pd.DataFrame]:
