@@ -44,7 +44,7 @@ class ModelStore:
             raise LookupError(f"Servable not found for request: Specific({name}, {version})")
         return version, self.versions[version]
 
-    def predict(self, name, version, label, signature, inputs: dict[str, np.ndarray]):
+    def predict(self, name, version, label, signature, inputs: dict[str, np.ndarray], wire_dtypes=None):
         import time
 
         if self.delay:
@@ -61,12 +61,7 @@ class ModelStore:
             raise ValueError(f"input keys mismatch: missing {missing}, unexpected {extra}")
         tensors = {}
         for key, spec in expected.items():
-            value = np.asarray(inputs[key])
-            try:
-                tensors[key] = tf.constant(value.astype(str) if value.dtype.kind in "OUS" and spec.dtype == tf.string
-                                           else value, dtype=spec.dtype)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"input {key!r}: {err}") from err
+            tensors[key] = _tensor(key, np.asarray(inputs[key]), spec, (wire_dtypes or {}).get(key))
             if not spec.shape.is_compatible_with(tensors[key].shape):
                 raise ValueError(f"input {key!r} has shape {tensors[key].shape}, expected {spec.shape}")
         try:
@@ -74,6 +69,26 @@ class ModelStore:
         except tf.errors.InvalidArgumentError as err:
             raise ValueError(err.message) from err
         return version, {k: v.numpy() for k, v in outputs.items()}
+
+
+def _tensor(key: str, value: np.ndarray, spec, wire_dtype=None):
+    """An input as strictly as TF Serving takes it: a gRPC tensor of another dtype is refused, strings
+    are UTF-8 (bytes pass unchanged), numbers are never parsed from strings, and an integer input
+    refuses fractions (TF Serving's REST API says "not int32")."""
+    if wire_dtype is not None and wire_dtype != spec.dtype:
+        raise ValueError(f"Expects arg[{key}] to be {spec.dtype.name} but {wire_dtype.name} is provided")
+    if value.size == 0:
+        return tf.zeros(value.shape, spec.dtype)
+    if spec.dtype == tf.string:
+        if not all(isinstance(v, (bytes, str)) for v in value.ravel()):
+            raise ValueError(f"input {key!r}: expects strings ({spec.dtype.name}); got {value.dtype}")
+        encoded = np.vectorize(lambda v: v if isinstance(v, bytes) else v.encode("utf-8"), otypes=[object])(value)
+        return tf.constant(encoded, dtype=tf.string)
+    if value.dtype.kind in "OUS" or (value.dtype.kind == "b") != (spec.dtype == tf.bool):
+        raise ValueError(f"input {key!r}: expects {spec.dtype.name}; got {value.dtype} values")
+    if spec.dtype.is_integer and value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
+        raise ValueError(f"input {key!r}: expects {spec.dtype.name}; got non-integer numbers")
+    return tf.constant(value, dtype=spec.dtype)
 
 
 class _Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -84,9 +99,10 @@ class _Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         version = spec.version.value if spec.HasField("version") else None
         inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        wire_dtypes = {k: tf.as_dtype(v.dtype) for k, v in request.inputs.items()}
         try:
             version, outputs = self.store.predict(spec.name, version, spec.version_label or None,
-                                                  spec.signature_name, inputs)
+                                                  spec.signature_name, inputs, wire_dtypes)
         except LookupError as err:
             context.abort(grpc.StatusCode.NOT_FOUND, str(err))
         except ValueError as err:
@@ -129,6 +145,8 @@ def _rest_handler(store: ModelStore):
                 raise LookupError(f"Malformed request: {path}")
             name, version, label, rest = parts[2], None, None, parts[3:]
             if rest[:1] == ["versions"] and len(rest) >= 2:
+                if not rest[1].isdigit():
+                    raise LookupError(f"Malformed request: {path} (the version must be a number)")
                 version, rest = int(rest[1]), rest[2:]
             elif rest[:1] == ["labels"] and len(rest) >= 2:
                 label, rest = rest[1], rest[2:]
@@ -158,6 +176,9 @@ def _rest_handler(store: ModelStore):
                 name, version, label, _ = self._parse(path[: -len(":predict")])
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):
+                    raise ValueError("Missing 'inputs' or 'instances' key (the body must be an object whose "
+                                     "`inputs` maps input names to values)")
                 inputs = {k: np.asarray(v, dtype=object if _is_strings(v) else None)
                           for k, v in body.get("inputs", {}).items()}
                 _, outputs = store.predict(name, version, label, body.get("signature_name"), inputs)
