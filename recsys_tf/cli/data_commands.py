@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recsys_tf.constants import SPLIT_STRATEGIES
+from recsys_tf.constants import SPLIT_STRATEGIES, TIMESTAMP_RANGE
 from recsys_tf.errors import InputError
 
 
@@ -17,6 +17,37 @@ def _parse_mapping(text: str | None) -> dict[str, str]:
         raise InputError(f"`--columns` takes canonical=yours pairs separated by commas. Received: {bad}. "
                          "Fix: e.g. --columns item_id=sku,title=name")
     return dict(p.split("=", 1) for p in pairs)
+
+
+def _instant(text: str) -> int:
+    """Epoch seconds from seconds (`631152000`) or an ISO date or date-time read as UTC (`1990-01-01`)."""
+    import pandas as pd
+
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    stamp = pd.Timestamp(text)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.timestamp())
+
+
+def _parse_timestamp_range(text: str | None) -> tuple[int, int]:
+    """`--timestamp-range FROM,UNTIL` (UNTIL excluded) within the range every later stage supports:
+    [1970-01-01, 2100-01-01)."""
+    if text is None:
+        return TIMESTAMP_RANGE
+    fix = "Fix: e.g. --timestamp-range 1970-01-01,2100-01-01 (ISO dates or epoch seconds, FROM < UNTIL)."
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        earliest, latest = (_instant(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--timestamp-range takes FROM,UNTIL. Received: {text!r}. {fix}") from None
+    if not 0 <= earliest < latest <= TIMESTAMP_RANGE[1]:
+        raise InputError(f"--timestamp-range {text!r} is not an interval within 1970-01-01 .. 2100-01-01 "
+                         f"(Received: {earliest} .. {latest} seconds). {fix}")
+    return earliest, latest
 
 
 def register(subparsers) -> None:
@@ -44,6 +75,9 @@ def register(subparsers) -> None:
     load.add_argument("--hash-user-ids", action="store_true",
                       help="replace user ids by a salted hash (salt from $RECSYS_TF_USER_ID_SALT or --salt-file)")
     load.add_argument("--salt-file")
+    load.add_argument("--timestamp-range", metavar="FROM,UNTIL",
+                      help="keep events with FROM <= timestamp < UNTIL, ISO dates (UTC) or epoch seconds "
+                           "(default 1990-01-01,2100-01-01; others are rejected with their reason)")
     load.set_defaults(func=cmd_load)
 
     validate = sub.add_parser("validate", help="re-check a dataset directory; non-zero exit on problems")
@@ -100,19 +134,20 @@ def cmd_load(args) -> int:
 
     salt = load_salt(args.salt_file) if args.hash_user_ids else None
     columns = _parse_mapping(args.columns)
+    when = {"timestamp_range": _parse_timestamp_range(args.timestamp_range)}
     if args.format == "movielens-100k":
-        dataset = loaders.load_movielens_100k(args.path, salt=salt)
+        dataset = loaders.load_movielens_100k(args.path, salt=salt, **when)
     elif args.format == "movielens-latest":
-        dataset = loaders.load_movielens_latest(args.path, salt=salt)
+        dataset = loaders.load_movielens_latest(args.path, salt=salt, **when)
     elif args.format == "amazon-2023":
-        dataset = loaders.load_amazon_2023(args.path, salt=salt)
+        dataset = loaders.load_amazon_2023(args.path, salt=salt, **when)
     elif args.format == "online-retail":
-        dataset = loaders.load_online_retail(args.path, salt=salt)
+        dataset = loaders.load_online_retail(args.path, salt=salt, **when)
     elif args.format == "judgments":
         dataset = loaders.load_judgments(args.path, args.out, columns=columns)
     else:
         context = [c for c in args.context_columns.split(",") if c]
-        dataset = loaders.load_table(args.path, columns=columns, context_columns=context, salt=salt)
+        dataset = loaders.load_table(args.path, columns=columns, context_columns=context, salt=salt, **when)
     if args.format != "judgments":
         _refuse_empty(dataset, args.path)
     out = write_dataset(dataset, args.out)

@@ -101,6 +101,24 @@ def coerce_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame
     return frame
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as a spreadsheet formula: a cell starting with one of
+    `FORMULA_PREFIXES` gets a leading apostrophe, as OWASP's "CSV injection" guidance recommends.
+    Rejected rows carry untrusted input and rejects files are opened in spreadsheets."""
+    def cell(value):
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
+    return frame.map(cell) if len(frame) else frame.copy()
+
+
+def write_rejects(rejects: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a rejects table as CSV, atomically and spreadsheet-safe (`spreadsheet_safe`)."""
+    safe = spreadsheet_safe(rejects)
+    atomic_write(path, lambda p: safe.to_csv(p, index=False))
+
+
 def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
     """Write a dataset directory. Each file is written to a temp name and renamed (no partial files)."""
     out = Path(out_dir)
@@ -116,7 +134,7 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
         elif (out / name).exists():
             (out / name).unlink()
     rejects = dataset.rejects if dataset.rejects is not None else empty_rejects()
-    atomic_write(out / REJECTS_FILE, lambda p: rejects.to_csv(p, index=False))
+    write_rejects(rejects, out / REJECTS_FILE)
     info = dict(dataset.info)
     info["schema_version"] = SCHEMA_VERSION
     info["counts"] = {

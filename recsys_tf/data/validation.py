@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.schema import (
     EVENT_COLUMNS,
     EVENT_TYPES,
@@ -50,9 +51,23 @@ def _is_missing(value) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _as_text(value) -> str:
+    """A cell as text: missing is ""; a float with an integral value loses its ".0" (a Parquet or
+    pandas column of ids or titles with a missing value is float: 456.0 was written as 456)."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Strings with missing values as "" (pandas NA/None/NaN all count as missing)."""
-    return series.map(lambda v: "" if _is_missing(v) else str(v)).astype(object)
+    return series.map(_as_text).astype(object)
+
+
+def _date(seconds: int) -> str:
+    return pd.Timestamp(seconds, unit="s").strftime("%Y-%m-%d")
 
 
 def _numeric(series: pd.Series) -> pd.Series:
@@ -100,13 +115,21 @@ class _Collector:
         })[REJECT_COLUMNS]
 
 
-def _undecodable(frame: pd.DataFrame, columns) -> pd.Series:
+def _cells(frame: pd.DataFrame, columns, test) -> pd.Series:
     mask = pd.Series(False, index=frame.index)
     for c in columns:
         if c in frame.columns:
-            mask |= frame[c].map(lambda v: isinstance(v, bytes)
-                                 or (isinstance(v, str) and REPLACEMENT_CHAR in v)).astype(bool)
+            mask |= frame[c].map(test).astype(bool)
     return mask
+
+
+def _flag_bad_text(check: _Collector, columns) -> None:
+    """Undecodable bytes and NUL characters (which C-string consumers such as shells, many
+    databases and CSV tools truncate at or refuse) in the text columns are rejected."""
+    check.flag(_cells(check.frame, columns, lambda v: isinstance(v, bytes)
+                      or (isinstance(v, str) and REPLACEMENT_CHAR in v)), "undecodable bytes")
+    check.flag(_cells(check.frame, columns, lambda v: isinstance(v, str) and "\x00" in v),
+               "NUL character in a text field")
 
 
 def validate_items(raw: pd.DataFrame, file_name: str = "items") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -118,8 +141,7 @@ def validate_items(raw: pd.DataFrame, file_name: str = "items") -> tuple[pd.Data
     if "price" not in frame.columns:
         frame["price"] = np.nan
     check = _Collector(frame, file_name)
-    check.flag(_undecodable(frame, ["item_id", "title", "description", "category", "brand"]),
-               "undecodable bytes")
+    _flag_bad_text(check, ["item_id", "title", "description", "category", "brand"])
     ids = _text(frame["item_id"]).str.strip()
     check.flag(ids == "", "missing item_id")
     check.flag(_text(frame["title"]).str.strip() == "", "empty title")
@@ -140,8 +162,10 @@ def validate_items(raw: pd.DataFrame, file_name: str = "items") -> tuple[pd.Data
 
 def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events",
                     rating_range: tuple[float, float] = (0.0, 5.0),
-                    context_columns=()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate events; `known_item_ids` are the ids of the already-validated items."""
+                    context_columns=(), timestamp_range: tuple[int, int] = TIMESTAMP_RANGE,
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate events; `known_item_ids` are the ids of the already-validated items; timestamps
+    outside ``[timestamp_range[0], timestamp_range[1])`` (seconds since 1970 UTC) are rejected."""
     require_columns(raw, ["user_id", "item_id", "event", "timestamp"], file_name)
     frame = raw.copy()
     if "rating" not in frame.columns:
@@ -149,7 +173,7 @@ def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events"
     if "query" not in frame.columns:
         frame["query"] = ""
     check = _Collector(frame, file_name)
-    check.flag(_undecodable(frame, ["user_id", "item_id", "query", *context_columns]), "undecodable bytes")
+    _flag_bad_text(check, ["user_id", "item_id", "query", *context_columns])
     users = _text(frame["user_id"]).str.strip()
     items = _text(frame["item_id"]).str.strip()
     event = _text(frame["event"]).str.strip().str.lower()
@@ -159,7 +183,9 @@ def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events"
     ts = _epoch_seconds(frame["timestamp"])
     check.flag(ts.isna() | ~np.isfinite(ts.fillna(0)) | (ts.fillna(0) % 1 != 0), "bad timestamp (not an integer)")
     check.flag(ts < 0, "bad timestamp (negative)")
-    check.flag(ts > 4_102_444_800, "bad timestamp (after 2100; milliseconds instead of seconds?)")
+    earliest, latest = timestamp_range
+    check.flag(ts < earliest, f"bad timestamp (before {_date(earliest)}; widen with --timestamp-range)")
+    check.flag(ts >= latest, f"bad timestamp (from {_date(latest)} on; milliseconds instead of seconds?)")
     rating = _numeric(frame["rating"])
     low, high = rating_range
     check.flag((event == "rating") & rating.isna(), "rating event without a numeric rating")
@@ -182,7 +208,7 @@ def validate_judgments(raw: pd.DataFrame, known_item_ids, file_name: str = "judg
     require_columns(raw, ["query", "item_id", "relevance"], file_name)
     frame = raw.copy()
     check = _Collector(frame, file_name)
-    check.flag(_undecodable(frame, ["query", "item_id"]), "undecodable bytes")
+    _flag_bad_text(check, ["query", "item_id"])
     query = _text(frame["query"]).str.strip()
     items = _text(frame["item_id"]).str.strip()
     relevance = _numeric(frame["relevance"])
@@ -198,6 +224,7 @@ def validate_users(raw: pd.DataFrame, file_name: str = "users"):
     require_columns(raw, ["user_id"], file_name)
     frame = raw.copy()
     check = _Collector(frame, file_name)
+    _flag_bad_text(check, ["user_id"])
     ids = _text(frame["user_id"]).str.strip()
     check.flag(ids == "", "missing user_id")
     check.flag(check.ok & ids.where(check.ok).duplicated(keep="first"), "duplicate user_id")

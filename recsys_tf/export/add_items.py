@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_tf.data.schema import DatasetError
+from recsys_tf.data.schema import DatasetError, spreadsheet_safe
 from recsys_tf.data.validation import validate_items
 
 ADDED_ITEMS_FILE = "added_items.parquet"
@@ -150,7 +150,7 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     log(f"adding {len(clean)} items ({len(previous)} added earlier, {len(rejects)} rows rejected"
         + (f": {rejects['reason'].value_counts().to_dict()}" if len(rejects) else "") + ")")
     assets = {ADDED_ITEMS_FILE: lambda path: added.to_parquet(path, index=False),
-              REJECTS_FILE: lambda path: rejects.to_csv(path, index=False)}
+              REJECTS_FILE: lambda path: spreadsheet_safe(rejects).to_csv(path, index=False)}
     return export_model(new_model, config, new_vocab, item_encoder, query_encoder, export_root,
                         model_name=model_name, index_kind=index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
                         log=log,  # ScaNN settings: defaults for the new catalog size

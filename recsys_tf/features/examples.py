@@ -41,7 +41,7 @@ def _history_positions(target_events: pd.DataFrame, history_events: pd.DataFrame
         position[order] = np.arange(len(order))
         return order, start, position
     # the history rows at or before the target's timestamp: one search over (user, time) keys
-    # (timestamps are validated to lie in [0, 2100), below 2**33 seconds)
+    # (loaders keep timestamps in [0, 2100-01-01) at most, below 2**33 seconds)
     keys = (sorted_codes << 33) | sorted_times
     target_keys = (target_codes << 33) | target_events["timestamp"].to_numpy(np.int64)
     return order, start, np.searchsorted(keys, target_keys, side="right")

@@ -150,7 +150,7 @@ def test_parquet_datetime_timestamps_of_any_unit_become_epoch_seconds(tmp_path, 
                   "timestamp": [1709287200000, 1709337600000]}).to_parquet(folder / "events.parquet")
     assert main(["data", "load", "--format", "table", "--path", str(folder), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "kept 0 events" in err and "after 2100; milliseconds instead of seconds?" in err and "(2 of 2" in err
+    assert "kept 0 events" in err and "from 2100-01-01 on; milliseconds instead of seconds?" in err and "(2 of 2" in err
     assert not (tmp_path / "o").exists()
 
 
@@ -162,7 +162,7 @@ def test_csv_is_parsed_as_rfc_4180_with_line_numbers_for_rejects(tmp_path):
         b'\n'
         b'i3,bad \xff bytes,y\n'                     # line 6: undecodable
         b'i4,too,many,fields\n')                     # line 7: wrong field count
-    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu1,i1,100\nu1,i2,200\n")
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu1,i1,1700000000\nu1,i2,1700000001\n")
     d = loaders.load_table(tmp_path)
     items = d.items.set_index("item_id")
     assert items.loc["i1", "description"] == "line one\nline two"
@@ -170,3 +170,19 @@ def test_csv_is_parsed_as_rfc_4180_with_line_numbers_for_rejects(tmp_path):
     rejects = d.rejects[d.rejects["file"] == "items.csv"].set_index("row")["reason"].to_dict()
     assert rejects == {"6": "undecodable bytes (not utf-8)", "7": "wrong number of fields (4, expected 3)"}
     assert len(d.events) == 2
+
+
+def test_rejects_csv_neutralises_cells_a_spreadsheet_would_execute(tmp_path, capsys):
+    from recsys_tf.cli.main import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "items.csv").write_text('item_id,title\ni1,Mug\n=HYPERLINK("http://x"),"=1+2"\n"@SUM(A1)"\n')
+    (folder / "events.csv").write_text("user_id,item_id,timestamp\n-u1,i1,1700000000\n+cmd|' /C calc'!A0\n")
+    assert main(["data", "load", "--format", "table", "--path", str(folder), "--out", str(tmp_path / "o")]) == 0
+    rejects = pd.read_csv(tmp_path / "o" / "rejects.csv", dtype=str, keep_default_na=False)
+    assert rejects["record"].tolist() == ["'@SUM(A1)", "'+cmd|' /C calc'!A0"]  # the raw short rows
+    for column in rejects.columns:
+        assert not rejects[column].str.match(r"[=+\-@\t\r]").any(), rejects[column].tolist()
+    loaded = read_dataset(tmp_path / "o")  # the data itself is unchanged: only the rejects file is for people
+    assert loaded.events["user_id"].tolist() == ["-u1"] and '=HYPERLINK("http://x")' in set(loaded.items["item_id"])

@@ -29,12 +29,15 @@ def test_missing_required_column_names_file_column_and_fix():
         validate_items(pd.DataFrame({"item_id": ["a"]}), "items.csv")
 
 
+T = 1_700_000_000
+
+
 def test_events_reasons():
     raw = pd.DataFrame({
         "user_id": ["u", "u", "", "u", "u", "u", "u", "u"],
         "item_id": ["a", "zz", "a", "a", "a", "a", "a", "a"],
         "event": ["view", "view", "view", "jump", "rating", "rating", "view", "view"],
-        "timestamp": [1, 2, 3, 4, 5, 6, "x", -5],
+        "timestamp": [T + 1, T + 2, T + 3, T + 4, T + 5, T + 6, "x", -5],
         "rating": [np.nan, np.nan, np.nan, np.nan, 9, np.nan, np.nan, np.nan],
     })
     clean, rejects = validate_events(raw, ["a"], rating_range=(1, 5))
@@ -49,3 +52,25 @@ def test_judgments():
     raw = pd.DataFrame({"query": ["q", "", "q"], "item_id": ["a", "a", "zz"], "relevance": [3, 1, 2]})
     clean, rejects = validate_judgments(raw, ["a"])
     assert len(clean) == 1 and set(rejects["reason"]) == {"empty query", "unknown item_id (not in items)"}
+
+
+def test_timestamps_outside_the_plausible_range_are_rejected_with_a_configurable_bound():
+    raw = pd.DataFrame({"user_id": ["u"] * 4, "item_id": ["a"] * 4, "event": ["view"] * 4,
+                        "timestamp": [50_000, 631_152_000, 4_102_444_799, 4_102_444_800]})
+    clean, rejects = validate_events(raw, ["a"])
+    assert clean["timestamp"].tolist() == [631_152_000, 4_102_444_799]
+    assert rejects["reason"].tolist() == ["bad timestamp (before 1990-01-01; widen with --timestamp-range)",
+                                          "bad timestamp (from 2100-01-01 on; milliseconds instead of seconds?)"]
+    clean, rejects = validate_events(raw, ["a"], timestamp_range=(0, 4_102_444_800))
+    assert len(clean) == 3 and len(rejects) == 1
+
+
+def test_nul_characters_are_rejected_and_integral_floats_stay_integers_as_text():
+    items, item_rejects = validate_items(pd.DataFrame({"item_id": [1.0, 2.0, 3.0], "title": [456.0, "Red\x00shoe", 7.5]}))
+    assert items["item_id"].tolist() == ["1", "3"] and items["title"].tolist() == ["456", "7.5"]
+    assert item_rejects["reason"].tolist() == ["NUL character in a text field"]
+    events, event_rejects = validate_events(pd.DataFrame({
+        "user_id": ["u\x001", "u2", 10.0], "item_id": ["1", "3", 1.0], "event": ["view"] * 3,
+        "timestamp": [T, T, T], "query": ["", "mug\x00", ""]}), ["1", "3"])
+    assert events["user_id"].tolist() == ["10"] and events["item_id"].tolist() == ["1"]
+    assert event_rejects["reason"].tolist() == ["NUL character in a text field"] * 2

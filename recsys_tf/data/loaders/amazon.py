@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.loaders.common import assemble, read_jsonl
 from recsys_tf.data.schema import DatasetError
 
@@ -44,7 +45,7 @@ def _price(value):
     return text  # validation turns unparseable prices into rejects
 
 
-def load_amazon_2023(path: str | Path, salt: bytes | None = None):
+def load_amazon_2023(path: str | Path, salt: bytes | None = None, timestamp_range=TIMESTAMP_RANGE):
     reviews_file, meta_file = _files(Path(path))
     if not meta_file.is_file():
         raise DatasetError(f"amazon-2023: metadata file {str(meta_file)!r} not found. Fix: download "
@@ -69,7 +70,8 @@ def load_amazon_2023(path: str | Path, salt: bytes | None = None):
         "_row": n} for n, r in reviews], columns=["user_id", "item_id", "event", "timestamp", "rating", "_row"])
     return assemble(source="amazon-2023", items_raw=items, events_raw=events,
                     files={"items": meta_file.name, "events": reviews_file.name},
-                    pre_rejects=[meta_rejects, review_rejects], rating_range=(1.0, 5.0), salt=salt)
+                    pre_rejects=[meta_rejects, review_rejects], rating_range=(1.0, 5.0), salt=salt,
+                    timestamp_range=timestamp_range)
 
 
 def _ms_to_s(value):

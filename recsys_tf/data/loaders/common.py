@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.hashing import HASH_SCHEME, hash_user_ids
 from recsys_tf.data.schema import REJECT_COLUMNS, Dataset, DatasetError
 from recsys_tf.data.validation import (
@@ -149,11 +150,14 @@ def read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], pd.DataFrame]:
 def assemble(*, source: str, items_raw: pd.DataFrame, events_raw: pd.DataFrame,
              users_raw: pd.DataFrame | None = None, judgments_raw: pd.DataFrame | None = None,
              files: dict[str, str], pre_rejects=(), rating_range=(0.0, 5.0), context_columns=(),
-             salt: bytes | None = None, extra_info: dict | None = None) -> Dataset:
-    """Validate raw canonical-named tables and build the Dataset. `files` maps table -> file name."""
+             salt: bytes | None = None, extra_info: dict | None = None,
+             timestamp_range=TIMESTAMP_RANGE) -> Dataset:
+    """Validate raw canonical-named tables and build the Dataset. `files` maps table -> file name;
+    events outside `timestamp_range` (seconds since 1970 UTC, end excluded) are rejected."""
     items, item_rejects = validate_items(items_raw, files.get("items", "items"))
     events, event_rejects = validate_events(events_raw, items["item_id"], files.get("events", "events"),
-                                            rating_range=rating_range, context_columns=context_columns)
+                                            rating_range=rating_range, context_columns=context_columns,
+                                            timestamp_range=timestamp_range)
     users = user_rejects = judgments = judgment_rejects = None
     if users_raw is not None:
         users, user_rejects = validate_users(users_raw, files.get("users", "users"))

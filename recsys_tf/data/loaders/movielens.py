@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.loaders.common import assemble, read_delimited, require_file
 from recsys_tf.data.validation import require_columns
 
@@ -22,7 +23,7 @@ def _genre_text(genres: list[str]) -> tuple[str, str]:
     return category, ("Genres: " + ", ".join(genres) + ".") if genres else ""
 
 
-def load_movielens_100k(path: str | Path, salt: bytes | None = None):
+def load_movielens_100k(path: str | Path, salt: bytes | None = None, timestamp_range=TIMESTAMP_RANGE):
     root = Path(path)
     data = require_file(root / "u.data", "MovieLens 100K ratings")
     item_file = require_file(root / "u.item", "MovieLens 100K movies")
@@ -48,10 +49,10 @@ def load_movielens_100k(path: str | Path, salt: bytes | None = None):
         pre.append(u_rej)
     return assemble(source="movielens-100k", items_raw=items, events_raw=ratings, users_raw=users,
                     files={"items": "u.item", "events": "u.data", "users": "u.user"}, pre_rejects=pre,
-                    rating_range=(1.0, 5.0), salt=salt)
+                    rating_range=(1.0, 5.0), salt=salt, timestamp_range=timestamp_range)
 
 
-def load_movielens_latest(path: str | Path, salt: bytes | None = None):
+def load_movielens_latest(path: str | Path, salt: bytes | None = None, timestamp_range=TIMESTAMP_RANGE):
     root = Path(path)
     ratings, r_rej = read_delimited(require_file(root / "ratings.csv", "MovieLens ratings"), sep=",")
     movies, m_rej = read_delimited(require_file(root / "movies.csv", "MovieLens movies"), sep=",")
@@ -66,4 +67,4 @@ def load_movielens_latest(path: str | Path, salt: bytes | None = None):
                           "_row": movies["_row"]})
     return assemble(source="movielens-latest", items_raw=items, events_raw=ratings,
                     files={"items": "movies.csv", "events": "ratings.csv"}, pre_rejects=[r_rej, m_rej],
-                    rating_range=(0.5, 5.0), salt=salt)
+                    rating_range=(0.5, 5.0), salt=salt, timestamp_range=timestamp_range)

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.loaders.common import assemble, read_delimited, require_file
 from recsys_tf.data.schema import REJECT_COLUMNS, DatasetError
 from recsys_tf.data.validation import MAX_RECORD_CHARS
@@ -152,7 +153,7 @@ def _items(kept: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def load_online_retail(path: str | Path, salt: bytes | None = None):
+def load_online_retail(path: str | Path, salt: bytes | None = None, timestamp_range=TIMESTAMP_RANGE):
     frame, read_rejects, file_name = _read(Path(path))
     reason, parsed = _classify(frame)
     rejected = reason.notna()
@@ -180,7 +181,7 @@ def load_online_retail(path: str | Path, salt: bytes | None = None):
     })
     return assemble(source="online-retail", items_raw=_items(kept), events_raw=events,
                     files={"items": f"{file_name} (one item per StockCode)", "events": file_name},
-                    pre_rejects=pre, context_columns=CONTEXT_COLUMNS, salt=salt,
+                    pre_rejects=pre, context_columns=CONTEXT_COLUMNS, salt=salt, timestamp_range=timestamp_range,
                     extra_info={"rules": "recsys_tf/data/loaders/online_retail.py"})
 
 

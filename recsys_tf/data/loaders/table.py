@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.loaders.common import assemble, read_delimited
 from recsys_tf.data.schema import DatasetError
 
@@ -31,7 +32,7 @@ def _read(root: Path, stem: str, required: bool):
 
 
 def load_table(path: str | Path, columns: dict[str, str] | None = None, context_columns=(),
-               salt: bytes | None = None, rating_range=(0.0, 5.0)):
+               salt: bytes | None = None, rating_range=(0.0, 5.0), timestamp_range=TIMESTAMP_RANGE):
     root = Path(path)
     inverse = {v: k for k, v in (columns or {}).items()}
     frames, files, pre = {}, {}, []
@@ -46,4 +47,4 @@ def load_table(path: str | Path, columns: dict[str, str] | None = None, context_
     return assemble(source="table", items_raw=frames["items"], events_raw=frames["events"],
                     users_raw=frames.get("users"), judgments_raw=frames.get("judgments"), files=files,
                     pre_rejects=pre, rating_range=rating_range, context_columns=tuple(context_columns),
-                    salt=salt)
+                    salt=salt, timestamp_range=timestamp_range)
