@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from recsys_tf.constants import INDEX_KINDS
 
@@ -41,8 +42,14 @@ def cmd_export(args) -> int:
         raise UserError(f"`--fusion-weight` must be in [0, 1] (0 = dense search only). Received: {args.fusion_weight}.")
     scann_params = None
     if args.scann_params:
-        with open(args.scann_params) as handle:
-            loaded = json.load(handle)
+        try:
+            loaded = json.loads(Path(args.scann_params).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UserError(f"--scann-params {args.scann_params}: cannot read it as JSON ({err}). Fix: pass the "
+                            "file `recsys-tf index tune` wrote (or a JSON object of ScaNN settings).") from err
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("chosen", loaded), dict):
+            raise UserError(f"--scann-params {args.scann_params}: expected a JSON object. Received: "
+                            f"{type(loaded).__name__}. Fix: pass the file `recsys-tf index tune` wrote.")
         scann_params = loaded.get("chosen", loaded)
         allowed = {"num_leaves", "num_leaves_to_search", "num_reordering_candidates", "dimensions_per_block"}
         unknown = sorted(set(scann_params) - allowed)
@@ -57,8 +64,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from pathlib import Path
-
     from recsys_tf.cli.main import UserError
     from recsys_tf.export.op_audit import audit
 

@@ -62,16 +62,27 @@ def _as_text(value) -> str:
 
 
 def _text(series: pd.Series) -> pd.Series:
-    """Strings with missing values as "" (pandas NA/None/NaN all count as missing)."""
-    return series.map(_as_text).astype(object)
+    """Strings with missing values as "" (pandas NA/None/NaN all count as missing). Built from a list
+    rather than `Series.map`, which re-infers a string dtype and, cast back to object, copies every
+    string (60 MB per million ids)."""
+    return pd.Series([_as_text(v) for v in series.to_numpy(dtype=object)], index=series.index, dtype=object)
 
 
 def _date(seconds: int) -> str:
     return pd.Timestamp(seconds, unit="s").strftime("%Y-%m-%d")
 
 
+def _lowered(series: pd.Series) -> pd.Series:
+    """`_text`, stripped and lower-cased, computed once per distinct value (event types: a handful)."""
+    codes, distinct = pd.factorize(_text(series))
+    cleaned = np.array([v.strip().lower() for v in distinct] + [""], dtype=object)
+    return pd.Series(cleaned[codes], index=series.index, dtype=object)
+
+
 def _numeric(series: pd.Series) -> pd.Series:
-    return pd.to_numeric(series.map(lambda v: None if _is_missing(v) else v), errors="coerce")
+    values = series.to_numpy(dtype=object)
+    return pd.to_numeric(pd.Series([None if _is_missing(v) else v for v in values], index=series.index,
+                                   dtype=object), errors="coerce")
 
 
 def _epoch_seconds(series: pd.Series) -> pd.Series:
@@ -119,7 +130,7 @@ def _cells(frame: pd.DataFrame, columns, test) -> pd.Series:
     mask = pd.Series(False, index=frame.index)
     for c in columns:
         if c in frame.columns:
-            mask |= frame[c].map(test).astype(bool)
+            mask |= np.fromiter(map(test, frame[c].to_numpy(dtype=object)), bool, len(frame))
     return mask
 
 
@@ -176,7 +187,7 @@ def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events"
     _flag_bad_text(check, ["user_id", "item_id", "query", *context_columns])
     users = _text(frame["user_id"]).str.strip()
     items = _text(frame["item_id"]).str.strip()
-    event = _text(frame["event"]).str.strip().str.lower()
+    event = _lowered(frame["event"])
     check.flag(users == "", "missing user_id")
     check.flag(items == "", "missing item_id")
     check.flag(~event.isin(EVENT_TYPES), f"unknown event type (expected one of {', '.join(EVENT_TYPES)})")

@@ -11,7 +11,6 @@ Categories or brands the model never saw map to the out-of-vocabulary row. Items
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +38,13 @@ def read_items_file(path: str | Path) -> pd.DataFrame:
 
 
 def export_info(export_dir: str | Path) -> dict:
+    from recsys_tf.training.trained_run import read_json
+
     info_file = Path(export_dir) / "assets.extra" / "recsys_tf_export.json"
     if not info_file.exists():
         raise FileNotFoundError(f"{info_file} is missing: {export_dir} is not a version directory written by "
                                 "`recsys-tf export`. Fix: pass e.g. --export exports/recsys/1.")
-    info = json.loads(info_file.read_text())
-    return info
+    return read_json(info_file)
 
 
 def export_model_run(export_dir: Path, info: dict):

@@ -32,10 +32,19 @@ def _registered(library: str, ops: set[str]) -> set[str]:
 
 
 def saved_model_ops(path: str | Path) -> set[str]:
+    from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
+    from recsys_tf.errors import InputError
+
     proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    file = Path(path) / "saved_model.pb"
+    try:
+        proto.ParseFromString(file.read_bytes())
+    except DecodeError as err:
+        raise InputError(f"{file} is not a SavedModel protocol buffer ({err}; {file.stat().st_size} bytes). "
+                         "Fix: point at a version directory written by `recsys-tf export`, or export again "
+                         "if the file was truncated or overwritten.") from err
     ops = set()
     for graph in proto.meta_graphs:
         ops |= {node.op for node in graph.graph_def.node}

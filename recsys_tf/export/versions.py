@@ -30,6 +30,11 @@ def model_dir(export_root: str | os.PathLike, name: str) -> Path:
     path = (root / check_model_name(name)).resolve()
     if path.parent != root:
         raise InputError(f"model directory {path} escapes the export root {root}.")
+    for directory, what in ((root, "--export-root"), (path, "the model directory")):
+        blocking = next((p for p in (directory, *directory.parents) if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise InputError(f"{what} {directory} cannot be a directory: {blocking} is a file. "
+                             "Fix: pass a directory (existing or new) as --export-root, e.g. --export-root exports.")
     return path
 
 

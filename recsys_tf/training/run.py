@@ -20,6 +20,9 @@ from recsys_tf.training.trained_run import (
     VOCAB_FILE,
     item_vectors,
     load_run,
+    load_weights,
+    read_config,
+    read_json,
     text_cache_dir,
 )
 
@@ -93,7 +96,7 @@ def _train(data_dir, run_dir: Path, config: ExperimentConfig, strategy, log, exa
     trainer.logger.hparams(_hparams(config))
     result = trainer.fit(log=log)
     if is_chief():
-        model.load_weights(str(run_dir / BEST_WEIGHTS))
+        load_weights(model, run_dir / BEST_WEIGHTS)
         catalog = prepared.catalog
         if config.train.calibrate_search_text:
             calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log, catalog.texts,
@@ -126,12 +129,11 @@ def _refuse_mixed_resume(run_dir: Path, config: ExperimentConfig, data_fingerpri
     if not (run_dir / BACKUP_DIR).exists():
         return
     if saved_config.exists():
-        previous = ExperimentConfig.from_dict(__import__("yaml").safe_load(saved_config.read_text()))
-        if previous.to_dict() != config.to_dict():
+        if read_config(run_dir).to_dict() != config.to_dict():
             raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
                              "would mix two experiments. Fix: use a new --out, or the same config to resume.")
     info_path = run_dir / INFO_FILE
-    recorded = json.loads(info_path.read_text()).get("data_fingerprint") if info_path.exists() else None
+    recorded = read_json(info_path).get("data_fingerprint") if info_path.exists() else None
     if recorded is not None and recorded != data_fingerprint:
         raise InputError(f"{run_dir} was trained on other data (data fingerprint {recorded}, this data "
                          f"{data_fingerprint}); resuming would mix two data sets. Fix: use a new --out, or "
@@ -184,7 +186,7 @@ def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Pat
     if model.query_tower is None or validation is None or not len(validation):
         return None
     info_path = run_dir / INFO_FILE
-    info = json.loads(info_path.read_text())
+    info = read_json(info_path)
     earlier = info.get("search_calibration")
     skip = getattr(model.query_tower, "skip_weight", None)
     if earlier and skip is not None and abs(float(skip.numpy()) - earlier["text_weight"]["calibrated"]) < 1e-6:
@@ -252,7 +254,7 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
     wanted = {"num_layers": layers, "steps": steps, "seed": config.train.seed, "texts_sha256": digest}
     info_path = run_dir / INFO_FILE
     if info_path.exists():
-        info = json.loads(info_path.read_text())
+        info = read_json(info_path)
         if all(info.get(key) == value for key, value in wanted.items()):
             log(f"query encoder: reusing the {layers}-layer student distilled earlier ({info_path})")
             return load_query_encoder(teacher, run_dir, layers)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys_tf.data.schema import Dataset, DatasetError, read_dataset
+from recsys_tf.errors import InputError
 from recsys_tf.training.config import ExperimentConfig
 
 CONFIG_FILE = "config.yaml"
@@ -34,6 +35,48 @@ BACKUP_DIR = Path("checkpoints") / "backup"
 LOGS_DIR = "logs"
 TEXT_CACHE_DIR = "text_cache"
 REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, INFO_FILE, BEST_WEIGHTS)
+
+
+DAMAGED_FIX = ("Fix: restore the file from a copy, or train again into a new --out (a damaged run "
+               "directory is not repaired in place).")
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON object file of a run directory or export; a damaged one is an `InputError` naming it."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path} is damaged: not JSON ({err}). {DAMAGED_FIX}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path} is damaged: expected a JSON object, found {type(value).__name__}. {DAMAGED_FIX}")
+    return value
+
+
+def read_saved_config(path: str | Path) -> dict:
+    """The mapping of a run's config.yaml; a damaged one is an `InputError` naming it."""
+    import yaml
+
+    path = Path(path)
+    try:
+        value = yaml.safe_load(path.read_text()) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"{path} is damaged: not YAML ({str(err).splitlines()[0]}). {DAMAGED_FIX}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path} is damaged: expected a mapping of sections, found {type(value).__name__}. "
+                         f"{DAMAGED_FIX}")
+    return value
+
+
+def load_weights(model, path: str | Path) -> None:
+    """`model.load_weights(path)`; a truncated or foreign weights file is an `InputError` naming it
+    (h5py reports it as an `OSError`, Keras a mismatch as a `ValueError`)."""
+    path = Path(path)
+    try:
+        model.load_weights(str(path))
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path} cannot be loaded into this run's model ({str(err).splitlines()[0][:300]}; "
+                         f"{path.stat().st_size if path.exists() else 0} bytes). {DAMAGED_FIX}") from None
 
 
 def text_cache_dir(config: ExperimentConfig, run_dir: str | Path) -> Path:
@@ -138,15 +181,16 @@ class TrainedRun:
 
 def read_config(run_dir: Path) -> ExperimentConfig:
     """The run's configuration; keys added after a run was trained get the value its model had."""
-    import yaml
-
-    saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+    saved = read_saved_config(Path(run_dir) / CONFIG_FILE)
     # runs trained before the distilled query encoder existed have no such key: their queries were
     # encoded by the text tower itself; before the repeat head and the full softmax, neither existed
     saved.setdefault("text", {}).setdefault("query_encoder_layers", 0)
     saved.setdefault("model", {}).setdefault("repeat_head", False)
     saved["model"].setdefault("softmax", "in_batch")
-    return ExperimentConfig.from_dict(saved)
+    try:
+        return ExperimentConfig.from_dict(saved)
+    except InputError as err:
+        raise InputError(f"{Path(run_dir) / CONFIG_FILE}: {err}") from None
 
 
 def load_run(run_dir: str | Path, data_dir: str | Path | None = None) -> TrainedRun:
@@ -158,7 +202,7 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None) -> Trained
         if not (run_dir / name).exists():
             raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
                                "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
-    info = json.loads((run_dir / INFO_FILE).read_text())
+    info = read_json(run_dir / INFO_FILE)
     dataset = read_dataset(data_dir or info["data_dir"])
     if data_dir is not None:
         info = {**info, "data_dir": str(Path(data_dir).resolve())}
@@ -203,7 +247,7 @@ def load_bundle(directory: str | Path) -> TrainedRun:
     if missing:
         raise DatasetError(f"{directory} lacks {missing}: the export's model bundle is incomplete. "
                            "Fix: copy the whole version directory, or re-export with `recsys-tf export`.")
-    info = json.loads((directory / INFO_FILE).read_text())
+    info = read_json(directory / INFO_FILE)
     dataset = Dataset(items=pd.read_parquet(directory / BUNDLE_ITEMS), events=pd.DataFrame(columns=list(EVENT_COLUMNS)))
     return _rebuild(directory, info, dataset, bool(info.get("search_rows", True)))
 
@@ -230,5 +274,5 @@ def _rebuild(path: Path, info: dict, dataset: Dataset, has_queries: bool) -> Tra
                         sampling_probability=None, rating_mean=0.0, item_encoder=item_encoder,
                         query_encoder=query_encoder, rating_range=info.get("rating_range"), search_rows=has_queries)
     model.build_all()
-    model.load_weights(str(path / BEST_WEIGHTS))
+    load_weights(model, path / BEST_WEIGHTS)
     return TrainedRun(path, model, config, vocab, dataset, item_encoder, query_encoder, info)

@@ -186,3 +186,17 @@ def test_rejects_csv_neutralises_cells_a_spreadsheet_would_execute(tmp_path, cap
         assert not rejects[column].str.match(r"[=+\-@\t\r]").any(), rejects[column].tolist()
     loaded = read_dataset(tmp_path / "o")  # the data itself is unchanged: only the rejects file is for people
     assert loaded.events["user_id"].tolist() == ["-u1"] and '=HYPERLINK("http://x")' in set(loaded.items["item_id"])
+
+
+def test_duplicate_column_names_are_refused_naming_them(tmp_path, capsys):
+    from recsys_tf.cli.main import main
+
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu1,i1,1700000000\n")
+    (tmp_path / "items.csv").write_text("item_id,title,title\ni1,a,b\n")
+    with pytest.raises(DatasetError, match=r"items.csv: column name\(s\) \['title'\] occur more than once"):
+        loaders.load_table(tmp_path)
+    (tmp_path / "items.csv").write_text("item_id,title,name\ni1,a,b\n")  # the mapping makes the duplicate
+    assert main(["data", "load", "--format", "table", "--path", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--columns", "title=name"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "items.csv (after --columns)" in err[0] and "Fix:" in err[0]

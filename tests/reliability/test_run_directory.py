@@ -60,3 +60,43 @@ def test_a_run_being_trained_cannot_be_trained_or_read_and_a_dead_holder_frees_i
         pass  # readers share
     with run_lock(tmp_path / "missing", "evaluate", exclusive=False):
         assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "config.yaml", "run.json"])
+def test_a_damaged_run_directory_is_a_one_line_error_naming_the_file(tiny_run, split_dir, tmp_path, capsys, damage):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    if damage == "truncated weights":
+        weights = run / "best.weights.h5"
+        weights.write_bytes(weights.read_bytes()[:5000])
+        broken, command = weights, ["evaluate", "--run", str(run), "--out", str(tmp_path / "report")]
+    elif damage == "config.yaml":  # on resume: read before anything is written
+        broken = run / "config.yaml"
+        broken.write_text("model: [unclosed\n")
+        command = ["train", "--data", str(split_dir), "--out", str(run)] + [f"--set={s}" for s in TINY]
+    else:
+        broken = run / "run.json"
+        broken.write_text("{")
+        command = ["export", "--run", str(run), "--export-root", str(tmp_path / "exports"), "--no-verify"]
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK_FILE}
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(broken) in err[0], err
+    assert ("cannot be loaded" if damage == "truncated weights" else "is damaged") in err[0]
+    assert "Fix: restore the file from a copy, or train again into a new --out" in err[0]
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK_FILE} == before
+
+
+def test_export_root_that_is_a_file_and_export_check_on_garbage_are_one_line_errors(tiny_run, tmp_path, capsys):
+    blocking = tmp_path / "afile"
+    blocking.write_text("not a directory")
+    for root in (blocking, blocking / "below"):
+        assert main(["export", "--run", str(tiny_run), "--export-root", str(root), "--no-verify"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{blocking} is a file" in err[0] and "Fix: pass a directory" in err[0]
+    garbage = tmp_path / "garbage" / "1"
+    garbage.mkdir(parents=True)
+    (garbage / "saved_model.pb").write_bytes(b"\x08\x01garbage")
+    assert main(["export", "check", str(garbage)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a SavedModel protocol buffer" in err[0] and "Fix:" in err[0]

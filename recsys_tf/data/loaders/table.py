@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from recsys_tf.constants import TIMESTAMP_RANGE
-from recsys_tf.data.loaders.common import assemble, read_delimited
+from recsys_tf.data.loaders.common import assemble, read_delimited, refuse_duplicate_columns
 from recsys_tf.data.schema import DatasetError
 
 
@@ -40,6 +40,9 @@ def load_table(path: str | Path, columns: dict[str, str] | None = None, context_
         frame, rejects, name = _read(root, stem, required)
         if frame is not None:
             frames[stem] = frame.rename(columns={c: inverse[c] for c in frame.columns if c in inverse})
+            refuse_duplicate_columns([c for c in frames[stem].columns if c != "_row"], f"{name} (after --columns)",
+                                     "rename one of them in the file, or do not map a column with --columns "
+                                     "onto a name the file already has")
             files[stem] = name
             pre.append(rejects)
     if "event" not in frames["events"].columns:
