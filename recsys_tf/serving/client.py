@@ -22,6 +22,20 @@ def _string_matrix(rows, width_cap: int) -> np.ndarray:
     return np.array([r + [""] * (width - len(r)) for r in rows], dtype=object).reshape(len(rows), width)
 
 
+def wire_value(value, text: bool = False):
+    """An input array as a client sends it: an object array of strings and/or UTF-8 bytes becomes str
+    (`text`, for JSON) or stays str/bytes (gRPC: `make_tensor_proto` encodes str as UTF-8 and passes
+    bytes unchanged). Other arrays unchanged. (`astype(str)` would decode bytes as ASCII.)"""
+    value = np.asarray(value)
+    if value.dtype != object:
+        return value
+    def convert(v):
+        if isinstance(v, bytes):
+            return v.decode("utf-8") if text else v
+        return v if isinstance(v, str) else str(v)
+    return np.vectorize(convert, otypes=[object])(value) if value.size else value.astype(str)
+
+
 def checked_retries(retries) -> int:
     """`retries` as a count of extra attempts, refused when negative."""
     if int(retries) < 0:

@@ -4,9 +4,8 @@ from __future__ import annotations
 import time
 
 import grpc
-import numpy as np
 
-from recsys_tf.serving.client import RecsysClient, ServingError, checked_retries
+from recsys_tf.serving.client import RecsysClient, ServingError, checked_retries, wire_value
 
 RETRY_CODES = {grpc.StatusCode.UNAVAILABLE}
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -39,8 +38,8 @@ class GrpcClient(RecsysClient):
         elif self.label:
             request.model_spec.version_label = self.label
         for key, value in inputs.items():
-            value = np.asarray(value)
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(value.astype(str) if value.dtype == object else value))
+            value = wire_value(value)
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=tf.string if value.dtype == object else None))
         for attempt in range(self.retries + 1):
             try:
                 response = self.stub.Predict(request, timeout=self.timeout)

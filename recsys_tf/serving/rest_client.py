@@ -6,7 +6,7 @@ import time
 import numpy as np
 import requests
 
-from recsys_tf.serving.client import RecsysClient, ServingError, checked_retries
+from recsys_tf.serving.client import RecsysClient, ServingError, checked_retries, wire_value
 
 RETRY_STATUS = {503}
 
@@ -78,8 +78,7 @@ class RestClient(RecsysClient):
 
     def _predict(self, signature, inputs):
         payload = {"signature_name": signature,
-                   "inputs": {k: (np.asarray(v).astype(str) if np.asarray(v).dtype == object else np.asarray(v)).tolist()
-                              for k, v in inputs.items()}}
+                   "inputs": {k: wire_value(v, text=True).tolist() for k, v in inputs.items()}}
         body = self._check(self._request("POST", f"{self._model_path()}:predict", json=payload), signature)
         outputs = body["outputs"]
         return {k: np.asarray(v) for k, v in outputs.items()} if isinstance(outputs, dict) else {"output": np.asarray(outputs)}

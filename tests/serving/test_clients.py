@@ -133,3 +133,46 @@ def test_a_request_the_server_read_is_never_sent_twice_and_negative_retries_are_
         target = "http://127.0.0.1:1" if make is RestClient else "127.0.0.1:1"
         with pytest.raises(ValueError, match="retries=-1.*Fix: pass 0"):
             make(target, "recsys", retries=-1)
+
+
+NON_ENGLISH = ["无线 耳机", "café crème, bleu", "🎧 earbuds 🎶", "Kopfhörer für Kinder", "ÇA VA ＭＵＧ"]
+
+
+def test_non_english_queries_give_the_same_answer_through_every_client(server, exports):
+    local = LocalClient(str(exports[1]))
+    want = local.search(NON_ENGLISH, k=5)
+    embedded = local.predict("embed_query", {"query": np.array(NON_ENGLISH, object)})["embedding"]
+    assert all(len(row) == 5 for row in want)
+    for client in _clients(server, label="stable"):
+        assert client.search(NON_ENGLISH, k=5) == want, type(client).__name__
+        np.testing.assert_allclose(client.predict("embed_query", {"query": np.array(NON_ENGLISH, object)})["embedding"],
+                                   embedded, atol=1e-5)
+        as_bytes = np.array([q.encode("utf-8") for q in NON_ENGLISH], object)  # UTF-8 bytes are the same strings
+        if isinstance(client, GrpcClient):
+            np.testing.assert_allclose(client.predict("embed_query", {"query": as_bytes})["embedding"], embedded,
+                                       atol=1e-5)
+
+
+HOSTILE = {  # case: (signature, inputs, the error every client raises)
+    "unknown signature": ("nope", {"query": np.array(["mug"], object)}, "not found"),
+    "k missing": ("search", {"query": np.array(["mug"], object)}, "bad input"),
+    "unexpected input": ("search", {"query": np.array(["mug"], object), "k": np.array([3], np.int32),
+                                    "user": np.array(["U1"], object)}, "bad input"),
+    "k as text": ("search", {"query": np.array(["mug"], object), "k": np.array(["5"])}, "bad input"),
+    "k as a fraction": ("search", {"query": np.array(["mug"], object), "k": np.array([5.7])}, "bad input"),
+    "query as numbers": ("search", {"query": np.array([1.5]), "k": np.array([3], np.int32)}, "bad input"),
+    "query of rank 2": ("search", {"query": np.array([["mug"]], object), "k": np.array([3], np.int32)}, "bad input"),
+    "history of rank 1": ("serving_default", {"user_id": np.array(["U00001"], object),
+                                              "history_item_ids": np.array(["SKU000001"], object),
+                                              "exclude_item_ids": np.array([[""]], object),
+                                              "k": np.array([3], np.int32)}, "bad input"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_every_hostile_request_gets_the_same_error_class_from_the_server_and_in_process(server, exports, case):
+    signature, inputs, expected = HOSTILE[case]
+    clients = [LocalClient(str(exports[1])), *_clients(server, label="stable")]
+    for client in clients:
+        with pytest.raises(ServingError, match=expected):
+            client.predict(signature, inputs)
