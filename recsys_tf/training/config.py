@@ -166,6 +166,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict | None) -> ExperimentConfig:
         data = data or {}
+        _refuse_oversized(data)
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise InputError(f"config has unknown section(s) {sorted(unknown)}; sections are text, model, tasks, train.")
@@ -175,7 +176,7 @@ class ExperimentConfig:
             values = data.get(f.name) or {}
             if not isinstance(values, dict):
                 raise InputError(f"config section `{f.name}` must be a mapping of keys to values. Received: "
-                                 f"{values!r}. Fix: e.g. `{f.name}:` followed by indented `key: value` lines.")
+                                 f"{_shown(values)}. Fix: e.g. `{f.name}:` followed by indented `key: value` lines.")
             names = {x.name for x in dataclasses.fields(section_cls)}
             bad = set(values) - names
             if bad:
@@ -226,13 +227,13 @@ def _checked(key: str, f, value):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InputError(f"`{key}` must be {'an' if kind is int else 'a'} {kind.__name__}. Received: {value!r} ({type(value).__name__}). {fix}")
+        raise InputError(f"`{key}` must be {'an' if kind is int else 'a'} {kind.__name__}. Received: {_shown(value)} ({type(value).__name__}). {fix}")
     allowed = meta.get("choices") or meta.get("items")
     low, high = meta.get("low"), meta.get("high")
     for element in value if kind is list else [value]:
         if allowed and element not in allowed:
             raise InputError(f"`{key}` must be {'a list of values ' if kind is list else ''}among {tuple(allowed)}. "
-                             f"Received: {value!r}. {fix}")
+                             f"Received: {_shown(value)}. {fix}")
         if low is None and high is None:
             continue
         numeric = isinstance(element, (int, float)) and not isinstance(element, bool)
@@ -240,8 +241,33 @@ def _checked(key: str, f, value):
                 high is not None and (element >= high if meta["high_open"] else element > high)):
             upper = "" if high is None else f" and {'<' if meta['high_open'] else '<='} {high}"
             raise InputError(f"`{key}` must be {'a list of numbers ' if kind is list else ''}>= {low}{upper}. "
-                             f"Received: {value!r}. {fix}")
+                             f"Received: {_shown(value)}. {fix}")
     return value
+
+
+MAX_CONFIG_VALUES = 10_000  # a whole configuration has ~80 values; lists (hidden_dims, eval_k) a few each
+
+
+def _refuse_oversized(data) -> None:
+    """Refuse a configuration of more than MAX_CONFIG_VALUES values, counting every value each time a
+    YAML alias repeats it: 265 bytes of nested aliases expand to 10^8 values (a "billion laughs")."""
+    budget, stack = MAX_CONFIG_VALUES, [data]
+    while stack:
+        value = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise InputError(f"the configuration expands to more than {MAX_CONFIG_VALUES} values (YAML aliases "
+                             "repeating nested lists?). Fix: write the values out; no key needs more than a short list.")
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+
+
+def _shown(value, limit: int = 200) -> str:
+    """`repr(value)` cut to `limit` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
     ("model.dropout=1.5", "`model.dropout` must be >= 0.0 and < 1.0. Received: 1.5"),
     ("train.epochs=2.5", "`train.epochs` must be an int. Received: 2.5 (float)"),
     ("train.epochs=0", "`train.epochs` must be >= 1"),
+    ("train.epochs=abc", "`train.epochs` must be an int. Received: 'abc' (str)"),
+    ("train.batch_size=0", "`train.batch_size` must be >= 1. Received: 0"),
     ("model.softmax_tasks=[rank]", "`model.softmax_tasks` must be a list of values among ('recommend', 'search')"),
     ("model.hidden_dims=[64, 0]", "`model.hidden_dims` must be a list of numbers >= 1"),
     ("model.use_text=maybe", "`model.use_text` must be a bool. Received: 'maybe'"),
@@ -99,3 +101,20 @@ def test_cli_rejects_a_misspelt_value_before_reading_data_or_loading_tensorflow(
     assert len(done.stderr.strip().splitlines()) == 1
     assert seconds < 10  # in practice ~1 s: Python start-up, no TensorFlow import (2 cores shared with tests)
     assert not (tmp_path / "run").exists()
+
+
+def test_python_tags_and_alias_bombs_are_refused_in_under_a_second_with_a_short_message(tmp_path):
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text('model: !!python/object/apply:os.system ["echo hi"]\n')
+    with pytest.raises(InputError, match="not valid YAML.*python/object"):
+        load_config(tagged)
+    levels = ["&l0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 7)]
+    bomb = tmp_path / "bomb.yaml"  # 9^8 = 43 million values in ~400 bytes
+    bomb.write_text(f"model:\n  hidden_dims: [{', '.join(levels)}, [{', '.join(['*l6'] * 9)}]]\n")
+    assert bomb.stat().st_size < 500
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="expands to more than 10000 values") as err:
+        load_config(bomb)
+    assert time.perf_counter() - started < 1 and len(str(err.value)) < 300
+    with pytest.raises(InputError, match=r"\(\d+ characters\)"):  # a long wrong value is shown cut
+        load_config(None, ["model.hidden_dims=[" + ", ".join(["[1]"] * 500) + "]"])
