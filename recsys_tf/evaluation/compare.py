@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_tf.atomic import atomic_write_text
 from recsys_tf.errors import InputError
 
 DEFAULT_METRICS = ("recall@5", "recall@10", "ndcg@10", "precision@10", "map@10", "mrr", "recall@50", "squared_error",
@@ -148,6 +149,6 @@ def render_comparison(result: dict, report_a, report_b) -> str:
 def write_comparison(result: dict, report_a, report_b, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(result, indent=2, sort_keys=True))
-    (out / "compare.md").write_text(render_comparison(result, report_a, report_b))
+    atomic_write_text(out / "compare.json", json.dumps(result, indent=2, sort_keys=True))
+    atomic_write_text(out / "compare.md", render_comparison(result, report_a, report_b))
     return out / "compare.md"

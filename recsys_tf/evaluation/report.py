@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_tf.atomic import atomic_write, atomic_write_text
 from recsys_tf.constants import DEFAULT_KS
 
 BASELINE_ORDER = ("zero_shot_text", "popularity", "item_knn", "ease", "bm25")
@@ -172,15 +173,15 @@ def write_report(metrics: dict, out_dir: str | Path, ks=None, plots: bool = True
     out.mkdir(parents=True, exist_ok=True)
     ks = ks or getattr(metrics, "ks", DEFAULT_KS)
     plain = dict(metrics)
-    (out / "metrics.json").write_text(json.dumps(plain, indent=2, sort_keys=True))
+    atomic_write_text(out / "metrics.json", json.dumps(plain, indent=2, sort_keys=True))
     distributions = getattr(metrics, "distributions", {}) or {}
-    (out / "distributions.json").write_text(json.dumps(distributions, indent=2, sort_keys=True))
+    atomic_write_text(out / "distributions.json", json.dumps(distributions, indent=2, sort_keys=True))
     per_query = getattr(metrics, "per_query", None)
     if per_query is not None and len(per_query):
-        per_query.to_parquet(out / "per_query.parquet", index=False)
+        atomic_write(out / "per_query.parquet", lambda tmp: per_query.to_parquet(tmp, index=False))
     written = write_plots(plain, distributions, out, ks) if plots else []
     markdown = render_markdown(plain, ks, [str(p) for p in written])
-    (out / "report.md").write_text(markdown + "\n")
+    atomic_write_text(out / "report.md", markdown + "\n")
     if tensorboard:
         write_tensorboard(plain, markdown, out / "tensorboard")
     return out / "report.md"

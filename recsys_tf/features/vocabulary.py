@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_tf.atomic import atomic_write_text
 from recsys_tf.constants import EVENT_TYPES
 
 PRICE_BUCKET_EDGES = [5, 10, 20, 35, 50, 75, 100, 150, 250, 400, 700, 1200]  # 0 = unknown price
@@ -57,7 +58,7 @@ class Vocabularies:
         return _lookup(self.devices, values)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self)))
+        atomic_write_text(path, json.dumps(asdict(self)))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabularies:

@@ -207,7 +207,9 @@ class ExperimentConfig:
                              "Fix: --set text.query_encoder_layers=0 for trainable text modes.")
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        from recsys_tf.atomic import atomic_write_text
+
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_tf.atomic import atomic_write_text
+from recsys_tf.atomic import atomic_write, atomic_write_text
 from recsys_tf.training.config import ExperimentConfig
 from recsys_tf.training.monitoring import TensorBoardLogger
 from recsys_tf.training.trained_run import (
@@ -261,10 +261,14 @@ class Trainer:
                 atomic_write_text(history_path, json.dumps(history, indent=2))
         with self.averaged_weights():
             if self.chief:
-                self.model.save_weights(str(self.run_dir / LAST_WEIGHTS))
+                self._save_weights(LAST_WEIGHTS)
                 if not (self.run_dir / BEST_WEIGHTS).exists():
-                    self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
+                    self._save_weights(BEST_WEIGHTS)
         return {"history": history, "best": monitor_sign(train.monitor) * float(self.best.numpy())}
+
+    def _save_weights(self, name: str) -> None:
+        """Weights written to a temporary file and renamed: a crash mid-save keeps the previous file."""
+        atomic_write(self.run_dir / name, lambda tmp: self.model.save_weights(str(tmp)))
 
     def _train_epoch(self, epoch: int, skip: int, steps: int) -> dict[str, float]:
         """Run one epoch's steps from step `skip` on; returns the summed losses by name."""
@@ -304,7 +308,7 @@ class Trainer:
                 self.best.assign(metric)
                 self.bad_epochs.assign(0)
                 if self.chief:
-                    self.model.save_weights(str(self.run_dir / BEST_WEIGHTS))
+                    self._save_weights(BEST_WEIGHTS)
             elif metric is not None:
                 self.bad_epochs.assign_add(1)
         return metrics
