@@ -50,20 +50,8 @@ def _parse_timestamp_range(text: str | None) -> tuple[int, int]:
     return earliest, latest
 
 
-def register(subparsers) -> None:
+def _register_load(sub) -> None:
     from recsys_tf.data.loaders import FORMATS
-
-    data = subparsers.add_parser("data", help="create, load, validate, describe and split datasets")
-    sub = data.add_subparsers(dest="data_command", required=True)
-
-    synth = sub.add_parser("synth", help="generate the synthetic e-commerce dataset")
-    synth.add_argument("--out", required=True)
-    synth.add_argument("--items", type=int, default=2000)
-    synth.add_argument("--users", type=int, default=1000)
-    synth.add_argument("--sessions-per-user", type=float, default=8.0)
-    synth.add_argument("--days", type=int, default=120)
-    synth.add_argument("--seed", type=int, default=42)
-    synth.set_defaults(func=cmd_synth)
 
     load = sub.add_parser("load", help="load a public format into a canonical dataset directory")
     load.add_argument("--format", required=True,
@@ -79,6 +67,22 @@ def register(subparsers) -> None:
                       help="keep events with FROM <= timestamp < UNTIL, ISO dates (UTC) or epoch seconds "
                            "(default 1990-01-01,2100-01-01; others are rejected with their reason)")
     load.set_defaults(func=cmd_load)
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="create, load, validate, describe and split datasets")
+    sub = data.add_subparsers(dest="data_command", required=True)
+
+    synth = sub.add_parser("synth", help="generate the synthetic e-commerce dataset")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--items", type=int, default=2000)
+    synth.add_argument("--users", type=int, default=1000)
+    synth.add_argument("--sessions-per-user", type=float, default=8.0)
+    synth.add_argument("--days", type=int, default=120)
+    synth.add_argument("--seed", type=int, default=42)
+    synth.set_defaults(func=cmd_synth)
+
+    _register_load(sub)
 
     validate = sub.add_parser("validate", help="re-check a dataset directory; non-zero exit on problems")
     validate.add_argument("dir")
