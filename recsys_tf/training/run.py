@@ -129,9 +129,14 @@ def _refuse_mixed_resume(run_dir: Path, config: ExperimentConfig, data_fingerpri
     if not (run_dir / BACKUP_DIR).exists():
         return
     if saved_config.exists():
-        if read_config(run_dir).to_dict() != config.to_dict():
-            raise InputError(f"{run_dir} holds a run with a different configuration; resuming it with this one "
-                             "would mix two experiments. Fix: use a new --out, or the same config to resume.")
+        saved, wanted = read_config(run_dir).to_dict(), config.to_dict()
+        if saved != wanted:
+            changed = [f"{section}.{key}: {saved[section].get(key)!r} (run) vs {wanted[section].get(key)!r} (now)"
+                       for section in sorted(wanted) for key in sorted(set(saved[section]) | set(wanted[section]))
+                       if saved[section].get(key) != wanted[section].get(key)]
+            raise InputError(f"{run_dir} holds a run with a different configuration ({'; '.join(changed[:5])}"
+                             f"{'; …' if len(changed) > 5 else ''}); resuming it with this one would mix two "
+                             "experiments. Fix: use a new --out, or the same config to resume.")
     info_path = run_dir / INFO_FILE
     recorded = read_json(info_path).get("data_fingerprint") if info_path.exists() else None
     if recorded is not None and recorded != data_fingerprint:

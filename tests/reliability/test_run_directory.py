@@ -38,6 +38,18 @@ def test_resuming_on_other_data_is_refused_before_anything_is_written(tiny_run, 
     assert content_fingerprint(read_dataset(split_dir)) != content_fingerprint(read_dataset(other))
 
 
+
+def test_resuming_with_another_configuration_is_refused_naming_what_changed(tiny_run, split_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK_FILE}
+    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=8", "model.id_dropout=0.35"])
+    with pytest.raises(InputError, match="different configuration \\(model.id_dropout: 0.2 \\(run\\) vs 0.35 "
+                                         "\\(now\\)\\).*Fix: use a new --out"):
+        train_run(split_dir, run, config, log=lambda *_: None)
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != LOCK_FILE}
+    assert after == before
+
 def test_a_run_being_trained_cannot_be_trained_or_read_and_a_dead_holder_frees_it(split_dir, tmp_path, capsys):
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
