@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from recsys_tf.cli.main import add_strict_text, stderr_log
 from recsys_tf.constants import PROTOCOLS, RETRIEVALS
 
 
@@ -23,6 +24,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--ks", default="1,5,10,50,100", help="cut-offs K, comma separated")
     evaluate.add_argument("--retrieval", choices=RETRIEVALS, default="exact",
                           help="exact top-k (default) or the ScaNN index the export would use")
+    add_strict_text(evaluate, "the run's text or the evaluated queries")
     evaluate.add_argument("--compare", nargs=2, metavar=("REPORT_A", "REPORT_B"),
                           help="paired bootstrap comparison of two reports (per-user deltas, 95%% CI); either side "
                           "may be a comma-separated list of reports of one configuration trained with different "
@@ -78,7 +80,7 @@ def cmd_evaluate(args) -> int:
     with run_lock(args.run, "evaluate", exclusive=False):
         metrics = evaluate_run(args.run, args.data, ks=ks, include_seen=args.include_seen, baselines=baselines,
                                protocol=args.protocol, ablations=_parse_ablations(args.ablation),
-                               retrieval=args.retrieval)
+                               retrieval=args.retrieval, strict_text=args.strict_text, log=stderr_log)
     report = write_report(metrics, args.out)
     print(report.read_text())
     print(f"TensorBoard: tensorboard --logdir {report.parent / 'tensorboard'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recsys_tf.cli.main import add_strict_text
 from recsys_tf.constants import INDEX_KINDS
 
 
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
     export.add_argument("--fusion-weight", type=float, default=None,
                         help="hybrid search's BM25 weight in [0, 1] (0 = dense search only); default: the weight "
                              "the run chose on its validation queries (run.json search_calibration)")
+    add_strict_text(export, "the run's text (as recorded when it was trained)")
     export.set_defaults(func=cmd_export)
     sub = export.add_subparsers(dest="export_command")
     check = sub.add_parser("check", help="list the SavedModel's ops and the serving image that can load it")
@@ -59,7 +61,8 @@ def cmd_export(args) -> int:
 
     with run_lock(args.run, "export", exclusive=False):
         export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
-                   verify=not args.no_verify, scann_params=scann_params, fusion_weight=args.fusion_weight)
+                   verify=not args.no_verify, scann_params=scann_params, fusion_weight=args.fusion_weight,
+                   strict_text=args.strict_text)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from recsys_tf.cli.main import add_strict_text
 from recsys_tf.constants import INDEX_KINDS
 
 
@@ -27,6 +28,7 @@ def register(subparsers) -> None:
     add.add_argument("--model-name", help="default: the model of --export")
     add.add_argument("--index", choices=INDEX_KINDS, help="default: the index kind of --export")
     add.add_argument("--no-verify", action="store_true")
+    add_strict_text(add, "the new items' titles or descriptions")
     add.set_defaults(func=cmd_add_items)
 
 
@@ -56,5 +58,6 @@ def cmd_tune(args) -> int:
 def cmd_add_items(args) -> int:
     from recsys_tf.export.add_items import add_items
 
-    add_items(args.export, args.items, args.export_root, args.model_name, args.index, verify=not args.no_verify)
+    add_items(args.export, args.items, args.export_root, args.model_name, args.index, verify=not args.no_verify,
+              strict_text=args.strict_text)
     return 0

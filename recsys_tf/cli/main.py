@@ -19,6 +19,16 @@ class UserError(RecsysError):
     """An error in the command line's arguments; printed as one line without a traceback."""
 
 
+def add_strict_text(parser: argparse.ArgumentParser, texts: str) -> None:
+    """`--strict-text` of every command that encodes or records text (`recsys_tf/text/coverage.py`)."""
+    parser.add_argument("--strict-text", action="store_true",
+                        help=f"fail instead of warning when the text checkpoint reads {texts} mostly as [UNK]")
+
+
+def stderr_log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsys-tf", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true",

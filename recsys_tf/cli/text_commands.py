@@ -1,9 +1,9 @@
 """`recsys-tf text embed`: pooled, L2-normalised backbone embeddings of text lines."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from recsys_tf.cli.main import add_strict_text, stderr_log
 from recsys_tf.constants import POOLINGS
 
 
@@ -17,8 +17,7 @@ def register(subparsers) -> None:
     embed.add_argument("--pooling", choices=POOLINGS, default="mean")
     embed.add_argument("--sequence-length", type=int, default=64)
     embed.add_argument("--batch-size", type=int, default=256)
-    embed.add_argument("--strict-text", action="store_true",
-                       help="fail instead of warning when the checkpoint reads the lines mostly as [UNK]")
+    add_strict_text(embed, "the lines")
     embed.set_defaults(func=cmd_embed)
 
 
@@ -43,8 +42,7 @@ def cmd_embed(args) -> int:
     from recsys_tf.text.text_encoder import TextEncoder
 
     encoder = TextEncoder.from_preset(args.preset, sequence_length=args.sequence_length, pooling=args.pooling)
-    check_text_coverage(encoder, {f"the lines of {source}": lines}, strict=args.strict_text,
-                        log=lambda message: print(message, file=sys.stderr))
+    check_text_coverage(encoder, {f"the lines of {source}": lines}, strict=args.strict_text, log=stderr_log)
     vectors = encode_texts(encoder, lines, batch_size=args.batch_size, progress=len(lines) > args.batch_size)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.output, vectors.astype(np.float32))

@@ -344,12 +344,15 @@ def score(data: EvalData, tasks: list[Task], systems: dict, extras: dict, ks) ->
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEFAULT_KS, include_seen: bool = False,
                  baselines: bool | tuple = True, batch_size: int = 512, protocol: str = "temporal-last",
-                 ablations: dict | None = None, retrieval: str = "exact", progress: bool = False) -> Evaluation:
+                 ablations: dict | None = None, retrieval: str = "exact", progress: bool = False,
+                 strict_text: bool = False, log=print) -> Evaluation:
     """Evaluate `run_dir` (and `ablations` = {name: other run dir}) against the baselines: the
     tasks (`build_tasks`), the systems that rank them (`build_systems`), the metrics (`score`).
 
     `baselines`: True (all of BASELINES), False, or a tuple of names. `retrieval`: `exact` (batched
-    matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use)."""
+    matmul + top-k over every item) or `scann` (the TFRS ScaNN index the export would use).
+    `strict_text` (or the run's `text.strict_coverage`): poor [UNK] coverage of the run's text or of
+    the evaluated queries is an error instead of a warning (`text_coverage/...` in the metrics)."""
     if protocol not in PROTOCOLS:
         raise InputError(f"`protocol` must be one of {PROTOCOLS}. Received: protocol={protocol!r}.")
     if retrieval not in RETRIEVALS:
@@ -376,6 +379,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
                           **{f"params/ease/validation_recall@10/l2={k:g}": v for k, v in curve.items()}}
     # the validation half of the judgments may have tuned the run: reports use the test half
     tasks = build_tasks(data, judgment_half(run.dataset.judgments, "test"), protocol, include_seen)
+    results_params.update(_text_coverage(run, tasks, strict_text or run.config.text.strict_coverage, log))
     systems, extras = build_systems(run, others, data, tasks, chosen, retrieval, batch_size, include_seen)
     results, rows, distributions = score(data, tasks, systems, extras, ks)
     results.update(results_params)
@@ -384,6 +388,20 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     results["counts/search_events"] = float(sum(len(t.keys) for t in tasks if t.name == "search"))
     per_query = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return Evaluation(results, per_query, distributions, ks)
+
+
+def _text_coverage(run, tasks: list[Task], strict: bool, log) -> dict:
+    """The run's recorded [UNK] coverage (warned again) and that of the queries evaluated here, as
+    `text_coverage/...` metrics; {} for a run without text."""
+    from recsys_tf.text.coverage import check_text_coverage, coverage_metrics, warn_recorded
+
+    if run.item_encoder is None:
+        return {}
+    recorded = run.info.get("text_coverage") or {}
+    warn_recorded(recorded, run.config.text.preset, strict, log, "evaluate")
+    queries = sorted({q for task in tasks if task.query_texts for q in task.query_texts})
+    evaluated = check_text_coverage(run.item_encoder, {"evaluated queries": queries}, strict, log) if queries else {}
+    return coverage_metrics({**recorded, **evaluated})
 
 
 def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:

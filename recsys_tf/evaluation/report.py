@@ -91,9 +91,32 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
     table = _table(metrics, "rating", ["rmse", "mae"])
     if table:
         lines += ["## Rating", ""] + table + [""]
+    lines += _coverage_lines(metrics)
     for plot in plots:
         lines += [f"![{Path(plot).stem}]({Path(plot).name})", ""]
     return "\n".join(lines)
+
+
+def _coverage_lines(metrics: dict) -> list[str]:
+    """The text coverage table: share of [UNK] tokens and of mostly-[UNK] texts per text field."""
+    from recsys_tf.text.coverage import (  # recsys_tf.text loads TF
+        MOSTLY_UNK_TEXTS_LIMIT,
+        UNK_TOKEN_SHARE_LIMIT,
+    )
+
+    fields = sorted({key.split("/")[1] for key in metrics if key.startswith("text_coverage/")})
+    if not fields:
+        return []
+    lines = ["## Text coverage (share of the checkpoint's [UNK] tokens)", "",
+             f"Above {UNK_TOKEN_SHARE_LIMIT:.0%} of the tokens or {MOSTLY_UNK_TEXTS_LIMIT:.0%} of the texts, the text "
+             "tower cannot tell those texts apart (docs/text_tower.md).", "",
+             "| field | [UNK] tokens | mostly-[UNK] texts | |", "|---|---|---|---|"]
+    for field in fields:
+        tokens = metrics.get(f"text_coverage/{field}/unk_token_share", 0.0)
+        texts = metrics.get(f"text_coverage/{field}/mostly_unk_texts_share", 0.0)
+        over = tokens > UNK_TOKEN_SHARE_LIMIT or texts > MOSTLY_UNK_TEXTS_LIMIT
+        lines.append(f"| {field.replace('_', ' ')} | {tokens:.1%} | {texts:.1%} | {'**over the limit**' if over else 'ok'} |")
+    return lines + [""]
 
 
 def _finish(plt, fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:

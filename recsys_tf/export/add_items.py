@@ -105,6 +105,18 @@ def extend_model(model, config, vocab, dataset_items: pd.DataFrame, new_items: p
     return new_model, new_vocab
 
 
+def _new_items_coverage(items: pd.DataFrame, item_encoder, strict: bool, log) -> dict:
+    """[UNK] coverage of the new items' titles and descriptions (`text/coverage.py`), checked before
+    they are encoded; {} for a model without text (`extend_model` refuses it)."""
+    from recsys_tf.text.coverage import check_text_coverage
+
+    if item_encoder is None:
+        return {}
+    fields = {f"added item {column}s": items[column].fillna("").astype(str).tolist()
+              for column in ("title", "description") if column in items.columns}
+    return check_text_coverage(item_encoder, fields, strict=strict, log=log)
+
+
 def _fusion_weight(info: dict, run) -> float:
     """The base export's hybrid-search weight (a dense export stays dense); the lexical index is
     rebuilt over the extended catalog. Exports from before hybrid search: the run's chosen weight."""
@@ -113,10 +125,13 @@ def _fusion_weight(info: dict, run) -> float:
 
 
 def add_items(export_dir: str | Path, items_file: str | Path, export_root: str | Path | None = None,
-              model_name: str | None = None, index_kind: str | None = None, verify: bool = True, log=print) -> Path:
+              model_name: str | None = None, index_kind: str | None = None, verify: bool = True, log=print,
+              strict_text: bool = False) -> Path:
     """Write ROOT/NAME/<next version> = the export at `export_dir` + the items of `items_file`.
     Returns the new version directory. Rejected rows (invalid, or an id already in the catalog) are
-    written to assets.extra/added_items_rejects.csv of the new version and counted in the log."""
+    written to assets.extra/added_items_rejects.csv of the new version and counted in the log.
+    The new items' text is checked for [UNK] coverage before it is encoded (a warning, or with
+    `strict_text` / the run's `text.strict_coverage` an error) and recorded in the export metadata."""
     from recsys_tf.export.exporter import export_model
 
     export_dir = Path(export_dir)
@@ -143,6 +158,7 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
         reasons = rejects["reason"].value_counts().to_dict() if len(rejects) else {}
         raise DatasetError(f"{items_file}: no new item to add ({len(raw)} rows, rejected by reason: {reasons}). "
                            "Fix: give new, unique item_ids with a non-empty title.")
+    coverage = _new_items_coverage(clean, item_encoder, strict_text or config.text.strict_coverage, log)
     added = pd.concat([previous, clean], ignore_index=True)
     # a bundle's catalog already holds the earlier additions, a training run's does not
     to_append = added[~added["item_id"].astype(str).isin(set(vocab.items))].reset_index(drop=True)
@@ -156,7 +172,8 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
                         log=log,  # ScaNN settings: defaults for the new catalog size
                         fusion_weight=_fusion_weight(info, run),
                         provenance={"run_dir": info.get("run_dir"), "added_items": int(len(added)),
-                                    "based_on": str(export_dir.resolve())},
+                                    "based_on": str(export_dir.resolve()),
+                                    "text_coverage": {**(info.get("text_coverage") or {}), **coverage}},
                         extra_assets=assets,
                         bundle=(pd.concat([dataset.items.set_index("item_id").loc[list(vocab.items)].reset_index(),
                                            to_append], ignore_index=True), run.bundle_info(), run.path))

@@ -132,17 +132,23 @@ def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers, 
 
 def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str = "brute_force",
                max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
-               scann_params: dict | None = None, log=print, fusion_weight: float | None = None) -> Path:
+               scann_params: dict | None = None, log=print, fusion_weight: float | None = None,
+               strict_text: bool = False) -> Path:
     """Export a trained run as the next version of ROOT/NAME (see the module docstring).
-    `fusion_weight` None = the run's (chosen on validation queries, `TrainedRun.fusion_weight`)."""
+    `fusion_weight` None = the run's (chosen on validation queries, `TrainedRun.fusion_weight`).
+    The run's [UNK] text coverage is warned about again and recorded in the export metadata
+    (`strict_text` or the run's `text.strict_coverage`: poor coverage refuses the export)."""
+    from recsys_tf.text.coverage import warn_recorded
     from recsys_tf.training.trained_run import load_run
 
     run = load_run(run_dir)
+    coverage = run.info.get("text_coverage")
+    warn_recorded(coverage, run.config.text.preset, strict_text or run.config.text.strict_coverage, log, "export")
     return export_model(run.model, run.config, run.vocab, run.item_encoder, run.query_encoder, export_root,
                         model_name=model_name, index_kind=index_kind, max_k=max_k, max_exclude=max_exclude,
                         version=version, verify=verify, scann_params=scann_params, log=log,
                         fusion_weight=run.fusion_weight if fusion_weight is None else fusion_weight,
-                        provenance={"run_dir": str(Path(run_dir).resolve())},
+                        provenance={"run_dir": str(Path(run_dir).resolve()), "text_coverage": coverage},
                         bundle=(run.dataset.items, run.bundle_info(), run.path))
 
 

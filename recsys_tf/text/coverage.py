@@ -5,6 +5,11 @@ A WordPiece vocabulary without a language's characters maps them to [UNK]: all-M
 same vector and nothing downstream can tell them apart. `check_text_coverage` measures, per field,
 the share of [UNK] tokens and of texts that are mostly [UNK] (at least half their tokens), on up to
 `SAMPLE` texts spread evenly over the field, and warns — or with `strict` fails — above the limits.
+
+Every stage that encodes text runs it on the texts it encodes: `train` (item titles, descriptions,
+training queries; recorded in run.json), `text embed` (the input lines), `evaluate` (the evaluated
+queries; the report carries the run's record too), `export` (repeats the run's record into the
+export metadata) and `index add-items` (the new items' titles and descriptions).
 """
 from __future__ import annotations
 
@@ -61,6 +66,24 @@ def check_text_coverage(encoder, fields: dict[str, list[str]], strict: bool = Fa
         if log:
             log(f"warning: {problem}")
     return reports
+
+
+def warn_recorded(reports: dict | None, preset: str, strict: bool = False, log=print, stage: str = "") -> None:
+    """Repeat the warnings of coverage `reports` recorded by an earlier stage (run.json, an export's
+    metadata), or with `strict` raise a `TextCoverageError` naming them."""
+    problems = [_message(r, preset) for r in (reports or {}).values() if not r.get("ok", True)]
+    if problems and strict:
+        raise TextCoverageError(" ".join(problems) + f" (recorded when the run was trained; strict text coverage "
+                                f"is on{' for ' + stage if stage else ''}.)")
+    for problem in problems:
+        if log:
+            log(f"warning: {problem}")
+
+
+def coverage_metrics(reports: dict | None) -> dict:
+    """`text_coverage/<field>/<share>` numbers of coverage `reports`, for a flat metrics file."""
+    return {f"text_coverage/{field.replace(' ', '_')}/{share}": float(report[share])
+            for field, report in (reports or {}).items() for share in ("unk_token_share", "mostly_unk_texts_share")}
 
 
 def _message(report: dict, preset: str) -> str:
