@@ -8,6 +8,7 @@ from __future__ import annotations
 FORMATS = ("movielens-100k", "movielens-latest", "amazon-2023", "online-retail", "judgments", "table")
 EVENT_TYPES = ("view", "click", "cart", "purchase", "rating", "search_click")  # model index = 1 + position
 SPLITS = ("train", "validation", "test")
+SYNTHETIC_LANGUAGES = ("en", "zh")  # `data synth --language`: the synthetic world's text
 SPLIT_STRATEGIES = ("temporal-last", "temporal-global", "random", "cold-start-items")
 # plausible event times, seconds since 1970 UTC: [1990-01-01, 2100-01-01); `data load --timestamp-range` widens it
 TIMESTAMP_RANGE = (631_152_000, 4_102_444_800)

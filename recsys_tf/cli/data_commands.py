@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from recsys_tf.constants import SPLIT_STRATEGIES, TIMESTAMP_RANGE
+from recsys_tf.constants import SPLIT_STRATEGIES, SYNTHETIC_LANGUAGES, TIMESTAMP_RANGE
 from recsys_tf.errors import InputError
 
 
@@ -80,6 +80,8 @@ def register(subparsers) -> None:
     synth.add_argument("--sessions-per-user", type=float, default=8.0)
     synth.add_argument("--days", type=int, default=120)
     synth.add_argument("--seed", type=int, default=42)
+    synth.add_argument("--language", choices=SYNTHETIC_LANGUAGES, default="en",
+                       help="language of titles, descriptions, categories and queries (zh: Chinese; same events)")
     synth.set_defaults(func=cmd_synth)
 
     _register_load(sub)
@@ -124,7 +126,7 @@ def cmd_synth(args) -> int:
     from recsys_tf.data.synthetic import generate
 
     dataset = generate(n_items=args.items, n_users=args.users, sessions_per_user=args.sessions_per_user,
-                       days=args.days, seed=args.seed)
+                       days=args.days, seed=args.seed, language=args.language)
     out = write_dataset(dataset, args.out)
     print(f"wrote {out}: {len(dataset.items)} items, {len(dataset.events)} events, "
           f"{dataset.events['user_id'].nunique()} users, {len(dataset.judgments)} judgments")

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from recsys_tf.constants import SYNTHETIC_LANGUAGES
 from recsys_tf.data.catalog_vocabulary import (
     COLOURS,
     DEPARTMENT_BRANDS,
@@ -42,12 +43,39 @@ from recsys_tf.data.catalog_vocabulary import (
     LEAVES,
     USER_SEGMENTS,
 )
+from recsys_tf.data.catalog_vocabulary_zh import (
+    COLOURS_ZH,
+    DESCRIPTION_TEMPLATES_ZH,
+    LEAVES_ZH,
+    WELL_MADE_ZH,
+)
 from recsys_tf.data.schema import Dataset, empty_rejects
 from recsys_tf.errors import InputError
 
 DAY = 86_400
 START_TIME = 1_700_000_000  # 2023-11-14, an arbitrary fixed origin
 COLD_START_CUTOFF = 0.85
+
+
+class _Lexicon(NamedTuple):
+    """The text of one language: per English leaf path its category path, nouns and feature
+    synonym groups (the shapes of `LEAVES`, so both languages draw the same random numbers)."""
+
+    leaves: dict
+    colours: list
+    templates: list
+    well_made: str
+    joiner: str      # between the first feature and the noun in a title
+    separator: str   # between the title's parts
+
+
+ENGLISH = _Lexicon({leaf: (leaf, nouns, features) for leaf, (nouns, features, _, _) in LEAVES.items()},
+                   COLOURS, DESCRIPTION_TEMPLATES, "well made", " ", ", ")
+CHINESE = _Lexicon(LEAVES_ZH, COLOURS_ZH, DESCRIPTION_TEMPLATES_ZH, WELL_MADE_ZH, "", "，")
+
+
+def _lexicon(language: str) -> _Lexicon:
+    return CHINESE if language == "zh" else ENGLISH
 
 
 def _typo(word: str, rng: np.random.Generator) -> str:
@@ -62,7 +90,7 @@ def _typo(word: str, rng: np.random.Generator) -> str:
     return word[:i] + word[i] + word[i:]  # double a letter
 
 
-def _make_items(n_items: int, days: int, cold_start_fraction: float, rng: np.random.Generator):
+def _make_items(n_items: int, days: int, cold_start_fraction: float, rng: np.random.Generator, lex: _Lexicon):
     leaves = list(LEAVES)
     leaf_weight = 1.0 / np.arange(1, len(leaves) + 1) ** 0.5
     leaf_weight = rng.permutation(leaf_weight / leaf_weight.sum())
@@ -70,7 +98,8 @@ def _make_items(n_items: int, days: int, cold_start_fraction: float, rng: np.ran
     leaf_of = rng.choice(len(leaves), size=n_items, p=leaf_weight)
     for i in range(n_items):
         leaf = leaves[leaf_of[i]]
-        nouns, features, (lo, hi), _ = LEAVES[leaf]
+        lo, hi = LEAVES[leaf][2]
+        category, nouns, features = lex.leaves[leaf]
         brands = DEPARTMENT_BRANDS[leaf.split(" > ")[0]]
         brand = brands[int(rng.integers(len(brands)))]
         feats = [int(f) for f in rng.choice(len(features), size=min(len(features), int(rng.integers(1, 3))),
@@ -78,15 +107,17 @@ def _make_items(n_items: int, days: int, cold_start_fraction: float, rng: np.ran
         colour = int(rng.integers(len(COLOURS)))
         noun_t = nouns[int(rng.integers(len(nouns)))]
         feat_t = [features[f][int(rng.integers(len(features[f])))] for f in feats]
-        title = f"{brand} {feat_t[0]} {noun_t}" + "".join(f", {f}" for f in feat_t[1:]) + f", {COLOURS[colour][0]}"
+        title = (f"{brand} {feat_t[0]}{lex.joiner}{noun_t}" + "".join(f"{lex.separator}{f}" for f in feat_t[1:])
+                 + f"{lex.separator}{lex.colours[colour][0]}")
         noun_d = nouns[int(rng.integers(len(nouns)))]
         feat_d = [features[f][int(rng.integers(len(features[f])))] for f in feats]
-        template = DESCRIPTION_TEMPLATES[int(rng.integers(len(DESCRIPTION_TEMPLATES)))]
+        template = lex.templates[int(rng.integers(len(lex.templates)))]
         description = template.format(noun=noun_d, brand=brand, feature=feat_d[0],
-                                      feature2=feat_d[1] if len(feat_d) > 1 else "well made", colour=COLOURS[colour][1])
+                                      feature2=feat_d[1] if len(feat_d) > 1 else lex.well_made,
+                                      colour=lex.colours[colour][1])
         price = float(np.round(np.exp(rng.uniform(np.log(lo), np.log(hi))), 2))
         rows.append({"item_id": f"SKU{i:06d}", "title": title, "description": description,
-                     "category": leaf, "brand": brand, "price": price})
+                     "category": category, "brand": brand, "price": price})
         meta.append((leaf_of[i], brand, feats, colour))
     popularity = rng.zipf(1.6, size=n_items).astype(float)
     popularity = np.minimum(popularity, 200.0)
@@ -98,22 +129,53 @@ def _make_items(n_items: int, days: int, cold_start_fraction: float, rng: np.ran
     return items, meta, popularity, release
 
 
-def _query_for(meta, rng: np.random.Generator) -> str:
+def _query_for(meta, rng: np.random.Generator, lex: _Lexicon) -> str:
+    """A noisy paraphrase of an item: other synonyms, dropped words, typos, sometimes the brand.
+    Every draw depends on the English words only, so each language draws the same numbers."""
     leaf_index, brand, feats, colour = meta
-    nouns, features, _, _ = LEAVES[list(LEAVES)[leaf_index]]
-    words = [nouns[int(rng.integers(len(nouns)))]]
+    leaf = list(LEAVES)[leaf_index]
+    (_, nouns, features), (_, text_nouns, text_features) = ENGLISH.leaves[leaf], lex.leaves[leaf]
+    n = int(rng.integers(len(nouns)))
+    words = [(nouns[n], text_nouns[n])]  # (English, this language)
     for f in feats:
         if rng.random() < 0.7:
-            words.insert(0, features[f][int(rng.integers(len(features[f])))])
+            n = int(rng.integers(len(features[f])))
+            words.insert(0, (features[f][n], text_features[f][n]))
     if rng.random() < 0.3:
-        words.append(COLOURS[colour][int(rng.integers(2))])
+        n = int(rng.integers(2))
+        words.append((ENGLISH.colours[colour][n], lex.colours[colour][n]))
     if rng.random() < 0.25:
-        words.insert(0, brand.lower())
-    tokens = " ".join(words).split()
+        words.insert(0, (brand.lower(), brand.lower()))
+    tokens = [(t, j) for j, (english, _) in enumerate(words) for t in english.split()]  # (token, its word)
+    dropped = None
     if len(tokens) > 2 and rng.random() < 0.2:
-        del tokens[int(rng.integers(len(tokens)))]
-    tokens = [_typo(t, rng) if rng.random() < 0.08 else t for t in tokens]
-    return " ".join(tokens).lower()
+        dropped = tokens.pop(int(rng.integers(len(tokens))))[1]
+    misspelt = set()
+    for i, (token, j) in enumerate(tokens):
+        if rng.random() < 0.08:
+            tokens[i] = (_typo(token, rng), j)
+            misspelt.add(j)
+    if lex is ENGLISH:
+        return " ".join(t for t, _ in tokens).lower()
+    return " ".join(_noisy_words([w for _, w in words], dropped, misspelt)).lower()
+
+
+def _noisy_words(words: list[str], dropped: int | None, misspelt: set) -> list[str]:
+    """The English query's noise on words of a language written without spaces: a dropped token
+    drops its word (or, for a one-word query, the word's last character), a misspelt token swaps
+    two neighbouring characters of its word."""
+    words = list(words)
+    for j in misspelt:
+        word = words[j]
+        if len(word) >= 2:
+            k = len(word) // 2
+            words[j] = word[:k - 1] + word[k] + word[k - 1] + word[k + 1:]
+    if dropped is not None:
+        if len(words) > 1:
+            del words[dropped]
+        elif len(words[0]) > 2:
+            words[0] = words[0][:-1]
+    return words
 
 
 class _World(NamedTuple):
@@ -133,9 +195,10 @@ class _World(NamedTuple):
     item_colour: np.ndarray
     item_has_feature: np.ndarray
     n_features: np.ndarray
+    lexicon: _Lexicon
 
 
-def _world(items, meta, popularity, release) -> _World:
+def _world(items, meta, popularity, release, lexicon: _Lexicon) -> _World:
     leaves = list(LEAVES)
     leaf_items = [np.flatnonzero([m[0] == li for m in meta]) for li in range(len(leaves))]
     log_price = np.log(items["price"].to_numpy())
@@ -148,7 +211,7 @@ def _world(items, meta, popularity, release) -> _World:
                   complements=[[leaves.index(c) for c in LEAVES[leaf][3]] for leaf in leaves],
                   brands=items["brand"].to_numpy(), item_leaf=np.array([m[0] for m in meta]),
                   item_colour=np.array([m[3] for m in meta]), item_has_feature=item_has_feature,
-                  n_features=np.array([len(LEAVES[leaf][1]) for leaf in leaves]))
+                  n_features=np.array([len(LEAVES[leaf][1]) for leaf in leaves]), lexicon=lexicon)
 
 
 class _Taste(NamedTuple):
@@ -200,7 +263,7 @@ def _session(world: _World, user_id: str, taste: _Taste, start: float, last_purc
     t = int(START_TIME + start)
     if rng.random() < 0.35:
         target = int(viewed[0])
-        events.append((user_id, target, "search_click", t, np.nan, _query_for(w.meta[target], rng), device))
+        events.append((user_id, target, "search_click", t, np.nan, _query_for(w.meta[target], rng, w.lexicon), device))
         t += int(rng.integers(5, 60))
     for item in viewed:
         events.append((user_id, int(item), "view", t, np.nan, "", device))
@@ -230,15 +293,20 @@ def _session(world: _World, user_id: str, taste: _Taste, start: float, last_purc
 
 def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float = 8.0,
              days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
-             n_judgment_queries: int = 400) -> Dataset:
-    """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`."""
+             n_judgment_queries: int = 400, language: str = "en") -> Dataset:
+    """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`.
+    `language` "zh" writes titles, descriptions, categories and queries in Chinese
+    (`catalog_vocabulary_zh`): the same world and events as "en" for the same seed, other text."""
     # Every part draws from the one `rng` in a fixed order (catalog, then per user: taste, segment,
     # age, sessions; then judgments); the data sets behind the documented numbers depend on it.
     if n_items < 50 or n_users < 10:
         raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
                          f"n_users={n_users}. Fix: pass larger sizes.")
+    if language not in SYNTHETIC_LANGUAGES:
+        raise InputError(f"`language` must be one of {SYNTHETIC_LANGUAGES}. Received: language={language!r}.")
     rng = np.random.default_rng(seed)
-    world = _world(*_make_items(n_items, days, cold_start_fraction, rng))
+    lexicon = _lexicon(language)
+    world = _world(*_make_items(n_items, days, cold_start_fraction, rng, lexicon), lexicon)
     users, events = [], []
     span = days * DAY
     for u in range(n_users):
@@ -255,22 +323,22 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
     ev["item_id"] = items["item_id"].to_numpy()[ev.pop("item").to_numpy()]
     ev = ev.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
     ev = ev[["user_id", "item_id", "event", "timestamp", "rating", "query", "device"]]
-    judgments = _judgments(items, world.meta, world.item_leaf, n_judgment_queries, rng)
+    judgments = _judgments(items, world.meta, world.item_leaf, n_judgment_queries, rng, lexicon)
     info = {"source": "synthetic", "generator": {"n_items": n_items, "n_users": n_users,
             "sessions_per_user": sessions_per_user, "days": days,
-            "cold_start_fraction": cold_start_fraction, "seed": seed},
+            "cold_start_fraction": cold_start_fraction, "seed": seed, "language": language},
             "cold_start_after": int(START_TIME + COLD_START_CUTOFF * span),
             "user_ids": "plain", "context_columns": ["device"]}
     return Dataset(items=items, events=ev, users=pd.DataFrame(users), judgments=judgments, info=info,
                    rejects=empty_rejects())
 
 
-def _judgments(items, meta, item_leaf, n_queries, rng) -> pd.DataFrame:
+def _judgments(items, meta, item_leaf, n_queries, rng, lex: _Lexicon) -> pd.DataFrame:
     """Graded relevance: 3 = the target item, 2 = same leaf sharing a feature, 1 = same leaf."""
     rows = []
     for _ in range(n_queries):
         target = int(rng.integers(len(items)))
-        query = _query_for(meta[target], rng)
+        query = _query_for(meta[target], rng, lex)
         same_leaf = np.flatnonzero(item_leaf == item_leaf[target])
         for other in same_leaf:
             if other == target:

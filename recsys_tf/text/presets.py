@@ -7,8 +7,10 @@
   Hugging Face converter. Its weights file is checked against the official checkpoint's SHA-256
   before use; a mismatch is refused.
 * ``"tiny"``, ``"tiny-4l"``: randomly initialised small BERTs with a small vocabulary, for tests.
-* a local directory: a Hugging Face BERT checkpoint (config.json + model.safetensors + vocab.txt)
-  or a keras-hub preset directory (saved with `save_to_preset`).
+* a local directory: a Hugging Face BERT checkpoint (config.json + model.safetensors + vocab.txt;
+  WordPiece, so English, Chinese (bert-base-chinese) and multilingual BERTs; `tokenizer_config.json`
+  → `do_lower_case` / `strip_accents` set the casing) or a keras-hub preset directory (saved with
+  `save_to_preset`). SentencePiece checkpoints (XLM-RoBERTa family) are refused with a message.
 * any other string: a keras-hub preset name (e.g. ``"bert_tiny_en_uncased"``); works when the
   preset is cached locally or the machine is online, fails with a clear message otherwise.
 """
@@ -30,6 +32,8 @@ TINY_PRESETS = {
 TINY_MAX_SEQUENCE_LENGTH = 128
 
 _verified: dict[tuple, bool] = {}
+# files of Hugging Face checkpoints tokenised with SentencePiece (XLM-RoBERTa, multilingual E5, ...)
+SENTENCEPIECE_FILES = ("sentencepiece.bpe.model", "spiece.model")
 
 
 class PresetError(ValueError):
@@ -104,6 +108,13 @@ def load_text_preset(preset: str, seed: int = 0):
         if (path / "config.json").exists() and (path / "vocab.txt").exists() and \
                 any(path.glob("*.safetensors")):
             return _load_hf_dir(path, str(path))
+        if any((path / name).exists() for name in SENTENCEPIECE_FILES):
+            raise PresetError(f"text preset directory {str(path)!r} is a SentencePiece checkpoint "
+                              f"({', '.join(n for n in SENTENCEPIECE_FILES if (path / n).exists())}: XLM-RoBERTa "
+                              "family, e.g. paraphrase-multilingual-MiniLM-L12-v2), which the text tower does not "
+                              "support yet: it runs BERT WordPiece checkpoints. Fix: use a multilingual or Chinese "
+                              "WordPiece BERT directory (config.json + *.safetensors + vocab.txt, e.g. "
+                              "bert-base-chinese, bert-base-multilingual-uncased); docs/multilingual.md.")
         if (path / "metadata.json").exists():
             backbone = keras_hub.models.BertBackbone.from_preset(str(path))
             tokenizer = keras_hub.models.BertTokenizer.from_preset(str(path))
