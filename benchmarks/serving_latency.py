@@ -87,7 +87,7 @@ def search_at_scale(model, sample: dict, args) -> None:
     posting lists are long: a worst case for BM25), its top candidates merged with the dense top and
     fused (`index/lexical.py::fuse`). The demo export's catalog has 2,000 items; this is what the
     latency goal (100k items) is about."""
-    from recsys_tf.data.synthetic import _make_items
+    from recsys_tf.data.synthetic import ENGLISH, _make_items
     from recsys_tf.features.catalog import item_text
     from recsys_tf.index.build import build_index
     from recsys_tf.index.lexical import FUSION_POOL, LexicalIndex, fuse
@@ -108,7 +108,7 @@ def search_at_scale(model, sample: dict, args) -> None:
         report(f"search@{args.catalog_size // 1000}k", batch, time_calls(search, feed, args.seconds))
 
     start = time.perf_counter()
-    products = _make_items(args.catalog_size, 60, 0.0, np.random.default_rng(0))[0]
+    products = _make_items(args.catalog_size, 60, 0.0, np.random.default_rng(0), ENGLISH)[0]
     lexical = LexicalIndex(item_text(products))
     print(f"lexical index over {args.catalog_size} synthetic products: {lexical.describe()} "
           f"(built in {time.perf_counter() - start:.1f} s; dense vectors {items.nbytes} bytes)")

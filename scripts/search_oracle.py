@@ -32,7 +32,7 @@ def oracle_ndcg(raw_dir: str, ks=(5, 10, 50), half: str = "test", draws: int = 3
     import pandas as pd
 
     from recsys_tf.data.catalog_vocabulary import COLOURS, LEAVES
-    from recsys_tf.data.synthetic import _make_items
+    from recsys_tf.data.synthetic import ENGLISH, _make_items
     from recsys_tf.evaluation.judgments import judgment_half
     from recsys_tf.evaluation.metrics import graded_ndcg
 
@@ -41,9 +41,12 @@ def oracle_ndcg(raw_dir: str, ks=(5, 10, 50), half: str = "test", draws: int = 3
     if not generator:
         raise SystemExit(f"{raw}/dataset.json has no `generator` section: the oracle needs data made by "
                          "`recsys-tf data synth`. Fix: pass a synthetic raw data directory.")
+    if generator.get("language", "en") != "en":
+        raise SystemExit(f"{raw} was generated with --language {generator['language']}; the oracle parses English "
+                         "queries. Fix: run it on an English synthetic data directory.")
     # `generate` draws the catalog first from a fresh generator, so this replays it exactly
     items, meta, _, _ = _make_items(generator["n_items"], generator["days"], generator["cold_start_fraction"],
-                                    np.random.default_rng(generator["seed"]))
+                                    np.random.default_rng(generator["seed"]), ENGLISH)
     stored = pd.read_parquet(raw / "items.parquet").set_index("item_id")
     if not (stored.loc[items["item_id"], "title"].to_numpy() == items["title"].to_numpy()).all():
         raise SystemExit(f"{raw}/items.parquet does not match the generator replayed from dataset.json.")

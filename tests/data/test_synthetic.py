@@ -1,9 +1,11 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsys_tf.data.catalog_vocabulary import LEAVES
 from recsys_tf.data.schema import EVENT_TYPES, read_dataset, write_dataset
 from recsys_tf.data.synthetic import generate
+from recsys_tf.errors import InputError
 from tests.repo_scripts import load_script
 
 
@@ -73,3 +75,30 @@ def test_search_oracle_replays_the_catalog_and_bounds_the_judgments(tmp_path, sm
     items.to_parquet(raw / "items.parquet")
     with pytest.raises(SystemExit, match="does not match the generator"):
         oracle.oracle_ndcg(str(raw))
+
+
+def test_chinese_world_has_the_same_items_users_and_events_with_chinese_text(small_dataset):
+    import re
+
+    from recsys_tf.data.catalog_vocabulary import COLOURS, DESCRIPTION_TEMPLATES
+    from recsys_tf.data.catalog_vocabulary_zh import COLOURS_ZH, DESCRIPTION_TEMPLATES_ZH, LEAVES_ZH
+
+    # the same shapes, so both languages draw the same random numbers
+    assert list(LEAVES_ZH) == list(LEAVES) and len(COLOURS_ZH) == len(COLOURS)
+    assert len(DESCRIPTION_TEMPLATES_ZH) == len(DESCRIPTION_TEMPLATES)
+    for leaf, (nouns, features, _, _) in LEAVES.items():
+        _, nouns_zh, features_zh = LEAVES_ZH[leaf]
+        assert len(nouns_zh) == len(nouns) and [len(g) for g in features_zh] == [len(g) for g in features], leaf
+    zh = generate(n_items=300, n_users=120, sessions_per_user=6, seed=7, n_judgment_queries=20, language="zh")
+    en = small_dataset
+    assert zh.events.drop(columns="query").equals(en.events.drop(columns="query"))
+    assert zh.items[["item_id", "brand", "price"]].equals(en.items[["item_id", "brand", "price"]])
+    assert zh.users.equals(en.users) and zh.info["generator"]["language"] == "zh"
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for column in ("title", "description", "category"):
+        assert zh.items[column].map(lambda text: bool(han.search(text))).all(), column
+    queries = zh.events.loc[zh.events["query"] != "", "query"]
+    assert len(queries) == (en.events["query"] != "").sum() and queries.map(lambda q: bool(han.search(q))).all()
+    assert zh.judgments["query"].map(lambda q: bool(han.search(q))).all()
+    with pytest.raises(InputError, match="`language` must be one of \\('en', 'zh'\\)"):
+        generate(n_items=60, n_users=10, language="fr")
