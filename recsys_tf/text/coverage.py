@@ -28,7 +28,8 @@ class TextCoverageError(InputError):
 
 
 def field_coverage(tokenizer, texts: list[str], field: str) -> dict:
-    """[UNK] statistics of one field's texts under `tokenizer` (a keras-hub WordPiece tokenizer)."""
+    """[UNK] statistics of one field's texts under `tokenizer` (a keras-hub WordPiece or SentencePiece
+    tokenizer: [UNK] or <unk>)."""
     import tensorflow as tf
 
     texts = [str(t) for t in texts if str(t).strip()]
@@ -38,7 +39,9 @@ def field_coverage(tokenizer, texts: list[str], field: str) -> dict:
               "examples": []}
     if not texts:
         return report | {"ok": True}
-    unk = tokenizer.token_to_id("[UNK]")
+    from recsys_tf.text.text_encoder import unknown_token_id
+
+    unk = unknown_token_id(tokenizer)
     tokens = tokenizer(tf.constant(texts))
     if isinstance(tokens, tf.RaggedTensor):
         tokens = tokens.to_list()

@@ -11,7 +11,7 @@ does not change; only the query side gets cheaper.
 
 Neither keras-hub nor TFRS ships embedding distillation (keras-hub has no student/teacher tooling
 for backbones), hence this module; the blocks themselves are keras-hub `TransformerEncoder`s
-configured exactly like `BertBackbone`'s.
+configured exactly like the teacher backbone's (BERT or XLM-RoBERTa).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import tensorflow as tf
 from keras import ops
 
 from recsys_tf.errors import InputError
-from recsys_tf.text.text_encoder import TextEncoder
+from recsys_tf.text.text_encoder import TextEncoder, is_bert
 
 WEIGHTS_FILE = "query_encoder.npz"
 INFO_FILE = "query_encoder.json"
@@ -69,24 +69,28 @@ class DistilledTextEncoder(TextEncoder):
 
     def _make_sublayers(self) -> None:
         import keras_hub
-        from keras_hub.src.utils.keras_utils import gelu_approximate
 
         self.num_layers, self.init_layers = self._student_spec
-        config = self.backbone.get_config()
+        hidden = int(self.backbone.get_config()["hidden_dim"])
         self.blocks = []
         for i, source in enumerate(self.init_layers):
-            # configured exactly like BertBackbone's blocks (dropout off: a distilled encoder for serving)
-            block = keras_hub.layers.TransformerEncoder(
-                num_heads=config["num_heads"], intermediate_dim=config["intermediate_dim"],
-                activation=gelu_approximate, dropout=0.0, layer_norm_epsilon=1e-12, name=f"student_layer_{i}")
-            block.build((None, None, int(config["hidden_dim"])))
-            block.set_weights(self.backbone.transformer_layers[source].get_weights())
+            # configured exactly like the teacher's blocks (activation, layer norm epsilon), with
+            # dropout off: a distilled encoder for serving
+            teacher = self.backbone.transformer_layers[source]
+            block = keras_hub.layers.TransformerEncoder.from_config(
+                {**teacher.get_config(), "dropout": 0.0, "name": f"student_layer_{i}"})
+            block.build((None, None, hidden))
+            block.set_weights(teacher.get_weights())
             self.blocks.append(block)
 
     def sequence_output(self, token_ids, mask, training=None):
         b = self.backbone
-        tokens = b.token_embedding(token_ids)
-        x = b.embeddings_add((tokens, b.position_embedding(tokens), b.segment_embedding(ops.zeros_like(token_ids))))
+        if is_bert(b):
+            tokens = b.token_embedding(token_ids)
+            x = b.embeddings_add((tokens, b.position_embedding(tokens),
+                                  b.segment_embedding(ops.zeros_like(token_ids))))
+        else:  # XLM-RoBERTa: token + position embedding in one layer
+            x = b.embeddings(token_ids)
         x = b.embeddings_layer_norm(x)
         for block in self.blocks:
             x = block(x, padding_mask=mask, training=training)

@@ -10,7 +10,8 @@
 * a local directory: a Hugging Face BERT checkpoint (config.json + model.safetensors + vocab.txt;
   WordPiece, so English, Chinese (bert-base-chinese) and multilingual BERTs; `tokenizer_config.json`
   → `do_lower_case` / `strip_accents` set the casing) or a keras-hub preset directory (saved with
-  `save_to_preset`). SentencePiece checkpoints (XLM-RoBERTa family) are refused with a message.
+  `save_to_preset`), or a Hugging Face XLM-RoBERTa checkpoint (config.json + model.safetensors +
+  sentencepiece.bpe.model: SentencePiece, e.g. paraphrase-multilingual-MiniLM-L12-v2).
 * any other string: a keras-hub preset name (e.g. ``"bert_tiny_en_uncased"``); works when the
   preset is cached locally or the machine is online, fails with a clear message otherwise.
 """
@@ -32,8 +33,9 @@ TINY_PRESETS = {
 TINY_MAX_SEQUENCE_LENGTH = 128
 
 _verified: dict[tuple, bool] = {}
-# files of Hugging Face checkpoints tokenised with SentencePiece (XLM-RoBERTa, multilingual E5, ...)
-SENTENCEPIECE_FILES = ("sentencepiece.bpe.model", "spiece.model")
+# the SentencePiece model of Hugging Face XLM-RoBERTa checkpoints (paraphrase-multilingual-*, multilingual E5)
+SENTENCEPIECE_FILE = "sentencepiece.bpe.model"
+SENTENCEPIECE_MODEL_TYPES = ("xlm-roberta",)
 
 
 class PresetError(ValueError):
@@ -108,20 +110,17 @@ def load_text_preset(preset: str, seed: int = 0):
         if (path / "config.json").exists() and (path / "vocab.txt").exists() and \
                 any(path.glob("*.safetensors")):
             return _load_hf_dir(path, str(path))
-        if any((path / name).exists() for name in SENTENCEPIECE_FILES):
-            raise PresetError(f"text preset directory {str(path)!r} is a SentencePiece checkpoint "
-                              f"({', '.join(n for n in SENTENCEPIECE_FILES if (path / n).exists())}: XLM-RoBERTa "
-                              "family, e.g. paraphrase-multilingual-MiniLM-L12-v2), which the text tower does not "
-                              "support yet: it runs BERT WordPiece checkpoints. Fix: use a multilingual or Chinese "
-                              "WordPiece BERT directory (config.json + *.safetensors + vocab.txt, e.g. "
-                              "bert-base-chinese, bert-base-multilingual-uncased); docs/multilingual.md.")
+        if (path / "config.json").exists() and (path / SENTENCEPIECE_FILE).exists() and \
+                any(path.glob("*.safetensors")):
+            return _load_sentencepiece_dir(path)
         if (path / "metadata.json").exists():
             backbone = keras_hub.models.BertBackbone.from_preset(str(path))
             tokenizer = keras_hub.models.BertTokenizer.from_preset(str(path))
             return backbone, _reference_tokenizer(tokenizer), {"preset": str(path), "source": "keras-hub dir"}
         raise PresetError(f"text preset directory {str(path)!r} is neither a Hugging Face BERT checkpoint "
-                          "(config.json + *.safetensors + vocab.txt) nor a keras-hub preset (metadata.json). "
-                          "Fix: point at one of those, or use 'minilm-l6' / 'tiny'.")
+                          "(config.json + *.safetensors + vocab.txt), nor a Hugging Face XLM-RoBERTa checkpoint "
+                          f"(config.json + *.safetensors + {SENTENCEPIECE_FILE}), nor a keras-hub preset "
+                          "(metadata.json). Fix: point at one of those, or use 'minilm-l6' / 'tiny'.")
     try:
         backbone = keras_hub.models.BertBackbone.from_preset(preset)
         tokenizer = keras_hub.models.BertTokenizer.from_preset(preset)
@@ -155,3 +154,23 @@ def _load_hf_dir(path: Path, name: str):
     tokenizer = BertReferenceTokenizer(vocabulary=str(path / "vocab.txt"), reference_lowercase=lower,
                                        reference_strip_accents=strip)
     return backbone, tokenizer, {"preset": name, "source": "huggingface dir"}
+
+
+def _load_sentencepiece_dir(path: Path):
+    """A Hugging Face XLM-RoBERTa checkpoint: keras-hub's converter for the weights (it drops HF's two
+    reserved position rows and folds the token-type row into the positions) and keras-hub's
+    `XLMRobertaTokenizer` (SentencePiece in graph, TF Text ops) over its `sentencepiece.bpe.model`,
+    which maps ids as the reference (fairseq) tokenizer does: <s> 0, <pad> 1, </s> 2, <unk> 3,
+    SentencePiece pieces + 1."""
+    import json
+
+    import keras_hub
+
+    model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    if model_type not in SENTENCEPIECE_MODEL_TYPES:
+        raise PresetError(f"text preset directory {str(path)!r} has a {SENTENCEPIECE_FILE} but model_type "
+                          f"{model_type!r}; SentencePiece checkpoints of {SENTENCEPIECE_MODEL_TYPES} are supported. "
+                          "Fix: use an XLM-RoBERTa or a BERT checkpoint directory.")
+    backbone = keras_hub.models.XLMRobertaBackbone.from_preset(str(path))
+    tokenizer = keras_hub.models.XLMRobertaTokenizer(proto=str(path / SENTENCEPIECE_FILE))
+    return backbone, tokenizer, {"preset": str(path), "source": "huggingface dir (sentencepiece)"}

@@ -12,22 +12,34 @@ from recsys_tf.errors import InputError
 TRAINING_MODES = TEXT_MODES
 
 
+def is_bert(backbone) -> bool:
+    """A `BertBackbone` (WordPiece; inputs with segment ids), else an `XLMRobertaBackbone` (SentencePiece)."""
+    return isinstance(backbone, keras_hub.models.BertBackbone)
+
+
+def unknown_token_id(tokenizer) -> int:
+    """The id the tokenizer gives to text its vocabulary cannot read ([UNK] or <unk>)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    return int(unk) if unk is not None else int(tokenizer.token_to_id("[UNK]"))
+
+
 @keras.saving.register_keras_serializable(package="recsys_tf")
 class TextEncoder(keras.layers.Layer):
-    """Encode text with a keras-hub `BertBackbone`.
+    """Encode text with a keras-hub `BertBackbone` (WordPiece) or `XLMRobertaBackbone` (SentencePiece).
 
     Call it on raw strings (a `tf.string` tensor of shape `(batch,)`, e.g. inside an export
     signature) or on the dict made by `preprocess` (`token_ids`, `padding_mask`, both int32
     `(batch, sequence_length)`, e.g. from a tf.data pipeline). Returns `(batch, output_dim)` float32.
 
     Text handling: text is cleaned, lowercased and accent-stripped exactly like the checkpoint's
-    reference tokenizer (`BertReferenceTokenizer`), truncated to `sequence_length` tokens including
-    [CLS] and [SEP]. An empty or whitespace-only string encodes as "[CLS] [SEP]": a finite vector
+    reference tokenizer (`BertReferenceTokenizer`; an XLM-RoBERTa checkpoint's SentencePiece model
+    normalises by itself), truncated to `sequence_length` tokens including [CLS] and [SEP] (<s>, </s>). An empty or whitespace-only string encodes as "[CLS] [SEP]": a finite vector
     that means "no text" (the same for every empty input); a 100k-character string is truncated.
 
     Args:
-        backbone: a `keras_hub.models.BertBackbone`.
-        tokenizer: a `BertReferenceTokenizer` (or any keras-hub BERT tokenizer).
+        backbone: a `keras_hub.models.BertBackbone` or `keras_hub.models.XLMRobertaBackbone`.
+        tokenizer: a `BertReferenceTokenizer` (or any keras-hub BERT tokenizer), or a
+            `keras_hub.models.XLMRobertaTokenizer` for an XLM-RoBERTa backbone.
         sequence_length: tokens per text after packing (64 for titles, 32 for queries).
         pooling: "mean" over the padding mask, or "cls".
         projection_dim: if set, a Dense projection to this size after pooling.
@@ -114,8 +126,9 @@ class TextEncoder(keras.layers.Layer):
         # A method, not a property: Keras' saving walks properties while loading, before the
         # tokenizer's vocabulary (and so its special token ids) is restored from assets.
         if self._packer is None:
+            # [CLS] ... [SEP] (BERT) or <s> ... </s> (XLM-RoBERTa): keras-hub names both start / end
             packer = keras_hub.layers.MultiSegmentPacker(
-                start_value=self.tokenizer.cls_token_id, end_value=self.tokenizer.sep_token_id,
+                start_value=self.tokenizer.start_token_id, end_value=self.tokenizer.end_token_id,
                 pad_value=self.tokenizer.pad_token_id, sequence_length=self.sequence_length)
             object.__setattr__(self, "_packer", packer)  # stateless; kept out of layer tracking
         return self._packer
@@ -147,8 +160,10 @@ class TextEncoder(keras.layers.Layer):
     # --- forward --------------------------------------------------------------------------------
     def sequence_output(self, token_ids, mask, training=None):
         """(batch, length) token ids + bool mask -> (batch, length, hidden) contextual vectors."""
-        return self.backbone({"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids),
-                              "padding_mask": mask}, training=training)["sequence_output"]
+        if is_bert(self.backbone):
+            return self.backbone({"token_ids": token_ids, "segment_ids": ops.zeros_like(token_ids),
+                                  "padding_mask": mask}, training=training)["sequence_output"]
+        return self.backbone({"token_ids": token_ids, "padding_mask": mask}, training=training)
 
     def call(self, inputs, training=None):
         if not isinstance(inputs, dict):

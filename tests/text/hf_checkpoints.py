@@ -73,3 +73,46 @@ def vocabulary_for(texts: list[str], words: list[str] = (), leave_out: str = "")
             chars.update(c for c in form if not c.isspace() and c not in leave_out)
     pieces = sorted(chars) + [f"##{c}" for c in sorted(chars)]
     return SPECIALS + [w for w in dict.fromkeys(list(words) + pieces) if w not in SPECIALS]
+
+
+def train_sentencepiece(directory: Path, corpus: list[str], vocab_size: int = 900,
+                        model_type: str = "unigram") -> Path:
+    """A tiny SentencePiece model with XLM-RoBERTa's special ids (<unk> 0, <s> 1, </s> 2, no <pad>),
+    written as `sentencepiece.bpe.model` (the file name of XLM-RoBERTa checkpoints)."""
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_writer=model, vocab_size=vocab_size, model_type=model_type,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, character_coverage=0.9995, hard_vocab_limit=False,
+        minloglevel=2)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "sentencepiece.bpe.model"
+    path.write_bytes(model.getvalue())
+    return path
+
+
+def write_tiny_xlm_roberta(directory: Path, corpus: list[str], hidden: int = 32, layers: int = 2,
+                           intermediate: int = 64, positions: int = 128, seed: int = 0) -> Path:
+    """A tiny random XLM-RoBERTa checkpoint in Hugging Face format over a SentencePiece model trained
+    on `corpus`: vocabulary = pieces + 2 (fairseq's ids shift the pieces by one; <mask> is last),
+    positions + 2 rows (RoBERTa reserves two), one token type."""
+    import sentencepiece
+
+    directory = Path(directory)
+    model = train_sentencepiece(directory, corpus)
+    vocabulary_size = sentencepiece.SentencePieceProcessor(model_file=str(model)).get_piece_size() + 2
+    config = {"architectures": ["XLMRobertaModel"], "model_type": "xlm-roberta", "vocab_size": vocabulary_size,
+              "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": 2,
+              "intermediate_size": intermediate, "max_position_embeddings": positions + 2, "type_vocab_size": 1,
+              "hidden_act": "gelu", "layer_norm_eps": 1e-5, "pad_token_id": 1, "bos_token_id": 0,
+              "eos_token_id": 2}
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMRobertaTokenizer"}))
+    weights = bert_weights(vocabulary_size, hidden, layers, intermediate, positions + 2, seed)
+    weights["embeddings.token_type_embeddings.weight"] = weights["embeddings.token_type_embeddings.weight"][:1]
+    save_file(weights, str(directory / "model.safetensors"))
+    return directory

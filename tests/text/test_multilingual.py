@@ -40,7 +40,7 @@ def _reference_ids(vocab_file: Path, lowercase: bool, texts: list[str], length: 
 
 
 def _our_ids(tokenizer, texts: list[str], length: int) -> np.ndarray:
-    packer = keras_hub.layers.MultiSegmentPacker(start_value=tokenizer.cls_token_id, end_value=tokenizer.sep_token_id,
+    packer = keras_hub.layers.MultiSegmentPacker(start_value=tokenizer.start_token_id, end_value=tokenizer.end_token_id,
                                                  pad_value=tokenizer.pad_token_id, sequence_length=length)
     return packer(tokenizer(tf.constant(texts)))[0].numpy()
 
@@ -90,18 +90,94 @@ def test_cjk_token_ids_equal_the_reference_for_a_hugging_face_checkpoint_directo
     np.testing.assert_allclose(backbone.get_layer("token_embedding").embeddings.numpy(), embeddings)
 
 
-def test_a_sentencepiece_checkpoint_directory_is_refused_with_the_fix(tmp_path):
-    directory = tmp_path / "xlmr"
+def _sentencepiece_corpus() -> list[str]:
+    english = ["the quick brown fox jumps over the lazy dog", "wireless earbuds with noise cancelling",
+               "Café crème, naïve résumé", "stainless steel water bottle"]
+    return CJK_TEXTS * 3 + _chinese_lexicon_texts() * 2 + english * 5
+
+
+def _fairseq_reference_ids(model_file: Path, texts: list[str], length: int) -> np.ndarray:
+    """The reference XLM-RoBERTa tokenizer (Hugging Face's `XLMRobertaTokenizer`, fairseq's ids):
+    SentencePiece ids + 1, SentencePiece's <unk> (0) -> 3, then <s> ... </s> and <pad> = 1."""
+    import sentencepiece
+
+    model = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+    rows = []
+    for text in texts:
+        ids = [i + 1 if i else 3 for i in model.encode(text)][: length - 2]
+        rows.append([0] + ids + [2] + [1] * (length - 2 - len(ids)))
+    return np.array(rows)
+
+
+@pytest.fixture(scope="module")
+def xlm_roberta_dir(tmp_path_factory):
+    from tests.text.hf_checkpoints import write_tiny_xlm_roberta
+
+    return write_tiny_xlm_roberta(tmp_path_factory.mktemp("xlmr") / "xlmr", _sentencepiece_corpus())
+
+
+def test_sentencepiece_token_ids_equal_the_reference_for_an_xlm_roberta_directory(xlm_roberta_dir):
+    backbone, tokenizer, info = load_text_preset(str(xlm_roberta_dir))
+    assert info["source"] == "huggingface dir (sentencepiece)"
+    assert isinstance(backbone, keras_hub.models.XLMRobertaBackbone)
+    texts = CJK_TEXTS + ["\ufffd replaced", "tab\there", "a  b   c", " lead", "trail ", "\x00nul", "ééé"]
+    ours = _our_ids(tokenizer, texts, 48)
+    theirs = _fairseq_reference_ids(xlm_roberta_dir / "sentencepiece.bpe.model", texts, 48)
+    for text, a, b in zip(texts, ours, theirs):
+        assert list(a) == list(b), f"{text!r}: {list(a)} vs {list(b)}"
+    assert (ours == 3).any()  # characters the tiny model does not know are <unk>, as in the reference
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(xlm_roberta_dir / "model.safetensors"))
+    np.testing.assert_allclose(backbone.token_embedding.embeddings.numpy(),
+                               weights["embeddings.word_embeddings.weight"])
+    # RoBERTa positions start after two reserved rows; keras-hub folds token type 0 into them
+    np.testing.assert_allclose(backbone.embeddings.position_embedding.position_embeddings.numpy(),
+                               weights["embeddings.position_embeddings.weight"][2:]
+                               + weights["embeddings.token_type_embeddings.weight"][0], rtol=1e-6)
+
+
+def test_an_xlm_roberta_text_encoder_and_its_distilled_student_match_the_backbone(xlm_roberta_dir, tmp_path):
+    import keras
+
+    from recsys_tf.text.distill import DistilledTextEncoder
+    from recsys_tf.text.text_encoder import TextEncoder, unknown_token_id
+    from tests.layer_harness import run_layer_test
+
+    encoder = TextEncoder.from_preset(str(xlm_roberta_dir), sequence_length=16)
+    texts = tf.constant(["无线耳机", "wireless earbuds", "", "ワイヤレスイヤホン"])
+    tokens = encoder.preprocess(texts)
+    # NumPy reference: the backbone's sequence output, mean-pooled over the mask, L2-normalised
+    hidden = encoder.backbone({"token_ids": tokens["token_ids"], "padding_mask": tokens["padding_mask"]}).numpy()
+    mask = tokens["padding_mask"].numpy()[..., None]
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    expected = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    keras_inputs = {"token_ids": keras.Input(shape=(16,), dtype="int32", name="token_ids"),
+                    "padding_mask": keras.Input(shape=(16,), dtype="int32", name="padding_mask")}
+    run_layer_test(encoder, tokens, keras_inputs, tmp_path, expected=expected)
+    loaded = keras.saving.load_model(tmp_path / f"{encoder.name}.keras")  # the SentencePiece model is an asset
+    reloaded = [layer for layer in loaded.layers if isinstance(layer, TextEncoder)][0]
+    np.testing.assert_allclose(reloaded(texts).numpy(), expected, atol=1e-5)
+    assert unknown_token_id(encoder.tokenizer) == 3 and encoder.tokenizer.pad_token_id == 1
+    # a student with every teacher layer is the teacher
+    student = DistilledTextEncoder(encoder.backbone, encoder.tokenizer, num_layers=2, init_layers=[0, 1],
+                                   sequence_length=16)
+    np.testing.assert_allclose(student(texts).numpy(), expected, atol=1e-5)
+
+
+def test_a_sentencepiece_directory_of_another_model_type_is_refused_with_the_fix(tmp_path):
+    directory = tmp_path / "t5"
     directory.mkdir()
-    (directory / "config.json").write_text(json.dumps({"model_type": "xlm-roberta"}))
+    (directory / "config.json").write_text(json.dumps({"model_type": "t5"}))
     (directory / "sentencepiece.bpe.model").write_bytes(b"\x00")
-    with pytest.raises(PresetError, match="SentencePiece checkpoint \\(sentencepiece.bpe.model.*Fix: use a multilingual "
-                                          "or Chinese WordPiece BERT"):
+    (directory / "model.safetensors").write_bytes(b"")
+    with pytest.raises(PresetError, match="model_type 't5'.*Fix: use an XLM-RoBERTa or a BERT checkpoint"):
         load_text_preset(str(directory))
 
 
 @pytest.mark.slow
-def test_a_chinese_catalog_trains_evaluates_exports_and_answers_chinese_queries(tmp_path):
+@pytest.mark.parametrize("tokenizer_kind", ["wordpiece", "sentencepiece"])
+def test_a_chinese_catalog_trains_evaluates_exports_and_answers_chinese_queries(tmp_path, tokenizer_kind):
     from recsys_tf.data.schema import write_dataset
     from recsys_tf.data.splits import split_dataset
     from recsys_tf.data.synthetic import generate
@@ -115,7 +191,12 @@ def test_a_chinese_catalog_trains_evaluates_exports_and_answers_chinese_queries(
 
     dataset = generate(n_items=300, n_users=120, sessions_per_user=6, seed=7, n_judgment_queries=20, language="zh")
     data = write_dataset(split_dataset(dataset, "temporal-last"), tmp_path / "data")
-    checkpoint = write_tiny_bert(tmp_path / "zh-bert", vocabulary_for(_chinese_lexicon_texts()), lowercase=False)
+    if tokenizer_kind == "wordpiece":  # a Chinese BERT (bert-base-chinese is cased)
+        checkpoint = write_tiny_bert(tmp_path / "zh", vocabulary_for(_chinese_lexicon_texts()), lowercase=False)
+    else:  # a multilingual XLM-RoBERTa (paraphrase-multilingual-MiniLM-L12-v2's family)
+        from tests.text.hf_checkpoints import write_tiny_xlm_roberta
+
+        checkpoint = write_tiny_xlm_roberta(tmp_path / "zh", _sentencepiece_corpus())
     # strict coverage: training fails if the checkpoint reads the Chinese text as [UNK]
     config = load_config(None, TINY + [f"text.preset={checkpoint}", "text.strict_coverage=true", "train.epochs=1",
                                        "train.max_steps_per_epoch=8"])
@@ -132,6 +213,11 @@ def test_a_chinese_catalog_trains_evaluates_exports_and_answers_chinese_queries(
     version = export_run(run, tmp_path / "exports", "zh", "brute_force", max_k=10, fusion_weight=0.5,
                          log=lambda *_: None)
     assert export_info(version)["reload_check"].startswith("identical outputs in a fresh process")
+    from recsys_tf.export.op_audit import audit
+
+    report = audit(version)  # both tokenizers are TF Text ops: the stock image loads either export
+    assert report["serving_image"].startswith("stock tensorflow/serving") and not report["ops"]["unknown"]
+    assert ("SentencepieceOp" in report["ops"]["tftext"]) is (tokenizer_kind == "sentencepiece")
     results = LocalClient(str(version)).search("无线耳机", k=5)
     titles = dataset.items.set_index("item_id").loc[[item for item, _ in results[0]], "title"].tolist()
     assert sum("耳机" in title for title in titles) >= 3, titles
