@@ -228,6 +228,8 @@ def validate_judgments(raw: pd.DataFrame, known_item_ids, file_name: str = "judg
     check.flag(~items.isin(set(known_item_ids)), "unknown item_id (not in items)")
     clean = pd.DataFrame({"query": query[check.ok], "item_id": items[check.ok],
                           "relevance": relevance[check.ok]})
+    if "language" in frame.columns:  # optional query language tag (evaluation reports per language)
+        clean["language"] = _text(frame["language"]).str.strip().str.lower()[check.ok]
     return coerce_columns(clean, JUDGMENT_COLUMNS).reset_index(drop=True), check.rejects()
 
 

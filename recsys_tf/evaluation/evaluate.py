@@ -9,6 +9,8 @@ Tasks
 - `search`: test events with a query; the clicked item is relevant.
 - `search_judged`: anonymous judged queries (judgments.parquet), graded NDCG — the *test* half of the
   queries (`evaluation/judgments.py`; the validation half calibrates the run's search text weight).
+  Both search tasks break down by query language when the queries are in more than one
+  (`search_judged/lang_zh/…`: the judgments' `language` tag, else the query's script).
 - `related`: related items / bundles — the user's last purchase before the test event → the test
   item (the synthetic generator buys complements after purchases); the query item is excluded.
 - `rating`: RMSE / MAE on test ratings.
@@ -42,7 +44,12 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
-from recsys_tf.evaluation.judgments import graded_queries, judgment_half
+from recsys_tf.evaluation.judgments import (
+    graded_queries,
+    judgment_half,
+    language_segments,
+    language_tags,
+)
 from recsys_tf.evaluation.metrics import (
     graded_ndcg,
     list_metrics,
@@ -207,6 +214,7 @@ def build_tasks(data: EvalData, judgments, protocol: str, include_seen: bool) ->
     search_rows = np.flatnonzero(queries_text != "")
     if len(search_rows):
         tasks.append(Task("search", keys[search_rows], users[search_rows], targets[search_rows],
+                          segments=language_segments(queries_text[search_rows]),
                           query_rows=search_rows, query_texts=queries_text[search_rows].tolist()))
     last_purchase = _last_purchase(test, data.history_events).to_numpy()
     known = np.isin(last_purchase, np.asarray(data.vocab.items, dtype=object))
@@ -219,6 +227,7 @@ def build_tasks(data: EvalData, judgments, protocol: str, include_seen: bool) ->
         texts, grades = graded_queries(judgments, data.vocab)
         names = np.array(texts, dtype=object)
         tasks.append(Task("search_judged", names, names, [[i for i, r in g.items() if r > 0] for g in grades],
+                          segments=language_segments(texts, language_tags(judgments, texts)),
                           grades=grades, query_texts=names.tolist()))
     return tasks
 

@@ -21,6 +21,7 @@ Measured results: docs/hybrid_search.md.
 """
 from __future__ import annotations
 
+import re
 import zlib
 
 import numpy as np
@@ -55,6 +56,43 @@ def graded_queries(judgments: pd.DataFrame, vocab) -> tuple[list[str], list[dict
     grades = [dict(zip(vocab.item_index(g["item_id"].to_numpy()).tolist(), g["relevance"].astype(float)))
               for _, g in grouped]
     return [str(q) for q, _ in grouped], grades
+
+
+def language_tags(judgments: pd.DataFrame, texts: list[str]) -> list[str]:
+    """Each query's `language` tag in the judgments ("" where there is none)."""
+    if "language" not in judgments.columns:
+        return [""] * len(texts)
+    first = judgments.groupby("query")["language"].first().fillna("").astype(str)
+    return [first.get(text, "") for text in texts]
+
+
+# A query's language from its script, checked in this order: Hangul is Korean, kana (with or
+# without kanji) Japanese, Han alone Chinese; other scripts name the script, since it does not
+# decide the language (Latin: English, French, ...).
+_SCRIPTS = (("ko", re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")),
+            ("ja", re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")),
+            ("zh", re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")),
+            ("cyrillic", re.compile(r"[\u0400-\u04ff]")),
+            ("arabic", re.compile(r"[\u0600-\u06ff]")),
+            ("latin", re.compile(r"[A-Za-z\u00c0-\u024f\uff21-\uff3a\uff41-\uff5a]")))
+
+
+def query_language(text: str) -> str:
+    """"ko", "ja", "zh" from the script of `text`, else the script ("latin", "cyrillic", "arabic"),
+    else "other" (digits, symbols, emoji only)."""
+    for language, pattern in _SCRIPTS:
+        if pattern.search(text):
+            return language
+    return "other"
+
+
+def language_segments(texts, tags=None) -> dict[str, np.ndarray]:
+    """{"lang_<language>": mask} over the queries when they are in more than one language (a tag
+    where given, else `query_language`); {} for queries of one language."""
+    tags = list(tags) if tags is not None else [""] * len(texts)
+    languages = np.array([tag or query_language(str(text)) for text, tag in zip(texts, tags)], dtype=object)
+    distinct = sorted(set(languages))
+    return {f"lang_{language}": languages == language for language in distinct} if len(distinct) > 1 else {}
 
 
 def search_validation(dataset) -> tuple[pd.DataFrame | None, str]:

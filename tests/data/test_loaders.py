@@ -104,6 +104,11 @@ def test_judgments_attach_to_dataset(tmp_path, fixtures_dir):
     assert sorted(d.judgments["relevance"]) == [1.0, 2.0, 3.0]
     assert {"empty query", "unknown item_id (not in items)", "relevance is not a non-negative number"} <= set(
         d.rejects["reason"])
+    assert "language" not in d.judgments.columns
+    tagged = tmp_path / "tagged.csv"
+    tagged.write_text("query,item_id,label,query_language\nmug,1,E,EN\n杯子,1,exact,zh\n", encoding="utf-8")
+    d = loaders.load_judgments(tagged, tmp_path / "ml")
+    assert d.judgments.set_index("query")["language"].to_dict() == {"mug": "en", "杯子": "zh"}
 
 
 def test_hashed_user_ids_never_write_salt_or_plain_ids(tmp_path, fixtures_dir, monkeypatch):

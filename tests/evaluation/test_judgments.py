@@ -72,3 +72,45 @@ def test_training_calibrates_search_on_validation_judgments(tiny_run):
         top = hybrid_top_k(queries, items, LexicalIndex(run.catalog.texts), texts, report["fusion"]["weight"], 10,
                            FUSION_POOL)
     assert graded_ndcg(top, grades, 10).mean() == pytest.approx(report["ndcg"], abs=1e-4)
+
+
+def test_query_language_is_read_from_the_script():
+    from recsys_tf.evaluation.judgments import language_segments, query_language
+
+    cases = {"无线耳机": "zh", "AirPods Pro 2代": "zh", "無線耳機": "zh", "ワイヤレスイヤホン": "ja", "東京 ラーメン": "ja",
+             "무선 이어폰": "ko", "наушники": "cyrillic", "سماعات": "arabic", "wireless earbuds": "latin",
+             "écouteurs": "latin", "ＡｉｒＰｏｄｓ": "latin", "123 ¥": "other", "👍": "other", "": "other"}
+    assert {text: query_language(text) for text in cases} == cases
+    assert language_segments(["mug", "belt"]) == {}  # one language: no breakdown
+    segments = language_segments(["mug", "杯子", "tasse", "mug"], tags=["", "", "fr", ""])
+    assert {name: mask.tolist() for name, mask in segments.items()} == {
+        "lang_fr": [False, False, True, False], "lang_latin": [True, False, False, True],
+        "lang_zh": [False, True, False, False]}
+
+
+def test_judged_search_is_reported_per_query_language(tiny_run, split_dir, tmp_path):
+    import shutil
+
+    from recsys_tf.data.schema import read_dataset, write_dataset
+    from recsys_tf.evaluation.evaluate import evaluate_run, write_report
+
+    data = tmp_path / "data"
+    shutil.copytree(split_dir, data)
+    dataset = read_dataset(data)
+    judgments = dataset.judgments.copy()
+    queries = sorted(judgments["query"].unique())
+    chinese = {q: f"{q} 耳机" for q in queries[::3]}  # a third of the queries gain Han characters
+    judgments["query"] = judgments["query"].map(lambda q: chinese.get(q, q))
+    judgments["language"] = np.where(judgments["query"].isin(queries[1::3]), "en", "")  # a third tagged
+    dataset.judgments = judgments
+    write_dataset(dataset, data)
+    metrics = evaluate_run(tiny_run, data_dir=data, baselines=("bm25",), log=lambda *_: None)
+    languages = ("lang_en", "lang_latin", "lang_zh")
+    counts = [metrics[f"counts/search_judged/{lang}"] for lang in languages]
+    assert all(c > 0 for c in counts) and sum(counts) == metrics["counts/search_judged"]
+    for prefix in ("", "baselines/bm25/"):
+        overall = metrics[f"{prefix}search_judged/ndcg@10"]
+        by_language = sum(metrics[f"{prefix}search_judged/{lang}/ndcg@10"] * c for lang, c in zip(languages, counts))
+        assert by_language / sum(counts) == pytest.approx(overall, abs=1e-6)
+    report = write_report(metrics, tmp_path / "report", plots=False, tensorboard=False).read_text()
+    assert "By query language, search_judged ndcg@10 (en = " in report and "lang_zh/ndcg@10" in report

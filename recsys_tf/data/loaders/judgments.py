@@ -2,7 +2,9 @@
 
 The CSV needs a query, an item id and a label. Labels may be numeric (graded relevance) or ESCI
 letters/words: Exact=3, Substitute=2, Complement=1, Irrelevant=0 (WANDS: Exact=2, Partial=1,
-Irrelevant=0 map to 3/1/0 so the scales agree on "exact")."""
+Irrelevant=0 map to 3/1/0 so the scales agree on "exact"). An optional `language` (or
+`query_language`) column tags each query's language; `evaluate` then reports judged search per
+language (untagged queries get the language of their script, `evaluation/judgments.py`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +31,8 @@ def load_judgments(path: str | Path, dataset_dir: str | Path, columns: dict[str,
     sep = "\t" if file.suffix in (".tsv", ".txt") else ","
     frame, pre = read_delimited(file, sep=sep)
     mapping = {"query": "query", "item_id": "item_id", "label": "relevance", "relevance": "relevance",
-               "product_id": "item_id", "esci_label": "relevance"}
+               "product_id": "item_id", "esci_label": "relevance", "language": "language",
+               "query_language": "language"}
     mapping.update({v: k for k, v in (columns or {}).items()})
     frame = frame.rename(columns={c: mapping[c] for c in frame.columns if c in mapping})
     require_columns(frame, ["query", "item_id", "relevance"], file.name)
