@@ -197,8 +197,8 @@ def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0,
            cycle_length: int = 4, shard_index: int | None = None, num_shards: int | None = None):
     """A tf.data pipeline of single examples (dicts of tensors, `feature_spec`) of one split: the
     split's files interleaved, blocks parsed in parallel, unbatched, optionally shuffled (seeded).
-    Under a multi-worker strategy tf.data's auto-sharding splits the files across workers; pass
-    `shard_index`/`num_shards` to shard by hand (e.g. with `tf.data.experimental.AutoShardPolicy.OFF`)."""
+    `shard_index`/`num_shards` keep one shard: whole files when every shard gets a non-empty file,
+    else every Nth example (the trainer passes its input pipeline's id and count)."""
     import tensorflow as tf
 
     manifest = read_manifest(directory)
@@ -221,11 +221,17 @@ def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0,
         return out
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
-    if shard_index is not None:
+    # whole files per shard when each shard gets a non-empty file (a split smaller than one block
+    # per file leaves files empty), else every Nth example
+    by_file = (shard_index is not None and len(files) >= num_shards
+               and all(tf.io.gfile.stat(f).length > 0 for f in files))
+    if by_file:
         dataset = dataset.shard(num_shards, shard_index)
     dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length,
                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    if shard_index is not None and not by_file:
+        dataset = dataset.shard(num_shards, shard_index)
     if shuffle_buffer:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
     return dataset

@@ -162,29 +162,43 @@ class Trainer:
 
         train = self.config.train
         if self.prepared.train_shards is not None:
-            dataset = self._shard_dataset(epoch)
-        else:
-            examples = {k: v for k, v in self.prepared.train.items()}
-            query_vectors = self.prepared.query_vectors if "query_index" in examples else None
-            dataset = make_dataset(examples, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
-                                   query_vectors=query_vectors)
+            return self.strategy.distribute_datasets_from_function(
+                lambda context: self._shard_dataset(epoch, skip, context))
+        examples = {k: v for k, v in self.prepared.train.items()}
+        query_vectors = self.prepared.query_vectors if "query_index" in examples else None
+        dataset = make_dataset(examples, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
+                               query_vectors=query_vectors)
         if train.max_steps_per_epoch:
             dataset = dataset.take(train.max_steps_per_epoch)
         if skip:
             dataset = dataset.skip(skip)
         return self.strategy.experimental_distribute_dataset(dataset)
 
-    def _shard_dataset(self, epoch: int):
-        """The training examples streamed from `data prepare` shards: files interleaved, blocks parsed
-        in parallel, shuffled in a bounded buffer seeded per epoch (a resumed run replays its epoch)."""
+    def _shard_dataset(self, epoch: int, skip: int, context):
+        """One input pipeline's training examples streamed from `data prepare` shards: files
+        interleaved, blocks parsed in parallel, shuffled in a bounded buffer seeded per epoch (a
+        resumed run replays its epoch), batched per replica.
+
+        Why by hand (`distribute_datasets_from_function`) and not tf.data's auto-sharding: with
+        several workers each reads its own files (or every Nth block when there are fewer files
+        than workers), so their example counts differ, and a worker that ran out would feed empty
+        batches into the others' collectives. Each pipeline therefore repeats its part and takes
+        exactly the epoch's step count."""
         from recsys_tf.features import shards
         from recsys_tf.features.examples import with_query_vectors
 
+        train = self.config.train
         n = len(self.prepared.train["target_item"])
+        pipelines = context.num_input_pipelines
         stream = shards.stream(self.prepared.train_shards, "train", shuffle_buffer=min(n, STREAM_SHUFFLE_BUFFER),
-                               seed=self.config.train.seed + epoch)
+                               seed=train.seed + epoch, shard_index=context.input_pipeline_id if pipelines > 1 else None,
+                               num_shards=pipelines if pipelines > 1 else None)
         stream = stream.map(lambda e: {k: v for k, v in e.items() if k not in shards.BOOKKEEPING_FEATURES})
-        return with_query_vectors(stream.batch(self.config.train.batch_size), self.prepared.query_vectors)
+        batches = stream.batch(context.get_per_replica_batch_size(train.batch_size))
+        if pipelines > 1:
+            batches = batches.repeat()
+        batches = batches.take(self.steps_per_epoch()).skip(skip)
+        return with_query_vectors(batches, self.prepared.query_vectors)
 
     def learning_rate(self):
         """`train.learning_rate`, or Keras' CosineDecay to 0 over the whole run (`train.lr_schedule=cosine`).

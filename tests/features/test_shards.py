@@ -102,9 +102,12 @@ def test_stream_reads_every_example_once_and_shuffles_by_seed(in_process):
     other = [int(e["row"]) for e in shards.stream(out, "train", shuffle_buffer=n, seed=4).as_numpy_iterator()]
     assert sorted(rows) == sorted(shards.load_split(out, "train")["row"].tolist()) and len(set(rows)) == n
     assert rows == again and rows != other
-    halves = [sorted(int(e["row"]) for e in shards.stream(out, "train", shard_index=i, num_shards=2)
-                     .as_numpy_iterator()) for i in range(2)]
-    assert sorted(halves[0] + halves[1]) == sorted(rows) and not set(halves[0]) & set(halves[1])
+    # sharded for N input pipelines (3 files here): a partition of the examples, no part empty
+    # (whole files when each part gets a non-empty file, else every Nth example)
+    for count in (2, 3, 5):
+        parts = [[int(e["row"]) for e in shards.stream(out, "train", shard_index=i, num_shards=count)
+                  .as_numpy_iterator()] for i in range(count)]
+        assert sorted(sum(parts, [])) == sorted(rows) and all(parts), count
     example = next(shards.stream(out, "test").as_numpy_iterator())
     assert example["history_items"].shape == (MAX_HISTORY,) and example["user_id"].decode().startswith("U")
 

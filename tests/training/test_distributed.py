@@ -1,5 +1,6 @@
 """tf.distribute: MirroredStrategy on 2 logical CPU devices matches one device; 2 worker processes on
-127.0.0.1 train an epoch with MultiWorkerMirroredStrategy (category negatives on)."""
+127.0.0.1 train an epoch with MultiWorkerMirroredStrategy (category negatives on), from examples
+held in memory and from `data prepare` shards."""
 import json
 import os
 import socket
@@ -39,22 +40,30 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_multi_worker_two_processes(split_dir, tmp_path):
+@pytest.mark.parametrize("source", ["memory", "shards"])
+def test_multi_worker_two_processes(split_dir, tmp_path, source):
+    """Two workers train one epoch; from `data prepare` shards, tf.data's auto-sharding gives each
+    worker its own files (2 per split here)."""
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    examples = []
+    if source == "shards":
+        subprocess.run([sys.executable, "-m", "recsys_tf.cli.main", "data", "prepare", str(split_dir), "--out",
+                        str(tmp_path / "examples"), "--shards", "2"], check=True, env=_env(), capture_output=True)
+        examples = ["--examples", str(tmp_path / "examples")]
     procs = []
     for index in range(2):
         env = _env()
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         args = [sys.executable, "-m", "recsys_tf.cli.main", "train", "--data", str(split_dir), "--out",
-                str(tmp_path / "run"), "--strategy", "multi_worker"]
+                str(tmp_path / "run"), "--strategy", "multi_worker", *examples]
         # with per-row category negatives too: their sampler runs in each worker's replica function
         for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=4", "model.search_category_negatives=2",
                             "model.recommend_category_negatives=2"]:
             args += ["--set", item]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (_, stderr) in zip(procs, outputs):
-        assert proc.returncode == 0, stderr[-3000:]
+    for proc, (_, stderr) in sorted(zip(procs, outputs), key=lambda pair: pair[0].returncode == 0):
+        assert proc.returncode == 0, stderr[-3000:]  # a crashed worker first: the others only see its absence
     # MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy
     assert "CollectiveAllReduceStrategy with 2 replica(s)" in outputs[0][0], outputs[0][0][-2000:]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
