@@ -88,13 +88,7 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
     table = _table(metrics, "search_judged", [f"ndcg@{k}" for k in ks if k >= 5] + [f"precision@{k10}"])
     if table:
         lines += ["## Search on graded judgments (anonymous queries)", ""] + table + [""]
-    for task, metric in (("search", f"recall@{k10}"), ("search_judged", f"ndcg@{k10}")):
-        languages = sorted({key.split("/")[2] for key in metrics if key.startswith(f"counts/{task}/lang_")})
-        table = _table(metrics, task, [f"{language}/{metric}" for language in languages])
-        if table:
-            counts = ", ".join(f"{language[5:]} = {int(metrics[f'counts/{task}/{language}'])}" for language in languages)
-            lines += [f"By query language, {task} {metric} ({counts} queries; the judgments' language tag, else "
-                      "the query's script):", ""] + table + [""]
+    lines += _language_lines(metrics, k10)
     table = _table(metrics, "rating", ["rmse", "mae"])
     if table:
         lines += ["## Rating", ""] + table + [""]
@@ -102,6 +96,19 @@ def render_markdown(metrics: dict, ks=DEFAULT_KS, plots: list[str] = ()) -> str:
     for plot in plots:
         lines += [f"![{Path(plot).stem}]({Path(plot).name})", ""]
     return "\n".join(lines)
+
+
+def _language_lines(metrics: dict, k10: int) -> list[str]:
+    """Search and judged search per query language (present when queries are in several)."""
+    lines = []
+    for task, metric in (("search", f"recall@{k10}"), ("search_judged", f"ndcg@{k10}")):
+        languages = sorted({key.split("/")[2] for key in metrics if key.startswith(f"counts/{task}/lang_")})
+        table = _table(metrics, task, [f"{language}/{metric}" for language in languages])
+        if table:
+            counts = ", ".join(f"{language[5:]} = {int(metrics[f'counts/{task}/{language}'])}" for language in languages)
+            lines += [f"By query language, {task} {metric} ({counts} queries; the judgments' language tag, else "
+                      "the query's script):", ""] + table + [""]
+    return lines
 
 
 def _coverage_lines(metrics: dict) -> list[str]:
