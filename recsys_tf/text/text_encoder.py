@@ -33,8 +33,9 @@ class TextEncoder(keras.layers.Layer):
 
     Text handling: text is cleaned, lowercased and accent-stripped exactly like the checkpoint's
     reference tokenizer (`BertReferenceTokenizer`; an XLM-RoBERTa checkpoint's SentencePiece model
-    normalises by itself), truncated to `sequence_length` tokens including [CLS] and [SEP] (<s>, </s>). An empty or whitespace-only string encodes as "[CLS] [SEP]": a finite vector
-    that means "no text" (the same for every empty input); a 100k-character string is truncated.
+    normalises by itself), truncated to `sequence_length` tokens including [CLS] and [SEP] (<s> and
+    </s>). An empty or whitespace-only string encodes as "[CLS] [SEP]": a finite vector that means
+    "no text" (the same for every empty input); a 100k-character string is truncated.
 
     Args:
         backbone: a `keras_hub.models.BertBackbone` or `keras_hub.models.XLMRobertaBackbone`.

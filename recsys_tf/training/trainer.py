@@ -180,10 +180,10 @@ class Trainer:
         resumed run replays its epoch), batched per replica.
 
         Why by hand (`distribute_datasets_from_function`) and not tf.data's auto-sharding: with
-        several workers each reads its own files (or every Nth block when there are fewer files
-        than workers), so their example counts differ, and a worker that ran out would feed empty
+        several workers each reads its own files (or every Nth example when a worker would get no
+        non-empty file), so their example counts differ, and a worker that ran out would feed empty
         batches into the others' collectives. Each pipeline therefore repeats its part and takes
-        exactly the epoch's step count."""
+        exactly the epoch's step count (times the replicas it feeds: its batches are per replica)."""
         from recsys_tf.features import shards
         from recsys_tf.features.examples import with_query_vectors
 
@@ -197,7 +197,8 @@ class Trainer:
         batches = stream.batch(context.get_per_replica_batch_size(train.batch_size))
         if pipelines > 1:
             batches = batches.repeat()
-        batches = batches.take(self.steps_per_epoch()).skip(skip)
+        per_step = context.num_replicas_in_sync // pipelines  # this pipeline's batches in one global step
+        batches = batches.take(self.steps_per_epoch() * per_step).skip(skip * per_step)
         return with_query_vectors(batches, self.prepared.query_vectors)
 
     def learning_rate(self):

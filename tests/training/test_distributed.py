@@ -22,11 +22,18 @@ def _env():
     return env
 
 
-@pytest.mark.parametrize("softmax", ["in_batch", "full"])
-def test_mirrored_matches_single_device(split_dir, tmp_path, softmax):
+def _prepare_shards(split_dir, out) -> list[str]:
+    subprocess.run([sys.executable, "-m", "recsys_tf.cli.main", "data", "prepare", str(split_dir), "--out",
+                    str(out), "--shards", "2"], check=True, env=_env(), capture_output=True)
+    return [str(out)]
+
+
+@pytest.mark.parametrize("softmax,source", [("in_batch", "memory"), ("full", "memory"), ("in_batch", "shards")])
+def test_mirrored_matches_single_device(split_dir, tmp_path, softmax, source):
+    shards = _prepare_shards(split_dir, tmp_path / "examples") if source == "shards" else []
     out = subprocess.run([sys.executable, str(Path(__file__).with_name("distributed_check.py")), str(split_dir),
-                          str(tmp_path), json.dumps(TINY + [f"model.softmax={softmax}"])], capture_output=True,
-                         text=True, env=_env(), timeout=600)
+                          str(tmp_path), json.dumps(TINY + [f"model.softmax={softmax}"]), *shards],
+                         capture_output=True, text=True, env=_env(), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.split("RESULT ", 1)[1])
     assert "rating/rmse" in results["default"]  # validated on the weight average (train.ema_momentum)
@@ -45,11 +52,7 @@ def test_multi_worker_two_processes(split_dir, tmp_path, source):
     """Two workers train one epoch; from `data prepare` shards, tf.data's auto-sharding gives each
     worker its own files (2 per split here)."""
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
-    examples = []
-    if source == "shards":
-        subprocess.run([sys.executable, "-m", "recsys_tf.cli.main", "data", "prepare", str(split_dir), "--out",
-                        str(tmp_path / "examples"), "--shards", "2"], check=True, env=_env(), capture_output=True)
-        examples = ["--examples", str(tmp_path / "examples")]
+    examples = ["--examples", *_prepare_shards(split_dir, tmp_path / "examples")] if source == "shards" else []
     procs = []
     for index in range(2):
         env = _env()
