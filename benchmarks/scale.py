@@ -28,14 +28,11 @@ def _run_stage(name: str, root: Path, target: int) -> dict:
     split, examples = root / "split", root / "examples"
     started = time.perf_counter()
     if name == "synth":
-        from recsys_tf.data.schema import write_dataset
-        from recsys_tf.data.splits import split_dataset
-        from recsys_tf.data.synthetic import generate
+        from recsys_tf.data.synthetic import write_synthetic
 
-        n_users = max(10, target // 34)
-        dataset = generate(n_items=2000, n_users=n_users, seed=42)
-        write_dataset(split_dataset(dataset, "temporal-last", validation_fraction=0.1), split)
-        events = len(dataset.events)
+        # written one block of users at a time (`recsys-tf data synth --split temporal-last`)
+        events = write_synthetic(split, n_items=2000, n_users=max(10, target // 34), seed=42,
+                                 split="temporal-last")["events"]
     else:
         import pandas as pd
         import tensorflow as tf  # noqa: F401  (imported before the clock starts)

@@ -82,6 +82,8 @@ def register(subparsers) -> None:
     synth.add_argument("--seed", type=int, default=42)
     synth.add_argument("--language", choices=SYNTHETIC_LANGUAGES, default="en",
                        help="language of titles, descriptions, categories and queries (zh: Chinese; same events)")
+    synth.add_argument("--split", choices=["temporal-last"],
+                       help="also split it (per user, so it streams too); other strategies: `recsys-tf data split`")
     synth.set_defaults(func=cmd_synth)
 
     _register_load(sub)
@@ -122,14 +124,12 @@ def register(subparsers) -> None:
 
 
 def cmd_synth(args) -> int:
-    from recsys_tf.data.schema import write_dataset
-    from recsys_tf.data.synthetic import generate
+    from recsys_tf.data.synthetic import write_synthetic
 
-    dataset = generate(n_items=args.items, n_users=args.users, sessions_per_user=args.sessions_per_user,
-                       days=args.days, seed=args.seed, language=args.language)
-    out = write_dataset(dataset, args.out)
-    print(f"wrote {out}: {len(dataset.items)} items, {len(dataset.events)} events, "
-          f"{dataset.events['user_id'].nunique()} users, {len(dataset.judgments)} judgments")
+    counts = write_synthetic(args.out, n_items=args.items, n_users=args.users, sessions_per_user=args.sessions_per_user,
+                             days=args.days, seed=args.seed, language=args.language, split=args.split)
+    split = f" (split {args.split}: {counts['events_by_split']})" if args.split else ""
+    print(f"wrote {args.out}: {args.items} items, {counts['events']} events, {counts['users']} users{split}")
     return 0
 
 

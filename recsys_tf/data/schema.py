@@ -123,11 +123,36 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
     """Write a dataset directory. Each file is written to a temp name and renamed (no partial files)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    events = coerce_columns(dataset.events, EVENT_COLUMNS)
+    atomic_write(out / EVENTS_FILE, lambda p: events.to_parquet(p, index=False))
+    return write_dataset_tables(dataset, out, event_counts(events))
+
+
+def event_counts(events: pd.DataFrame) -> dict:
+    """The `counts` entries of `dataset.json` an events table contributes (they add up over blocks
+    of whole users: see `add_event_counts`)."""
+    counts = {"events": int(len(events)), "users": int(events["user_id"].nunique())}
+    if "split" in events.columns:
+        counts["events_by_split"] = {s: int(n) for s, n in events["split"].value_counts().items()}
+    return counts
+
+
+def add_event_counts(total: dict, block: dict) -> dict:
+    """`event_counts` of two disjoint sets of users' events, combined."""
+    out = {"events": total.get("events", 0) + block["events"], "users": total.get("users", 0) + block["users"]}
+    if "events_by_split" in block:
+        by_split = dict(total.get("events_by_split", {}))
+        for name, n in block["events_by_split"].items():
+            by_split[name] = by_split.get(name, 0) + n
+        out["events_by_split"] = by_split
+    return out
+
+
+def write_dataset_tables(dataset: Dataset, out: Path, counts: dict) -> Path:
+    """Write every file of a dataset directory but the events (already in `out`, described by
+    `counts` = `event_counts`): items, users, judgments, rejects and `dataset.json`, the last."""
     items = coerce_columns(dataset.items, ITEM_COLUMNS)
     atomic_write(out / ITEMS_FILE, lambda p: items.to_parquet(p, index=False))
-    events = dataset.events.copy()
-    events = coerce_columns(events, EVENT_COLUMNS)
-    atomic_write(out / EVENTS_FILE, lambda p: events.to_parquet(p, index=False))
     for frame, name in ((dataset.users, USERS_FILE), (dataset.judgments, JUDGMENTS_FILE)):
         if frame is not None:
             atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
@@ -137,16 +162,11 @@ def write_dataset(dataset: Dataset, out_dir: str | os.PathLike) -> Path:
     write_rejects(rejects, out / REJECTS_FILE)
     info = dict(dataset.info)
     info["schema_version"] = SCHEMA_VERSION
-    info["counts"] = {
-        "items": int(len(items)),
-        "events": int(len(events)),
-        "users": int(events["user_id"].nunique()),
-        "judgments": int(len(dataset.judgments)) if dataset.judgments is not None else 0,
-        "rejects": int(len(rejects)),
-    }
-    if "split" in events.columns:
-        info["counts"]["events_by_split"] = {
-            s: int(n) for s, n in events["split"].value_counts().items()}
+    info["counts"] = {"items": int(len(items)), "events": counts["events"], "users": counts["users"],
+                      "judgments": int(len(dataset.judgments)) if dataset.judgments is not None else 0,
+                      "rejects": int(len(rejects))}
+    if "events_by_split" in counts:
+        info["counts"]["events_by_split"] = counts["events_by_split"]
     info["rejects_by_reason"] = {str(k): int(v) for k, v in
                                  rejects["reason"].value_counts().items()} if len(rejects) else {}
     atomic_write(out / INFO_FILE, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True)))

@@ -29,6 +29,7 @@ Generative model (all draws from one ``numpy.random.default_rng(seed)``, so a se
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -49,12 +50,14 @@ from recsys_tf.data.catalog_vocabulary_zh import (
     LEAVES_ZH,
     WELL_MADE_ZH,
 )
+from recsys_tf.atomic import atomic_write
 from recsys_tf.data.schema import Dataset, empty_rejects
 from recsys_tf.errors import InputError
 
 DAY = 86_400
 START_TIME = 1_700_000_000  # 2023-11-14, an arbitrary fixed origin
 COLD_START_CUTOFF = 0.85
+BLOCK_USERS = 20_000  # `write_synthetic` holds this many users' events (~700k) at a time
 
 
 class _Lexicon(NamedTuple):
@@ -297,40 +300,112 @@ def generate(n_items: int = 2000, n_users: int = 1000, sessions_per_user: float 
     """Generate a canonical `Dataset` (items, events, users, judgments). Deterministic in `seed`.
     `language` "zh" writes titles, descriptions, categories and queries in Chinese
     (`catalog_vocabulary_zh`): the same world and events as "en" for the same seed, other text."""
-    # Every part draws from the one `rng` in a fixed order (catalog, then per user: taste, segment,
-    # age, sessions; then judgments); the data sets behind the documented numbers depend on it.
-    if n_items < 50 or n_users < 10:
-        raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
-                         f"n_users={n_users}. Fix: pass larger sizes.")
-    if language not in SYNTHETIC_LANGUAGES:
-        raise InputError(f"`language` must be one of {SYNTHETIC_LANGUAGES}. Received: language={language!r}.")
-    rng = np.random.default_rng(seed)
-    lexicon = _lexicon(language)
-    world = _world(*_make_items(n_items, days, cold_start_fraction, rng, lexicon), lexicon)
-    users, events = [], []
-    span = days * DAY
-    for u in range(n_users):
-        user_id = f"U{u:05d}"
-        taste = _taste(world, rng)
-        segment = USER_SEGMENTS[int(rng.integers(len(USER_SEGMENTS)))]
-        users.append({"user_id": user_id, "segment": segment, "age": int(rng.integers(18, 80))})
-        n_sessions = max(1, int(rng.poisson(sessions_per_user)))
-        last_purchase_leaf = None
-        for start in np.sort(rng.uniform(0, span, size=n_sessions)):
-            last_purchase_leaf = _session(world, user_id, taste, start, last_purchase_leaf, events, rng)
-    items = world.items
-    ev = pd.DataFrame(events, columns=["user_id", "item", "event", "timestamp", "rating", "query", "device"])
-    ev["item_id"] = items["item_id"].to_numpy()[ev.pop("item").to_numpy()]
-    ev = ev.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
-    ev = ev[["user_id", "item_id", "event", "timestamp", "rating", "query", "device"]]
-    judgments = _judgments(items, world.meta, world.item_leaf, n_judgment_queries, rng, lexicon)
-    info = {"source": "synthetic", "generator": {"n_items": n_items, "n_users": n_users,
-            "sessions_per_user": sessions_per_user, "days": days,
-            "cold_start_fraction": cold_start_fraction, "seed": seed, "language": language},
-            "cold_start_after": int(START_TIME + COLD_START_CUTOFF * span),
-            "user_ids": "plain", "context_columns": ["device"]}
-    return Dataset(items=items, events=ev, users=pd.DataFrame(users), judgments=judgments, info=info,
-                   rejects=empty_rejects())
+    world = _SyntheticWorld(n_items, n_users, sessions_per_user, days, cold_start_fraction, seed, language)
+    (users, events), = world.user_blocks(n_users)
+    return world.dataset(users, events, n_judgment_queries)
+
+
+def write_synthetic(out: str | Path, *, n_items: int = 2000, n_users: int = 1000, sessions_per_user: float = 8.0,
+                    days: int = 120, cold_start_fraction: float = 0.08, seed: int = 42,
+                    n_judgment_queries: int = 400, language: str = "en", split: str | None = None,
+                    block_users: int = BLOCK_USERS) -> dict:
+    """Write the synthetic dataset to `out` holding one block of `block_users` users' events at a time
+    (10M events in a few hundred MB). The events file holds the blocks one after the other, each in
+    (timestamp, user) order: with `n_users <= block_users` it is `generate`'s dataset exactly.
+    `split="temporal-last"` also splits it (a per-user split, so per block = on the whole table).
+    Returns the `counts` of `dataset.json`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recsys_tf.data.schema import (
+        EVENT_COLUMNS,
+        EVENTS_FILE,
+        add_event_counts,
+        coerce_columns,
+        event_counts,
+        write_dataset_tables,
+    )
+    from recsys_tf.data.splits import split_events
+
+    if split not in (None, "temporal-last"):
+        raise InputError(f"`split` must be None or 'temporal-last' (a per-user split). Received: split={split!r}. "
+                         f"Fix: write the data unsplit, then `recsys-tf data split DIR --out SPLIT --strategy {split}`.")
+    world = _SyntheticWorld(n_items, n_users, sessions_per_user, days, cold_start_fraction, seed, language)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    users, counts = [], {}
+
+    def write_events(path):
+        nonlocal counts
+        writer = None
+        try:
+            for block_users_frame, events in world.user_blocks(block_users):
+                if split:
+                    events = split_events(events, split)
+                table = pa.Table.from_pandas(coerce_columns(events, EVENT_COLUMNS), preserve_index=False)
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+                users.append(block_users_frame)
+                counts = add_event_counts(counts, event_counts(events))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(out / EVENTS_FILE, write_events)
+    dataset = world.dataset(pd.concat(users, ignore_index=True), None, n_judgment_queries)
+    if split:
+        dataset.info["split"] = {"strategy": split}
+    write_dataset_tables(dataset, out, counts)
+    return counts
+
+
+class _SyntheticWorld:
+    """The catalog and the user loop of `generate`, drawing from one `rng` in a fixed order (catalog,
+    then per user: taste, segment, age, sessions; then judgments): the data sets behind the
+    documented numbers depend on that order."""
+
+    def __init__(self, n_items, n_users, sessions_per_user, days, cold_start_fraction, seed, language):
+        if n_items < 50 or n_users < 10:
+            raise InputError(f"`n_items` must be >= 50 and `n_users` >= 10. Received: n_items={n_items}, "
+                             f"n_users={n_users}. Fix: pass larger sizes.")
+        if language not in SYNTHETIC_LANGUAGES:
+            raise InputError(f"`language` must be one of {SYNTHETIC_LANGUAGES}. Received: language={language!r}.")
+        self.rng = np.random.default_rng(seed)
+        self.lexicon = _lexicon(language)
+        self.world = _world(*_make_items(n_items, days, cold_start_fraction, self.rng, self.lexicon), self.lexicon)
+        self.n_users, self.sessions_per_user, self.span = n_users, sessions_per_user, days * DAY
+        self.generator = {"n_items": n_items, "n_users": n_users, "sessions_per_user": sessions_per_user,
+                          "days": days, "cold_start_fraction": cold_start_fraction, "seed": seed, "language": language}
+
+    def user_blocks(self, block_users: int):
+        """(users, events) of consecutive blocks of `block_users` users, events in (timestamp, user) order."""
+        world, rng = self.world, self.rng
+        for first in range(0, self.n_users, block_users):
+            users, events = [], []
+            for u in range(first, min(self.n_users, first + block_users)):
+                user_id = f"U{u:05d}"
+                taste = _taste(world, rng)
+                segment = USER_SEGMENTS[int(rng.integers(len(USER_SEGMENTS)))]
+                users.append({"user_id": user_id, "segment": segment, "age": int(rng.integers(18, 80))})
+                n_sessions = max(1, int(rng.poisson(self.sessions_per_user)))
+                last_purchase_leaf = None
+                for start in np.sort(rng.uniform(0, self.span, size=n_sessions)):
+                    last_purchase_leaf = _session(world, user_id, taste, start, last_purchase_leaf, events, rng)
+            ev = pd.DataFrame(events, columns=["user_id", "item", "event", "timestamp", "rating", "query", "device"])
+            ev["item_id"] = world.items["item_id"].to_numpy()[ev.pop("item").to_numpy()]
+            ev = ev.sort_values(["timestamp", "user_id"], kind="stable").reset_index(drop=True)
+            yield pd.DataFrame(users), ev[["user_id", "item_id", "event", "timestamp", "rating", "query", "device"]]
+
+    def dataset(self, users: pd.DataFrame, events: pd.DataFrame | None, n_judgment_queries: int) -> Dataset:
+        """The `Dataset` once every user block was drawn (the judgments draw last)."""
+        items = self.world.items
+        judgments = _judgments(items, self.world.meta, self.world.item_leaf, n_judgment_queries, self.rng,
+                               self.lexicon)
+        info = {"source": "synthetic", "generator": dict(self.generator),
+                "cold_start_after": int(START_TIME + COLD_START_CUTOFF * self.span),
+                "user_ids": "plain", "context_columns": ["device"]}
+        return Dataset(items=items, events=events, users=users, judgments=judgments, info=info,
+                       rejects=empty_rejects())
 
 
 def _judgments(items, meta, item_leaf, n_queries, rng, lex: _Lexicon) -> pd.DataFrame:

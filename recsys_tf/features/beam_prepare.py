@@ -27,23 +27,28 @@ import numpy as np
 import pandas as pd
 
 from recsys_tf.features import shards
-from recsys_tf.features.prepare_examples import EVENT_COLUMNS, distinct_queries, users_examples
+from recsys_tf.features.prepare_examples import (
+    EVENTS_PER_BUCKET,
+    event_file_layout,
+    merge_summaries,
+    partial_summary,
+    user_bucket_keys,
+    users_examples,
+)
 
-EVENTS_PER_BUCKET = 200_000  # events one worker holds at once in the grouping step
 SUMMARY_FILE = "_beam_summary.json"
-_HASH_MODULUS = 2 ** 64
 
 
-def _row_groups(events_path: Path) -> tuple[list[tuple[str, int, int]], list[str], int]:
+def _row_groups(events_path: Path) -> list[tuple[str, int, int]]:
+    """(path, row group, position of its first row) of each row group of the events file."""
     import pyarrow.parquet as pq
 
     metadata = pq.ParquetFile(events_path).metadata
-    columns = [c for c in EVENT_COLUMNS if c in metadata.schema.names]
     groups, offset = [], 0
     for i in range(metadata.num_row_groups):
         groups.append((str(events_path), i, offset))
         offset += metadata.row_group(i).num_rows
-    return groups, columns, offset
+    return groups
 
 
 def _read_row_group(element, columns):
@@ -56,16 +61,10 @@ def _read_row_group(element, columns):
 
 
 def _by_bucket(frame: pd.DataFrame, buckets: int):
-    """(bucket, the frame's rows of that bucket's users): users hashed with a stable hash."""
-    keys = pd.util.hash_array(frame["user_id"].astype(str).to_numpy(object)) % np.uint64(buckets)
+    """(bucket, the frame's rows of that bucket's users)."""
+    keys = user_bucket_keys(frame["user_id"].to_numpy(), buckets)
     for bucket in np.unique(keys):
         yield int(bucket), frame[keys == bucket]
-
-
-def _partial_summary(frame: pd.DataFrame) -> dict:
-    devices = frame["device"].dropna().astype(str).unique().tolist() if "device" in frame.columns else []
-    return {"devices": set(devices), "queries": set(distinct_queries(frame["query"])),
-            "users": 0, "hash": shards.events_fingerprint(frame)}
 
 
 def _bucket_users(element) -> dict:
@@ -74,16 +73,6 @@ def _bucket_users(element) -> dict:
     for frame in element[1]:
         users.update(frame["user_id"].astype(str))
     return {"devices": set(), "queries": set(), "users": len(users), "hash": 0}
-
-
-def _merge(parts) -> dict:
-    out = {"devices": set(), "queries": set(), "users": 0, "hash": 0}
-    for part in parts:
-        out["devices"] |= part["devices"]
-        out["queries"] |= part["queries"]
-        out["users"] += part["users"]
-        out["hash"] = (out["hash"] + part["hash"]) % _HASH_MODULUS
-    return out
 
 
 def _bucket_examples(element, vocab, queries, max_history, block_size):
@@ -117,8 +106,8 @@ def _build(pipeline, groups, columns, buckets, items, user_bins, max_history, bl
     grouped = (frames | "bucket" >> beam.FlatMap(_by_bucket, buckets)
                | "group users" >> beam.GroupByKey())
     users = grouped | "users" >> beam.Map(_bucket_users)
-    summary = ((frames | "summaries" >> beam.Map(_partial_summary), users)
-               | beam.Flatten() | "merge" >> beam.CombineGlobally(_merge))
+    summary = ((frames | "summaries" >> beam.Map(partial_summary), users)
+               | beam.Flatten() | "merge" >> beam.CombineGlobally(merge_summaries))
     vocab = (pipeline | "one" >> beam.Create([None])
              | "vocabularies" >> beam.Map(vocabularies, beam.pvalue.AsSingleton(summary)))
     queries = summary | "queries" >> beam.Map(lambda s: sorted(s["queries"]))
@@ -145,16 +134,13 @@ def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from recsys_tf.data.schema import EVENTS_FILE, read_items
-    from recsys_tf.errors import InputError
     from recsys_tf.features.catalog import Catalog
     from recsys_tf.features.vocabulary import Vocabularies
 
     data_dir, out = Path(data_dir), Path(out)
     items = read_items(data_dir)
-    groups, columns, n_events = _row_groups(data_dir / EVENTS_FILE)
-    if "split" not in columns:
-        raise InputError(f"{data_dir / EVENTS_FILE} has no `split` column. "
-                         f"Fix: run `recsys-tf data split {data_dir} --out SPLIT_DIR` and prepare SPLIT_DIR.")
+    columns, n_events = event_file_layout(data_dir)
+    groups = _row_groups(data_dir / EVENTS_FILE)
     buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
     tmp = shards.new_temporary(out)
 

@@ -49,41 +49,121 @@ def users_examples(events: pd.DataFrame, vocab, max_history: int, query_index: d
     return out
 
 
-def _user_groups(events: pd.DataFrame, users_per_group: int):
-    """The events of consecutive groups of `users_per_group` users, each sorted by `row`."""
-    codes = pd.factorize(events["user_id"].astype(str))[0]
-    order = np.lexsort((events["row"].to_numpy(), codes))
-    sorted_codes = codes[order]
-    for first in range(0, int(codes.max()) + 1 if len(codes) else 0, users_per_group):
-        lo, hi = np.searchsorted(sorted_codes, [first, first + users_per_group])
-        yield events.iloc[np.sort(order[lo:hi])]
+EVENTS_PER_BUCKET = 200_000
+"""Events of one bucket of users: what a writer holds at once while it builds examples."""
+READ_BATCH = 262_144  # events read from the events file at a time
+_HASH_MODULUS = 2 ** 64
+
+
+def event_file_layout(data_dir: Path) -> tuple[list[str], int]:
+    """The example-relevant columns of a split dataset's events file and its row count, from the
+    Parquet metadata alone; fails with the fix when the events are not split."""
+    import pyarrow.parquet as pq
+
+    from recsys_tf.data.schema import EVENTS_FILE
+    from recsys_tf.errors import InputError
+
+    path = Path(data_dir) / EVENTS_FILE
+    if not path.exists():
+        raise InputError(f"{data_dir} has no {EVENTS_FILE}. Fix: pass a dataset directory written by "
+                         "`recsys-tf data load`/`synth` and split by `recsys-tf data split`.")
+    metadata = pq.ParquetFile(path).metadata
+    columns = [c for c in EVENT_COLUMNS if c in metadata.schema.names]
+    if "split" not in columns:
+        raise InputError(f"{path} has no `split` column. "
+                         f"Fix: run `recsys-tf data split {data_dir} --out SPLIT_DIR` and prepare SPLIT_DIR.")
+    return columns, metadata.num_rows
+
+
+def user_bucket_keys(user_ids, buckets: int) -> np.ndarray:
+    """A stable hash bucket per user id (the same on every machine and run)."""
+    keys = pd.util.hash_array(np.asarray(user_ids, dtype=object).astype(str).astype(object))
+    return (keys % np.uint64(buckets)).astype(np.int64)
+
+
+def partial_summary(frame: pd.DataFrame) -> dict:
+    """What the vocabularies and the manifest need from some event rows; `merge_summaries` adds them up."""
+    devices = frame["device"].dropna().astype(str).unique().tolist() if "device" in frame.columns else []
+    return {"devices": set(devices), "queries": set(distinct_queries(frame["query"])),
+            "users": 0, "hash": shards.events_fingerprint(frame)}
+
+
+def merge_summaries(parts) -> dict:
+    out = {"devices": set(), "queries": set(), "users": 0, "hash": 0}
+    for part in parts:
+        out["devices"] |= part["devices"]
+        out["queries"] |= part["queries"]
+        out["users"] += part["users"]
+        out["hash"] = (out["hash"] + part["hash"]) % _HASH_MODULUS
+    return out
+
+
+def _spill_by_bucket(events_path: Path, columns: list[str], buckets: int, spill: Path,
+                     read_batch: int) -> tuple[dict, list[Path]]:
+    """Pass 1: read the events file by batches, number the rows, summarise them and append each
+    batch's rows to its users' bucket file (Arrow, no Python per row). Returns the summary and the
+    bucket files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spill.mkdir()
+    writers, summary, offset = {}, merge_summaries([]), 0
+    try:
+        for batch in pq.ParquetFile(events_path).iter_batches(batch_size=read_batch, columns=columns):
+            table = pa.Table.from_batches([batch])
+            table = table.add_column(0, "row", pa.array(np.arange(offset, offset + len(table), dtype=np.int64)))
+            offset += len(table)
+            summary = merge_summaries([summary, partial_summary(table.to_pandas())])
+            keys = user_bucket_keys(table.column("user_id").to_numpy(zero_copy_only=False), buckets)
+            order = np.argsort(keys, kind="stable")
+            bounds = np.searchsorted(keys[order], np.arange(buckets + 1))
+            for bucket in np.flatnonzero(np.diff(bounds)):
+                part = table.take(pa.array(order[bounds[bucket]:bounds[bucket + 1]]))
+                if bucket not in writers:
+                    writers[bucket] = pq.ParquetWriter(spill / f"bucket-{bucket:05d}.parquet", part.schema)
+                writers[bucket].write_table(part)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return summary, [spill / f"bucket-{b:05d}.parquet" for b in sorted(writers)]
 
 
 def prepare_in_process(data_dir: str | Path, out: str | Path, *, max_history: int, user_bins: int | None = None,
-                       num_shards: int = 2, users_per_group: int = 50_000, log=print) -> dict:
-    """Write the examples of a split dataset to `out` (replacing a previous set only when complete)."""
-    from recsys_tf.data.schema import read_dataset
+                       num_shards: int = 2, events_per_bucket: int = EVENTS_PER_BUCKET, read_batch: int = READ_BATCH,
+                       log=print) -> dict:
+    """Write the examples of a split dataset to `out` (replacing a previous set only when complete),
+    holding one bucket of users' events at a time: pass 1 spills the events file into buckets of
+    whole users (`_spill_by_bucket`), pass 2 builds each bucket's examples with `users_examples`."""
+    import pyarrow.parquet as pq
+
+    from recsys_tf.data.schema import EVENTS_FILE, read_items
     from recsys_tf.features.catalog import Catalog
     from recsys_tf.features.vocabulary import Vocabularies
 
-    dataset = read_dataset(data_dir)
-    dataset.split("train")  # fails with the fix when the data is not split
-    events = numbered_events(dataset.events[[c for c in EVENT_COLUMNS if c in dataset.events.columns]])
-    vocab = Vocabularies.from_dataset(dataset.items, events, user_bins)
-    queries = distinct_queries(events["query"])
-    query_index = {q: i + 1 for i, q in enumerate(queries)}
+    data_dir = Path(data_dir)
+    items = read_items(data_dir)
+    columns, n_events = event_file_layout(data_dir)
+    buckets = max(1, -(-n_events // events_per_bucket))
     out, tmp = Path(out), shards.new_temporary(Path(out))
     try:
+        summary, bucket_files = _spill_by_bucket(data_dir / EVENTS_FILE, columns, buckets, tmp / ".spill", read_batch)
+        n_users = sum(len(pq.read_table(f, columns=["user_id"]).column("user_id").unique()) for f in bucket_files)
+        vocab = Vocabularies.from_catalog(items, summary["devices"], n_users, user_bins)
+        queries = sorted(summary["queries"])
+        query_index = {q: i + 1 for i, q in enumerate(queries)}
         writers = {name: shards.SplitWriter(tmp, name, num_shards) for name in shards.SPLIT_SOURCES}
         try:
-            for group in _user_groups(events, users_per_group):
-                for name, examples in users_examples(group, vocab, max_history, query_index).items():
+            for path in bucket_files:
+                events = pd.read_parquet(path).sort_values("row", kind="stable").reset_index(drop=True)
+                for name, examples in users_examples(events, vocab, max_history, query_index).items():
                     writers[name].write(examples)
+                path.unlink()
         finally:
             splits = {name: writer.close() for name, writer in writers.items()}
+        (tmp / ".spill").rmdir()
         manifest = shards.publish(tmp, out, vocab=vocab, queries=queries, splits=splits, max_history=max_history,
-                                  events_hash=shards.events_fingerprint(events),
-                                  texts_hash=shards.texts_fingerprint(Catalog.from_items(dataset.items, vocab).texts),
+                                  events_hash=int(summary["hash"]),
+                                  texts_hash=shards.texts_fingerprint(Catalog.from_items(items, vocab).texts),
                                   writer="in-process")
     except BaseException:
         shards.discard(tmp)

@@ -102,3 +102,33 @@ def test_chinese_world_has_the_same_items_users_and_events_with_chinese_text(sma
     assert zh.judgments["query"].map(lambda q: bool(han.search(q))).all()
     with pytest.raises(InputError, match="`language` must be one of \\('en', 'zh'\\)"):
         generate(n_items=60, n_users=10, language="fr")
+
+
+def test_written_in_blocks_it_is_the_same_data_and_one_block_is_generate_exactly(tmp_path):
+    """`write_synthetic` holds one block of users at a time: the same users' events (each block in
+    time order) and the same catalog, users and judgments; with one block, `generate`'s files."""
+    from recsys_tf.data.splits import split_dataset
+    from recsys_tf.data.synthetic import write_synthetic
+
+    whole = generate(n_items=80, n_users=25, seed=5, n_judgment_queries=10)
+    counts = write_synthetic(tmp_path / "blocks", n_items=80, n_users=25, seed=5, n_judgment_queries=10,
+                             split="temporal-last", block_users=7)
+    blocks = read_dataset(tmp_path / "blocks")
+    reference = split_dataset(whole, "temporal-last").events
+    key = ["user_id", "timestamp", "item_id", "event"]
+    pd.testing.assert_frame_equal(blocks.events.sort_values(key, kind="stable").reset_index(drop=True),
+                                  read_dataset(write_dataset(split_dataset(whole, "temporal-last"), tmp_path / "w"))
+                                  .events.sort_values(key, kind="stable").reset_index(drop=True))
+    # the blocks follow each other: users 0-6, then 7-13, ...
+    assert list(pd.unique(blocks.events["user_id"].str[1:].astype(int) // 7)) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(blocks.users, whole.users)
+    pd.testing.assert_frame_equal(blocks.judgments, whole.judgments)
+    assert {k: blocks.info["counts"][k] for k in counts} == counts and counts["events"] == len(reference)
+    assert blocks.info["counts"]["events_by_split"] == reference["split"].value_counts().to_dict()
+    assert blocks.info["split"] == {"strategy": "temporal-last"}
+
+    write_synthetic(tmp_path / "one", n_items=80, n_users=25, seed=5, n_judgment_queries=10)
+    written = read_dataset(write_dataset(whole, tmp_path / "generate"))
+    pd.testing.assert_frame_equal(read_dataset(tmp_path / "one").events, written.events)
+    with pytest.raises(InputError, match="per-user split.*split='random'.*--strategy random"):
+        write_synthetic(tmp_path / "x", n_items=80, n_users=25, split="random")

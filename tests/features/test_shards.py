@@ -33,7 +33,7 @@ def data_dir(tmp_path_factory, small_dataset):
 def in_process(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("in_process") / "examples"
     manifest = prepare_examples.prepare_in_process(data_dir, out, max_history=MAX_HISTORY, num_shards=3,
-                                                   users_per_group=7, log=None)
+                                                   events_per_bucket=500, read_batch=1000, log=None)
     return out, manifest
 
 
@@ -126,7 +126,7 @@ def test_a_crash_while_writing_keeps_the_previous_complete_set(data_dir, in_proc
     real = prepare_examples.users_examples
     monkeypatch.setattr(prepare_examples, "users_examples", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        prepare_examples.prepare_in_process(data_dir, out, max_history=MAX_HISTORY + 1, users_per_group=10, log=None)
+        prepare_examples.prepare_in_process(data_dir, out, max_history=MAX_HISTORY + 1, events_per_bucket=500, log=None)
     assert shards.read_manifest(out) == first and not list(tmp_path.glob(".tmp-*"))
     assert len(shards.load_split(out, "train")["row"]) == first["splits"]["train"]["examples"]
 
