@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from recsys_tf.atomic import atomic_write
 from recsys_tf.constants import SYNTHETIC_LANGUAGES
 from recsys_tf.data.catalog_vocabulary import (
     COLOURS,
@@ -50,7 +51,6 @@ from recsys_tf.data.catalog_vocabulary_zh import (
     LEAVES_ZH,
     WELL_MADE_ZH,
 )
-from recsys_tf.atomic import atomic_write
 from recsys_tf.data.schema import Dataset, empty_rejects
 from recsys_tf.errors import InputError
 
