@@ -82,7 +82,12 @@ def bench_run(path: str) -> None:
 
     from recsys_tf.evaluation.baselines import BM25Search
     from recsys_tf.evaluation.compare import paired_bootstrap
-    from recsys_tf.evaluation.judgments import graded_queries, judgment_half, zero_shot_ndcg
+    from recsys_tf.evaluation.judgments import (
+        graded_queries,
+        judgment_half,
+        search_validation,
+        zero_shot_ndcg,
+    )
     from recsys_tf.evaluation.metrics import graded_ndcg
     from recsys_tf.export.exporter import export_run
     from recsys_tf.index.lexical import FUSION_POOL, LexicalIndex, hybrid_top_k
@@ -92,7 +97,7 @@ def bench_run(path: str) -> None:
     run = load_run(path)
     texts_catalog = run.catalog.texts
     frozen = run.config.text.mode == "frozen"
-    report = calibrate_search(run.model, run.query_encoder, run.dataset, run.vocab, run.path, print,
+    report = calibrate_search(run.model, run.query_encoder, search_validation(run.dataset), run.vocab, run.path, print,
                               texts_catalog, run.config.train.fusion_weight, run.item_encoder if frozen else None)
     run = load_run(path)  # the calibrated weights and fusion weight
     weight = run.fusion_weight

@@ -1,9 +1,15 @@
-"""Data-path scale: synthetic events -> split -> `data prepare` (in process and on Beam's DirectRunner).
+"""Data-path scale: synthetic events -> split -> `data prepare` (in process and on Beam's DirectRunner)
+-> one training epoch (frozen text) from the shards or from memory.
 
-Prints, per size, the events per second and the peak RSS of each stage, each stage in its own
-process (so its RSS is its own and TensorFlow's import is not counted as work):
+Prints, per size, the rate and the peak RSS of each stage, each stage in its own process (so its
+RSS is its own; TensorFlow's import happens before the clock starts):
 
     python benchmarks/scale.py --events 300000 --events 1000000 --work runs/scale
+    python benchmarks/scale.py --events 300000 --stages train_memory,train_shards
+
+The training stages run one epoch of the default model with frozen MiniLM text (vectors cached in
+WORK/text_cache, so encoding is paid once) and report training examples per second over the epoch
+(`history[0].seconds`: the steps, not setup or validation); `--max-steps` caps the epoch.
 
 The synthetic world has ~34 events per user, so `--events N` draws N / 34 users and 2,000 items.
 """
@@ -18,13 +24,31 @@ import time
 from pathlib import Path
 
 
-def _stage(name: str, root: Path, target: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--stage", name, "--work", str(root), "--events", str(target)],
-                         check=True, capture_output=True, text=True)
+def _stage(name: str, root: Path, target: int, max_steps: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--stage", name, "--work", str(root), "--events", str(target),
+                          "--max-steps", str(max_steps)], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _run_stage(name: str, root: Path, target: int) -> dict:
+def _train_epoch(name: str, root: Path, max_steps: int) -> tuple[int, float]:
+    """(training examples, seconds) of one epoch of `name` (train_memory / train_shards)."""
+    import shutil
+
+    from recsys_tf.training.config import load_config
+    from recsys_tf.training.run import train_run
+
+    run = root / name
+    shutil.rmtree(run, ignore_errors=True)
+    config = load_config(None, ["train.epochs=1", f"train.max_steps_per_epoch={max_steps}",
+                                f"text.cache_dir={root.parent / 'text_cache'}", "model.max_history=20"])
+    examples = root / "examples" / "in_process" if name == "train_shards" else None
+    result = train_run(root / "split", run, config, log=lambda *_: None, examples_dir=examples)
+    steps = json.loads((run / "run.json").read_text())["train_examples"] // config.train.batch_size
+    steps = min(steps, max_steps) if max_steps else steps
+    return steps * config.train.batch_size, result["history"][0]["seconds"]
+
+
+def _run_stage(name: str, root: Path, target: int, max_steps: int = 0) -> dict:
     split, examples = root / "split", root / "examples"
     started = time.perf_counter()
     if name == "synth":
@@ -39,7 +63,10 @@ def _run_stage(name: str, root: Path, target: int) -> dict:
 
         events = len(pd.read_parquet(split / "events.parquet", columns=["user_id"]))
         started = time.perf_counter()
-        if name == "in_process":
+        if name.startswith("train_"):
+            events, seconds = _train_epoch(name, root, max_steps)  # events: training examples here
+            started = time.perf_counter() - seconds
+        elif name == "in_process":
             from recsys_tf.features.prepare_examples import prepare_in_process
 
             prepare_in_process(split, examples / "in_process", max_history=20, num_shards=4, log=None)
@@ -57,19 +84,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, action="append", help="target event count (repeatable)")
     parser.add_argument("--work", default="runs/scale")
-    parser.add_argument("--stages", default="synth,in_process,beam")
+    parser.add_argument("--stages", default="synth,in_process,beam",
+                        help="comma-separated: synth, in_process, beam, train_memory, train_shards")
+    parser.add_argument("--max-steps", type=int, default=0, help="training stages: cap the epoch (0 = whole)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
-        print(json.dumps(_run_stage(args.stage, Path(args.work), args.events[0])))
+        print(json.dumps(_run_stage(args.stage, Path(args.work), args.events[0], args.max_steps)))
         return
-    print("| events | stage | seconds | events/s | peak RSS (GB) |\n|---|---|---|---|---|")
+    print("| events | stage | seconds | events/s (training: examples/s) | peak RSS (GB) |\n|---|---|---|---|---|")
     for target in args.events or [300_000]:
         root = Path(args.work) / str(target)
         for name in args.stages.split(","):
             if name == "synth" and (root / "split" / "events.parquet").exists():
                 continue
-            r = _stage(name, root, target)
+            r = _stage(name, root, target, args.max_steps)
             print(f"| {r['events']:,} | {name} | {r['seconds']} | {r['events_per_s']:,} | {r['peak_rss_gb']} |",
                   flush=True)
 

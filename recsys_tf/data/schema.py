@@ -200,6 +200,12 @@ def read_items(data_dir: str | os.PathLike) -> pd.DataFrame:
     return _checked(pd.read_parquet(path), ITEM_COLUMNS, path)
 
 
+def read_judgments(data_dir: str | os.PathLike) -> pd.DataFrame | None:
+    """The judged search queries of a dataset directory, None when it has none."""
+    path = Path(data_dir) / JUDGMENTS_FILE
+    return pd.read_parquet(path) if path.exists() else None
+
+
 def read_dataset(data_dir: str | os.PathLike) -> Dataset:
     """Read a canonical dataset directory written by `write_dataset` (any loader or `data synth`)."""
     path = Path(data_dir)
@@ -213,7 +219,7 @@ def read_dataset(data_dir: str | os.PathLike) -> Dataset:
     items = read_items(path)
     events = _checked(pd.read_parquet(path / EVENTS_FILE), EVENT_COLUMNS, path / EVENTS_FILE)
     users = pd.read_parquet(path / USERS_FILE) if (path / USERS_FILE).exists() else None
-    judgments = pd.read_parquet(path / JUDGMENTS_FILE) if (path / JUDGMENTS_FILE).exists() else None
+    judgments = read_judgments(path)
     info = json.loads((path / INFO_FILE).read_text()) if (path / INFO_FILE).exists() else {}
     rejects = (pd.read_csv(path / REJECTS_FILE, dtype=str, keep_default_na=False)
                if (path / REJECTS_FILE).exists() else empty_rejects())

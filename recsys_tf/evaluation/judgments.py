@@ -99,16 +99,20 @@ def search_validation(dataset) -> tuple[pd.DataFrame | None, str]:
     """The queries a run may tune its search on, as a judgments table, and where they come from: the
     validation half of the judged queries, else the validation split's search clicks (each clicked
     item relevance 1)."""
-    judged = judgment_half(dataset.judgments, "validation")
+    events, clicks = dataset.events, None
+    if "split" in events.columns and "query" in events.columns:
+        clicks = events[(events["split"] == "validation") & (events["query"].astype(str) != "")]
+    return search_validation_from(dataset.judgments, clicks)
+
+
+def search_validation_from(judgments: pd.DataFrame | None, clicks: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str]:
+    """`search_validation` from the judgments and the validation search clicks ((query, item_id) rows)."""
+    judged = judgment_half(judgments, "validation")
     if judged is not None and len(judged):
         return judged, "validation half of the judged queries"
-    events = dataset.events
-    if "split" not in events.columns or "query" not in events.columns:
+    if clicks is None or not len(clicks):
         return None, "none"
-    clicks = events[(events["split"] == "validation") & (events["query"].astype(str) != "")]
-    if not len(clicks):
-        return None, "none"
-    frame = pd.DataFrame({"query": clicks["query"].astype(str), "item_id": clicks["item_id"].astype(str),
+    frame = pd.DataFrame({"query": clicks["query"].astype(str).to_numpy(), "item_id": clicks["item_id"].astype(str).to_numpy(),
                           "relevance": 1.0}).drop_duplicates(["query", "item_id"]).reset_index(drop=True)
     return frame, "validation search clicks"
 

@@ -160,7 +160,7 @@ def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int
         manifest = shards.publish(tmp, out, vocab=vocab, queries=summary["queries"], splits=splits,
                                   max_history=max_history, events_hash=int(summary["hash"]),
                                   texts_hash=shards.texts_fingerprint(Catalog.from_items(items, vocab).texts),
-                                  writer=f"beam:{runner}")
+                                  writer=f"beam:{runner}", users=int(summary["users"]))
     except BaseException:
         shards.discard(tmp)
         raise

@@ -41,9 +41,10 @@ class Catalog:
     def size(self) -> int:
         return len(self.item_ids)
 
-    def sampling_probability(self, train_item_index: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
+    def sampling_probability(self, counts: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
         """Estimated probability that an item is a positive in a batch (for logQ correction),
-        (n_items + 1,) float32, from training-target frequencies with add-`smoothing`."""
-        counts = np.bincount(train_item_index, minlength=self.size + 1).astype(np.float64) + smoothing
+        (n_items + 1,) float32, from the training targets per catalog index ((n_items + 1,) counts)
+        with add-`smoothing`."""
+        counts = np.asarray(counts).astype(np.float64) + smoothing
         counts[0] = smoothing
         return (counts / counts.sum()).astype(np.float32)

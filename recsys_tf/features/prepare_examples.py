@@ -98,21 +98,41 @@ def merge_summaries(parts) -> dict:
     return out
 
 
+def _numbered_batches(events_path: Path, columns: list[str], read_batch: int):
+    """The events file as Arrow tables of `read_batch` rows, each with its rows' positions (`row`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    offset = 0
+    for batch in pq.ParquetFile(events_path).iter_batches(batch_size=read_batch, columns=columns):
+        table = pa.Table.from_batches([batch])
+        yield table.add_column(0, "row", pa.array(np.arange(offset, offset + len(table), dtype=np.int64)))
+        offset += len(table)
+
+
+def events_file_fingerprint(data_dir: str | Path, read_batch: int = READ_BATCH) -> int:
+    """`shards.events_fingerprint` of a split dataset's whole events file, read in batches: the
+    value a manifest records for the events it was prepared from."""
+    from recsys_tf.data.schema import EVENTS_FILE
+
+    columns, _ = event_file_layout(Path(data_dir))
+    total = 0
+    for table in _numbered_batches(Path(data_dir) / EVENTS_FILE, columns, read_batch):
+        total = (total + shards.events_fingerprint(table.to_pandas())) % _HASH_MODULUS
+    return total
+
+
 def _spill_by_bucket(events_path: Path, columns: list[str], buckets: int, spill: Path,
                      read_batch: int) -> tuple[dict, list[Path]]:
-    """Pass 1: read the events file by batches, number the rows, summarise them and append each
-    batch's rows to its users' bucket file (Arrow, no Python per row). Returns the summary and the
-    bucket files."""
+    """Pass 1: read the events file by batches, summarise them and append each batch's rows to its
+    users' bucket file (Arrow, no Python per row). Returns the summary and the bucket files."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     spill.mkdir()
-    writers, summary, offset = {}, merge_summaries([]), 0
+    writers, summary = {}, merge_summaries([])
     try:
-        for batch in pq.ParquetFile(events_path).iter_batches(batch_size=read_batch, columns=columns):
-            table = pa.Table.from_batches([batch])
-            table = table.add_column(0, "row", pa.array(np.arange(offset, offset + len(table), dtype=np.int64)))
-            offset += len(table)
+        for table in _numbered_batches(events_path, columns, read_batch):
             summary = merge_summaries([summary, partial_summary(table.to_pandas())])
             keys = user_bucket_keys(table.column("user_id").to_numpy(zero_copy_only=False), buckets)
             order = np.argsort(keys, kind="stable")
@@ -164,7 +184,7 @@ def prepare_in_process(data_dir: str | Path, out: str | Path, *, max_history: in
         manifest = shards.publish(tmp, out, vocab=vocab, queries=queries, splits=splits, max_history=max_history,
                                   events_hash=int(summary["hash"]),
                                   texts_hash=shards.texts_fingerprint(Catalog.from_items(items, vocab).texts),
-                                  writer="in-process")
+                                  writer="in-process", users=n_users)
     except BaseException:
         shards.discard(tmp)
         raise

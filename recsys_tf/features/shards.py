@@ -4,7 +4,8 @@
 An examples directory:
 
     manifest.json        schema version, feature spec, max_history, per split the example count and
-                         its shard files, fingerprints of the dataset's events and catalog texts
+                         its shard files, fingerprints of the dataset's events and catalog texts,
+                         the item, query and user counts
     vocabularies.json    `Vocabularies` (items in catalog order, categories, brands, devices, user bins)
     queries.json         the distinct query texts; an example's `query_index` i > 0 is queries[i - 1]
     train-00000-of-00002.tfrecord, validation-..., test-...
@@ -140,7 +141,7 @@ def texts_fingerprint(texts) -> str:
 
 
 def publish(tmp: Path, out: Path, *, vocab, queries: list[str], splits: dict, max_history: int,
-            events_hash: int, texts_hash: str, writer: str) -> dict:
+            events_hash: int, texts_hash: str, writer: str, users: int) -> dict:
     """Write the vocabularies, queries and (last) the manifest into `tmp`, then `commit` it to `out`."""
     vocab.save(tmp / VOCABULARIES_FILE)
     atomic_write_text(tmp / QUERIES_FILE, json.dumps(queries, ensure_ascii=False))
@@ -149,7 +150,7 @@ def publish(tmp: Path, out: Path, *, vocab, queries: list[str], splits: dict, ma
                 "features": feature_spec(max_history), "splits": splits,
                 "history_sources": {k: list(v) for k, v in SPLIT_SOURCES.items()},
                 "events_fingerprint": f"{events_hash:016x}", "catalog_texts_sha256": texts_hash,
-                "items": len(vocab.items), "queries": len(queries)}
+                "items": len(vocab.items), "queries": len(queries), "users": users}
     atomic_write_text(tmp / MANIFEST_FILE, json.dumps(manifest, indent=2))
     commit(tmp, out)
     return manifest

@@ -141,6 +141,9 @@ class TrainConfig:
     eval_k: list = opt([10, 50], "cut-offs of the validation metrics", low=1)
     histogram_every_epochs: int = opt(1, "TensorBoard weight histograms every N epochs (0 = never)", low=0)
     max_steps_per_epoch: int = opt(0, "0 = whole epoch (tests use small values)", low=0)
+    shuffle_whole_up_to: int = opt(1_000_000, "a train split of at most this many examples (read by one input "
+                                   "pipeline) is held in memory and shuffled whole each epoch; larger ones stream "
+                                   "from the shards through a 200,000-example shuffle buffer", low=0)
     calibrate_search_text: bool = opt(True, "after training, choose the query tower's text weight and the hybrid "
                                       "fusion weight for the best NDCG@10 on the validation half of the judgments "
                                       "(else validation search clicks; docs/hybrid_search.md)")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 from pathlib import Path
 
 from recsys_tf.atomic import atomic_write, atomic_write_text
-from recsys_tf.data.schema import Dataset, DatasetError, content_fingerprint, read_dataset
+from recsys_tf.data.schema import Dataset
 from recsys_tf.errors import InputError
 from recsys_tf.training.config import ExperimentConfig
 from recsys_tf.training.trained_run import (
@@ -29,18 +30,10 @@ from recsys_tf.training.trained_run import (
 __all__ = ["train_run", "load_run", "calibrate_search", "has_training_queries", "query_student_layers"]
 
 
-def _check_split(dataset: Dataset, data_dir) -> None:
-    if "split" not in dataset.events.columns:
-        raise DatasetError(f"{data_dir}: events have no `split` column. Fix: `recsys-tf data split {data_dir} "
-                           "--out SPLIT_DIR` and train on SPLIT_DIR.")
-    if not (dataset.events["split"] == "train").any():
-        raise DatasetError(f"{data_dir}: no training events (split == 'train'). Fix: check the split fractions.")
-
-
 def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfig, log=print,
               examples_dir: str | Path | None = None) -> dict:
-    """Train a run from a split dataset; with `examples_dir` (`data prepare` output) the training
-    examples are streamed from its shards."""
+    """Train a run from a split dataset. Training streams the examples `recsys-tf data prepare`
+    writes: those in `examples_dir`, else the run's own in RUN/examples (written first)."""
     from recsys_tf.locking import run_lock
     from recsys_tf.training.strategy import choose_strategy
     from recsys_tf.training.trainer import is_chief
@@ -51,10 +44,25 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
     run_dir.mkdir(parents=True, exist_ok=True)
     # the chief holds the run directory (the other workers of a multi-worker job share it)
     with run_lock(run_dir, "train") if is_chief() else contextlib.nullcontext():
-        return _train(data_dir, run_dir, config, strategy, log, examples_dir)
+        return _train(Path(data_dir), run_dir, config, strategy, log, examples_dir)
 
 
-def _train(data_dir, run_dir: Path, config: ExperimentConfig, strategy, log, examples_dir) -> dict:
+def _training_data(data_dir: Path, run_dir: Path, config: ExperimentConfig, examples_dir, chief: bool, log):
+    """(TrainingData, data fingerprint): a resumed run is checked against its data and configuration
+    before anything is written; then the examples are found or written and read."""
+    from recsys_tf.data.schema import read_items
+    from recsys_tf.features.prepare_examples import event_file_layout, events_file_fingerprint
+    from recsys_tf.training.prepare import TrainingData, data_fingerprint, training_examples
+
+    items = read_items(data_dir)
+    event_file_layout(data_dir)  # fails with the fix when the events are not split
+    if (run_dir / BACKUP_DIR).exists():
+        _refuse_mixed_resume(run_dir, config, data_fingerprint(items, events_file_fingerprint(data_dir)))
+    examples, events_hash = training_examples(data_dir, run_dir, config, items, examples_dir, chief, log)
+    return TrainingData.read(data_dir, examples, items), data_fingerprint(items, events_hash)
+
+
+def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, log, examples_dir) -> dict:
     import keras
 
     from recsys_tf.training.builder import build_model
@@ -62,10 +70,7 @@ def _train(data_dir, run_dir: Path, config: ExperimentConfig, strategy, log, exa
     from recsys_tf.training.strategy import set_mixed_precision
     from recsys_tf.training.trainer import Trainer, is_chief
 
-    dataset = read_dataset(data_dir)
-    _check_split(dataset, data_dir)
-    data_fingerprint = content_fingerprint(dataset)
-    _refuse_mixed_resume(run_dir, config, data_fingerprint)
+    data, fingerprint = _training_data(data_dir, run_dir, config, examples_dir, is_chief(), log)
     keras.utils.set_random_seed(config.train.seed)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
@@ -74,51 +79,54 @@ def _train(data_dir, run_dir: Path, config: ExperimentConfig, strategy, log, exa
     log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
     with strategy.scope():
         item_encoder, query_encoder = text_encoders(config)
-    coverage = _text_coverage(dataset, item_encoder, config, log)
-    has_queries = has_training_queries(dataset)
+    coverage = _text_coverage(data.items, data.queries, item_encoder, config, log)
+    has_queries = bool(data.train_queries)
     if not has_queries and config.tasks.search > 0 and config.model.use_text:
         log("search: the training data has no search queries, so no query encoder is distilled and no search "
             "loss is computed; search signatures encode queries with the text tower itself")
     if query_student_layers(config, item_encoder, has_queries):
         # outside the strategy scope: the student is trained by its own loop and only encodes queries
         # (frozen mode); every worker distills the same student from the same seed and data
-        query_encoder = distilled_query_encoder(config, dataset, item_encoder, query_encoder, run_dir, log)
+        query_encoder = distilled_query_encoder(config, data.train_queries, data.items, item_encoder, query_encoder,
+                                                run_dir, log)
     with strategy.scope():
-        prepared = prepare(dataset, config, run_dir, item_encoder, query_encoder, examples_dir=examples_dir)
+        prepared = prepare(data, config, run_dir, item_encoder, query_encoder)
         model = build_model(config, prepared.vocab, prepared.catalog, prepared.text_vectors,
                             prepared.sampling_probability, prepared.rating_mean, item_encoder, query_encoder,
                             rating_range=prepared.rating_range, search_rows=has_queries)
     if is_chief():
         _write_run_files(run_dir, config, prepared, data_dir, strategy, policy, item_encoder, coverage,
-                         data_fingerprint)
-    validation_users = dataset.split("validation")["user_id"].astype(str).tolist()
-    trainer = Trainer(model, config, strategy, run_dir, prepared, validation_users)
+                         fingerprint, has_queries)
+    trainer = Trainer(model, config, strategy, run_dir, prepared, data.validation_users)
     trainer.logger.hparams(_hparams(config))
     result = trainer.fit(log=log)
     if is_chief():
         load_weights(model, run_dir / BEST_WEIGHTS)
         catalog = prepared.catalog
         if config.train.calibrate_search_text:
-            calibrate_search(model, query_encoder, dataset, prepared.vocab, run_dir, log, catalog.texts,
-                             config.train.fusion_weight,
+            from recsys_tf.evaluation.judgments import search_validation_from
+
+            calibrate_search(model, query_encoder, search_validation_from(data.judgments, data.validation_search_clicks()),
+                             prepared.vocab, run_dir, log, catalog.texts, config.train.fusion_weight,
                              item_encoder if config.text.mode == "frozen" else None)
         trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
         trainer.logger.flush()
+    elif examples_dir is None:  # a non-chief worker's own copy of the examples (`training_examples`)
+        shutil.rmtree(data.examples_dir.parent, ignore_errors=True)
     return result
 
 
-def _text_coverage(dataset, item_encoder, config: ExperimentConfig, log) -> dict | None:
+def _text_coverage(items, queries: list[str], item_encoder, config: ExperimentConfig, log) -> dict | None:
     """[UNK] coverage of the item titles, descriptions and queries under the text checkpoint
     (`text.strict_coverage` fails on poor coverage before any encoding)."""
     if item_encoder is None:
         return None
     from recsys_tf.text.coverage import check_text_coverage
 
-    items, events = dataset.items, dataset.events
     fields = {f"item {c}s": items[c].fillna("").astype(str).tolist() for c in ("title", "description")
               if c in items.columns}
-    if "query" in events.columns:
-        fields["queries"] = sorted(set(events["query"].fillna("").astype(str)) - {""})
+    if queries:
+        fields["queries"] = list(queries)
     return check_text_coverage(item_encoder, fields, strict=config.text.strict_coverage, log=log)
 
 
@@ -157,7 +165,7 @@ def _hparams(config: ExperimentConfig) -> dict:
 
 
 def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy, item_encoder,
-                     coverage: dict | None = None, data_fingerprint: str | None = None) -> None:
+                     coverage: dict | None, data_fingerprint: str, search_rows: bool) -> None:
     """config.yaml, vocab.json and run.json of a starting (or resuming) run."""
     config.save(run_dir / CONFIG_FILE)
     prepared.vocab.save(run_dir / VOCAB_FILE)
@@ -165,8 +173,8 @@ def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy
             "strategy": type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync, "precision": policy,
             "text_preset": item_encoder.preset if item_encoder is not None else None,
-            "train_examples": int(len(prepared.train["target_item"])),
-            "train_shards": str(prepared.train_shards.resolve()) if prepared.train_shards is not None else None,
+            "train_examples": prepared.train_examples,
+            "train_shards": str(prepared.train_shards.resolve()), "search_rows": search_rows,
             "text_coverage": coverage,
             "validation_examples": int(len(prepared.validation["target_item"])),
             "items": prepared.catalog.size, "rating_range": prepared.rating_range,
@@ -174,20 +182,19 @@ def _write_run_files(run_dir: Path, config, prepared, data_dir, strategy, policy
     atomic_write_text(run_dir / INFO_FILE, json.dumps(info, indent=2))
 
 
-def calibrate_search(model, query_encoder, dataset: Dataset, vocab, run_dir: Path, log=print,
+def calibrate_search(model, query_encoder, search_queries: tuple, vocab, run_dir: Path, log=print,
                      catalog_texts: list[str] | None = None, fusion_weight: float = -1.0,
                      item_encoder=None) -> dict | None:
     """Choose the search text weight and the hybrid fusion weight of the best weights on the run's
-    validation queries (`evaluation/judgments.py::calibrate_search`: the judged validation half, else
-    validation search clicks), save the weights back (atomically) and record the report in run.json
+    validation queries (`search_queries`: `evaluation/judgments.py::search_validation`'s (judgments,
+    source): the judged validation half, else validation search clicks), save the weights back (atomically) and record the report in run.json
     as `search_calibration` (the export reads its fusion weight from there). `catalog_texts` (the
     texts the lexical index is built over, in vocabulary order) None or `fusion_weight` 0: dense
     search only. Idempotent: a run calibrated before starts again from its trained weight."""
     from recsys_tf.evaluation.judgments import calibrate_search as choose
-    from recsys_tf.evaluation.judgments import search_validation
     from recsys_tf.index.lexical import LexicalIndex
 
-    validation, source = search_validation(dataset)
+    validation, source = search_queries
     if model.query_tower is None or validation is None or not len(validation):
         return None
     info_path = run_dir / INFO_FILE
@@ -229,12 +236,12 @@ def query_student_layers(config: ExperimentConfig, item_encoder, has_queries: bo
     return layers if 0 < layers < depth else 0
 
 
-def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_encoder, teacher, run_dir: Path,
-                            log=print):
+def distilled_query_encoder(config: ExperimentConfig, train_queries: list[str], items, item_encoder, teacher,
+                            run_dir: Path, log=print):
     """The run's distilled query encoder: loaded from RUN when it was made with these settings (a
     resumed run); else copied from the text cache (`CACHE/query_encoders/<key>/`) when another run
     distilled it from the same teacher weights, texts, depth, steps and seed; else distilled from
-    `teacher` on the training queries and catalog texts and saved in RUN (query_encoder.npz +
+    `teacher` on the training queries (in event order) and the catalog's texts and saved in RUN (query_encoder.npz +
     query_encoder.json) and in the cache."""
     import hashlib
 
@@ -250,11 +257,8 @@ def distilled_query_encoder(config: ExperimentConfig, dataset: Dataset, item_enc
     from recsys_tf.training.prepare import encode_with_cache
     from recsys_tf.training.trainer import is_chief
 
-    layers, steps = query_student_layers(config, item_encoder, has_training_queries(dataset)), \
-        config.text.query_distill_steps
-    train = dataset.split("train")
-    queries = train.loc[train["query"].astype(str) != "", "query"].astype(str).tolist()
-    texts = query_like_texts(queries, item_text(dataset.items), seed=config.train.seed)
+    layers, steps = query_student_layers(config, item_encoder, bool(train_queries)), config.text.query_distill_steps
+    texts = query_like_texts(list(train_queries), item_text(items), seed=config.train.seed)
     digest = hashlib.sha256("\n".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
     wanted = {"num_layers": layers, "steps": steps, "seed": config.train.seed, "texts_sha256": digest}
     info_path = run_dir / INFO_FILE

@@ -139,7 +139,9 @@ class TrainedRun:
         """What an export's bundle records about the training data (`write_bundle`)."""
         from recsys_tf.training.run import has_training_queries
 
-        search_rows = has_training_queries(self.dataset) if len(self.dataset.events) else self.info.get("search_rows", True)
+        search_rows = self.info.get("search_rows")  # recorded by training; runs trained before: from the events
+        if search_rows is None:
+            search_rows = has_training_queries(self.dataset) if len(self.dataset.events) else True
         return {"rating_range": self.info.get("rating_range"), "search_rows": bool(search_rows),
                 "trained_run": self.info.get("trained_run", str(self.path.resolve())),
                 "search_calibration": self.info.get("search_calibration")}
@@ -206,7 +208,8 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None) -> Trained
     dataset = read_dataset(data_dir or info["data_dir"])
     if data_dir is not None:
         info = {**info, "data_dir": str(Path(data_dir).resolve())}
-    return _rebuild(run_dir, info, dataset, has_training_queries(dataset))
+    search_rows = info["search_rows"] if info.get("search_rows") is not None else has_training_queries(dataset)
+    return _rebuild(run_dir, info, dataset, search_rows)
 
 
 # An export carries what rebuilding its model needs (`write_bundle`), so `add-items` works on an

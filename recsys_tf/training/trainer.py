@@ -87,17 +87,15 @@ def monitor_sign(monitor: str) -> int:
     return -1 if monitor.rsplit("/", 1)[-1] in LOWER_IS_BETTER else 1
 
 
-STREAM_SHUFFLE_BUFFER = 200_000  # examples held for shuffling when training streams shards (~60 MB at max_history 20)
+STREAM_SHUFFLE_BUFFER = 200_000  # examples held for shuffling a streamed split (~80 MB at max_history 20)
 
 
-def untrained_items(train: dict, num_items: int) -> np.ndarray:
-    """Catalog indices (1..num_items) that occur in no training example, as target or in a history."""
-    seen = np.zeros(num_items + 1, bool)
-    seen[np.asarray(train["target_item"]).ravel()] = True
-    if "history_items" in train:  # streamed shards keep only the targets: train histories are train targets
-        seen[np.asarray(train["history_items"]).ravel()] = True
-    seen[0] = True
-    return np.flatnonzero(~seen)
+def untrained_items(train_item_counts: np.ndarray) -> np.ndarray:
+    """Catalog indices (1..num_items) that occur in no training example. Training targets cover the
+    histories too: a train example's history is made of earlier train events, each a target itself."""
+    counts = np.asarray(train_item_counts).copy()
+    counts[0] = 1
+    return np.flatnonzero(counts == 0)
 
 
 class Trainer:
@@ -113,7 +111,7 @@ class Trainer:
         with strategy.scope():
             # create every lazily-built variable before the optimizer sees the variable list
             model.build_all()
-            untrained = untrained_items(prepared.train, model.item_tower.num_items)
+            untrained = untrained_items(prepared.train_item_counts)
             model.item_tower.clear_ids(untrained)
             model.mask_catalog(untrained)
             ema = float(config.train.ema_momentum)  # Keras validates ema_momentum even when use_ema is off
@@ -158,42 +156,37 @@ class Trainer:
         return tf.function(step, jit_compile=self.config.train.jit_compile or None)
 
     def _dataset(self, epoch: int, skip: int):
-        from recsys_tf.features.examples import make_dataset
-
-        train = self.config.train
-        if self.prepared.train_shards is not None:
-            return self.strategy.distribute_datasets_from_function(
-                lambda context: self._shard_dataset(epoch, skip, context))
-        examples = {k: v for k, v in self.prepared.train.items()}
-        query_vectors = self.prepared.query_vectors if "query_index" in examples else None
-        dataset = make_dataset(examples, train.batch_size, shuffle=True, seed=train.seed, epoch=epoch,
-                               query_vectors=query_vectors)
-        if train.max_steps_per_epoch:
-            dataset = dataset.take(train.max_steps_per_epoch)
-        if skip:
-            dataset = dataset.skip(skip)
-        return self.strategy.experimental_distribute_dataset(dataset)
+        return self.strategy.distribute_datasets_from_function(lambda context: self._shard_dataset(epoch, skip, context))
 
     def _shard_dataset(self, epoch: int, skip: int, context):
-        """One input pipeline's training examples streamed from `data prepare` shards: files
-        interleaved, blocks parsed in parallel, shuffled in a bounded buffer seeded per epoch (a
-        resumed run replays its epoch), batched per replica.
+        """One input pipeline's training batches (per replica) from the `data prepare` shards,
+        shuffled with a seed per epoch (a resumed run replays its epoch exactly).
 
-        Why by hand (`distribute_datasets_from_function`) and not tf.data's auto-sharding: with
-        several workers each reads its own files (or every Nth example when a worker would get no
-        non-empty file), so their example counts differ, and a worker that ran out would feed empty
-        batches into the others' collectives. Each pipeline therefore repeats its part and takes
-        exactly the epoch's step count (times the replicas it feeds: its batches are per replica)."""
+        One pipeline and at most `train.shuffle_whole_up_to` examples (1M by default, ~0.4 GB at
+        max_history 20): the split is read into memory in event order and shuffled whole. Else the files are interleaved, blocks parsed in parallel and
+        examples shuffled in a bounded buffer. Why by hand (`distribute_datasets_from_function`) and
+        not tf.data's auto-sharding: with several workers each reads its own files (or every Nth
+        example when a worker would get no non-empty file), so their example counts differ, and a
+        worker that ran out would feed empty batches into the others' collectives. Each pipeline
+        therefore repeats its part and takes exactly the epoch's step count (times the replicas it
+        feeds: its batches are per replica)."""
+        import tensorflow as tf
+
         from recsys_tf.features import shards
         from recsys_tf.features.examples import with_query_vectors
 
         train = self.config.train
-        n = len(self.prepared.train["target_item"])
-        pipelines = context.num_input_pipelines
-        stream = shards.stream(self.prepared.train_shards, "train", shuffle_buffer=min(n, STREAM_SHUFFLE_BUFFER),
-                               seed=train.seed + epoch, shard_index=context.input_pipeline_id if pipelines > 1 else None,
-                               num_shards=pipelines if pipelines > 1 else None)
-        stream = stream.map(lambda e: {k: v for k, v in e.items() if k not in shards.BOOKKEEPING_FEATURES})
+        n, pipelines = self.prepared.train_examples, context.num_input_pipelines
+        if pipelines == 1 and n <= train.shuffle_whole_up_to:
+            examples = {k: v for k, v in shards.load_split(self.prepared.train_shards, "train").items()
+                        if k not in shards.BOOKKEEPING_FEATURES}
+            stream = tf.data.Dataset.from_tensor_slices(examples).shuffle(
+                n, seed=train.seed + epoch, reshuffle_each_iteration=False)
+        else:
+            stream = shards.stream(self.prepared.train_shards, "train", shuffle_buffer=min(n, STREAM_SHUFFLE_BUFFER),
+                                   seed=train.seed + epoch, shard_index=context.input_pipeline_id if pipelines > 1
+                                   else None, num_shards=pipelines if pipelines > 1 else None)
+            stream = stream.map(lambda e: {k: v for k, v in e.items() if k not in shards.BOOKKEEPING_FEATURES})
         batches = stream.batch(context.get_per_replica_batch_size(train.batch_size))
         if pipelines > 1:
             batches = batches.repeat()
@@ -215,7 +208,7 @@ class Trainer:
                                                       decay_steps=max(1, train.epochs * self.steps_per_epoch()))
 
     def steps_per_epoch(self) -> int:
-        steps = math.ceil(len(self.prepared.train["target_item"]) / self.config.train.batch_size)
+        steps = math.ceil(self.prepared.train_examples / self.config.train.batch_size)
         return min(steps, self.config.train.max_steps_per_epoch) if self.config.train.max_steps_per_epoch else steps
 
     @contextlib.contextmanager

@@ -1,6 +1,6 @@
-"""tf.distribute: MirroredStrategy on 2 logical CPU devices matches one device; 2 worker processes on
-127.0.0.1 train an epoch with MultiWorkerMirroredStrategy (category negatives on), from examples
-held in memory and from `data prepare` shards."""
+"""tf.distribute: MirroredStrategy on 2 logical CPU devices matches one device (the train split
+shuffled whole in memory, or streamed); 2 worker processes on 127.0.0.1 train an epoch with
+MultiWorkerMirroredStrategy (category negatives on), each streaming its part of the examples."""
 import json
 import os
 import socket
@@ -22,17 +22,11 @@ def _env():
     return env
 
 
-def _prepare_shards(split_dir, out) -> list[str]:
-    subprocess.run([sys.executable, "-m", "recsys_tf.cli.main", "data", "prepare", str(split_dir), "--out",
-                    str(out), "--shards", "2"], check=True, env=_env(), capture_output=True)
-    return [str(out)]
-
-
-@pytest.mark.parametrize("softmax,source", [("in_batch", "memory"), ("full", "memory"), ("in_batch", "shards")])
-def test_mirrored_matches_single_device(split_dir, tmp_path, softmax, source):
-    shards = _prepare_shards(split_dir, tmp_path / "examples") if source == "shards" else []
+@pytest.mark.parametrize("softmax,shuffle", [("in_batch", "whole"), ("full", "whole"), ("in_batch", "streamed")])
+def test_mirrored_matches_single_device(split_dir, tmp_path, softmax, shuffle):
+    settings = TINY + [f"model.softmax={softmax}"] + (["train.shuffle_whole_up_to=0"] if shuffle == "streamed" else [])
     out = subprocess.run([sys.executable, str(Path(__file__).with_name("distributed_check.py")), str(split_dir),
-                          str(tmp_path), json.dumps(TINY + [f"model.softmax={softmax}"]), *shards],
+                          str(tmp_path), json.dumps(settings)],
                          capture_output=True, text=True, env=_env(), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads(out.stdout.split("RESULT ", 1)[1])
@@ -47,18 +41,16 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("source", ["memory", "shards"])
-def test_multi_worker_two_processes(split_dir, tmp_path, source):
-    """Two workers train one epoch; from `data prepare` shards, tf.data's auto-sharding gives each
-    worker its own files (2 per split here)."""
+def test_multi_worker_two_processes(split_dir, tmp_path):
+    """Two workers train one epoch, each streaming its own files of the examples (2 per split here;
+    the chief writes them to RUN/examples, the other worker the same ones to a directory of its own)."""
     workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
-    examples = ["--examples", *_prepare_shards(split_dir, tmp_path / "examples")] if source == "shards" else []
     procs = []
     for index in range(2):
         env = _env()
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         args = [sys.executable, "-m", "recsys_tf.cli.main", "train", "--data", str(split_dir), "--out",
-                str(tmp_path / "run"), "--strategy", "multi_worker", *examples]
+                str(tmp_path / "run"), "--strategy", "multi_worker"]
         # with per-row category negatives too: their sampler runs in each worker's replica function
         for item in TINY + ["train.epochs=1", "train.max_steps_per_epoch=4", "model.search_category_negatives=2",
                             "model.recommend_category_negatives=2"]:
@@ -72,3 +64,4 @@ def test_multi_worker_two_processes(split_dir, tmp_path, source):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history[0]["epoch"] == 1 and history[0]["train/total"] > 0
     assert "search_category_negatives: 2" in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "examples" / "manifest.json").exists()

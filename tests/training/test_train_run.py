@@ -88,7 +88,7 @@ def test_tasks_can_be_switched_off(split_dir, tmp_path):
 
 
 def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
-    from recsys_tf.training.prepare import prepare
+    from recsys_tf.training.prepare import TrainingData
     from recsys_tf.training.trainer import evaluate_retrieval
 
     config = load_config(None, TINY + ["train.epochs=3", "train.max_steps_per_epoch=4", "tasks.search=0",
@@ -99,16 +99,15 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
     assert all("rating/mae" in record for record in result["history"])
     assert result["best"] == pytest.approx(min(rmse))  # lower is better for errors, not the first epoch's -inf
     trained = load_run(tmp_path / "r")
-    model, config, vocab, dataset = trained.model, trained.config, trained.vocab, trained.dataset
-    item_encoder, query_encoder = trained.item_encoder, trained.query_encoder
+    model, vocab, dataset = trained.model, trained.vocab, trained.dataset
     assert vocab.user_bins == 512 and model.rating_head.factor_dim == 4 and model.rating_head.l2 == 0.1
     # predictions are clipped to the training ratings' scale, recorded in run.json for reloading
     ratings = dataset.events.loc[dataset.events["split"] == "train", "rating"].dropna()
     assert model.rating_head.rating_range == [ratings.min(), ratings.max()]
     assert json.loads((tmp_path / "r" / "run.json").read_text())["rating_range"] == [ratings.min(), ratings.max()]
     # best.weights.h5 is the epoch with the lowest validation RMSE: recomputing it from the reloaded run agrees
-    prepared = prepare(dataset, config, tmp_path / "r", item_encoder, query_encoder, vocab=vocab)
-    again = evaluate_retrieval(model, prepared.validation, None, None, [10])
+    data = TrainingData.read(split_dir, tmp_path / "r" / "examples", dataset.items)
+    again = evaluate_retrieval(model, data.validation, None, None, [10])
     assert again["rating/rmse"] == pytest.approx(min(rmse), rel=1e-4)
 
 
@@ -124,18 +123,19 @@ def test_cosine_schedule_decays_to_zero_over_the_run(split_dir, tmp_path):
 
 
 def test_weight_average_is_validated_and_saved_while_training_continues_on_raw_weights(split_dir, tmp_path):
-    from recsys_tf.training.prepare import prepare
+    from recsys_tf.training.prepare import TrainingData, prepare
     from recsys_tf.training.trainer import Trainer
 
     config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=4", "tasks.search=0",
                                        "train.learning_rate=0.05", "train.ema_momentum=0.5"])
     train_run(split_dir, tmp_path / "r", config, log=lambda *_: None)
     trained = load_run(tmp_path / "r")  # best = last here
-    model, config, vocab, dataset = trained.model, trained.config, trained.vocab, trained.dataset
+    model, config, dataset = trained.model, trained.config, trained.dataset
     item_encoder, query_encoder = trained.item_encoder, trained.query_encoder
     saved = [w.numpy().copy() for w in model.trainable_variables]
     # the crash checkpoint holds the raw weights and the optimizer's average (so a resumed run keeps both)
-    prepared = prepare(dataset, config, tmp_path / "r", item_encoder, query_encoder, vocab=vocab)
+    data = TrainingData.read(split_dir, tmp_path / "r" / "examples", dataset.items)
+    prepared = prepare(data, config, tmp_path / "r", item_encoder, query_encoder)
     trainer = Trainer(model, config, tf.distribute.get_strategy(), tmp_path / "r", prepared, [])
     trainer.checkpoint.restore(trainer.manager.latest_checkpoint).assert_existing_objects_matched()
     raw = [w.numpy().copy() for w in model.trainable_variables]
@@ -173,24 +173,30 @@ def test_query_encoder_depth_resolution_and_reuse(split_dir, tmp_path):
     assert query_student_layers(config, None) == 0
     assert query_student_layers(load_config(None, TINY + ["tasks.search=0"]), item_encoder) == 0  # no query tower
     dataset, logs = read_dataset(split_dir), []
-    first = distilled_query_encoder(config, dataset, item_encoder, teacher, tmp_path, log=logs.append)
-    again = distilled_query_encoder(config, dataset, item_encoder, teacher, tmp_path, log=logs.append)
+    train = dataset.split("train")
+    queries = train.loc[train["query"] != "", "query"].tolist()
+
+    def distilled(config, run):
+        return distilled_query_encoder(config, queries, dataset.items, item_encoder, teacher, run, log=logs.append)
+
+    first = distilled(config, tmp_path)
+    again = distilled(config, tmp_path)
     assert "reusing" in logs[-1] and not any("reusing" in line for line in logs[:-1])
     texts = tf.constant(["red scarf", "blue yoga mat"])
     np.testing.assert_allclose(again(texts).numpy(), first(texts).numpy(), atol=1e-6)
     # other settings distil again
     more = load_config(None, TINY + ["text.query_distill_steps=21"])
-    distilled_query_encoder(more, dataset, item_encoder, teacher, tmp_path, log=logs.append)
+    distilled(more, tmp_path)
     assert "reusing" not in logs[-1]
     # another run with the same settings and text cache takes the student from the cache, into its own dir
     shared = load_config(None, TINY + [f"text.cache_dir={tmp_path / 'text_cache'}"])
     other = tmp_path / "other_run"
     other.mkdir()
-    from_cache = distilled_query_encoder(shared, dataset, item_encoder, teacher, other, log=logs.append)
+    from_cache = distilled(shared, other)
     assert "of an earlier run with the same settings" in logs[-1]
     np.testing.assert_allclose(from_cache(texts).numpy(), first(texts).numpy(), atol=1e-6)
     assert json.loads((other / "query_encoder.json").read_text())["steps"] == 20
-    distilled_query_encoder(shared, dataset, item_encoder, teacher, other, log=logs.append)
+    distilled(shared, other)
     assert "distilled earlier" in logs[-1]  # now a resumed run of its own
 
 
@@ -214,41 +220,76 @@ def test_one_seed_drives_every_random_stream(split_dir, tmp_path):
     assert losses["a"]["train/total"] != losses["c"]["train/total"]
 
 
-def test_training_streams_data_prepare_shards(split_dir, tmp_path):
+def test_training_reads_the_shards_summary_and_validation_equal_to_the_events(split_dir, tmp_path):
+    """What training takes from the shards (one streaming pass) equals what the events say."""
+    from recsys_tf.features.examples import build_examples
+    from recsys_tf.features.prepare_examples import distinct_queries, prepare_in_process
+    from recsys_tf.features.vocabulary import Vocabularies
+    from recsys_tf.training.prepare import TrainingData
+
+    examples = tmp_path / "examples"
+    prepare_in_process(split_dir, examples, max_history=20, num_shards=3, events_per_bucket=700, log=None)
+    dataset = read_dataset(split_dir)
+    data = TrainingData.read(split_dir, examples, dataset.items)
+    events = dataset.events
+    train, validation = events[events["split"] == "train"], events[events["split"] == "validation"]
+    vocab = Vocabularies.from_dataset(dataset.items, events)
+    assert data.vocab == vocab and data.queries == distinct_queries(events["query"])
+    np.testing.assert_array_equal(data.train_item_counts,
+                                  np.bincount(vocab.item_index(train["item_id"]), minlength=len(vocab.items) + 1))
+    assert data.train_examples == len(train) and data.train_queries == train.loc[train["query"] != "", "query"].tolist()
+    expected = build_examples(validation, train, vocab, 20, {q: i + 1 for i, q in enumerate(data.queries)})
+    assert set(data.validation) == set(expected) and data.validation_users == validation["user_id"].tolist()
+    for name, values in expected.items():
+        np.testing.assert_array_equal(data.validation[name], values, err_msg=name)
+    for user in validation["user_id"]:
+        np.testing.assert_array_equal(data.seen[user], np.unique(vocab.item_index(train.loc[train["user_id"] == user,
+                                                                                                   "item_id"])))
+    ratings = train["rating"].dropna()
+    assert data.rating_range == ((ratings.min(), ratings.max()) if len(ratings) else None)
+    clicks = data.validation_search_clicks()
+    searched = validation[validation["query"] != ""]
+    assert clicks["query"].tolist() == searched["query"].tolist()
+    assert clicks["item_id"].tolist() == searched["item_id"].tolist()
+
+
+def test_training_writes_its_examples_or_takes_checked_ones(split_dir, tmp_path):
     from recsys_tf.errors import InputError
     from recsys_tf.features import shards
     from recsys_tf.features.prepare_examples import prepare_in_process
-    from recsys_tf.training.prepare import prepare
+
+    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=3"])
+    own = tmp_path / "own"
+    logs = []
+    train_run(split_dir, own, config, log=logs.append)
+    info = json.loads((own / "run.json").read_text())
+    assert info["train_shards"] == str((own / "examples").resolve())
+    assert info["train_examples"] == shards.read_manifest(own / "examples")["splits"]["train"]["examples"]
 
     examples = tmp_path / "examples"
     manifest = prepare_in_process(split_dir, examples, max_history=20, num_shards=2, log=None)
-    dataset = read_dataset(split_dir)
-    id_only = load_config(None, TINY + ["model.use_text=false"])
-    in_memory = prepare(dataset, id_only, tmp_path / "a")
-    streamed = prepare(dataset, id_only, tmp_path / "b", examples_dir=examples)
-    assert streamed.train_shards == examples and in_memory.train_shards is None
-    assert sorted(streamed.train["target_item"]) == sorted(in_memory.train["target_item"])
-    assert set(streamed.validation) == set(in_memory.validation)
-    for name, values in in_memory.validation.items():
-        np.testing.assert_array_equal(streamed.validation[name], values, err_msg=name)
-    np.testing.assert_allclose(streamed.sampling_probability, in_memory.sampling_probability)
-
-    config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=3"])
     run = tmp_path / "run"
     result = train_run(split_dir, run, config, log=lambda *_: None, examples_dir=examples)
     assert len(result["history"]) == 1 and np.isfinite(result["history"][0]["train/total"])
     info = json.loads((run / "run.json").read_text())
-    assert info["train_shards"] == str(examples.resolve())
+    assert info["train_shards"] == str(examples.resolve()) and not (run / "examples").exists()
     assert info["train_examples"] == manifest["splits"]["train"]["examples"]
+    # the same data and configuration: the same data fingerprint either way
+    assert info["data_fingerprint"] == json.loads((own / "run.json").read_text())["data_fingerprint"]
 
-    with pytest.raises(InputError, match="max_history=20, the configuration has model.max_history=5.*Fix"):
-        prepare(dataset, load_config(None, TINY + ["model.use_text=false", "model.max_history=5"]), tmp_path / "c",
-                examples_dir=examples)
-    other = dataset.events.copy()
-    other.loc[other.index[0], "timestamp"] += 1
-    dataset.events = other
-    with pytest.raises(InputError, match="prepared from other data.*Fix: rerun `recsys-tf data prepare"):
-        prepare(dataset, id_only, tmp_path / "d", examples_dir=examples)
+    with pytest.raises(InputError, match="max_history=20, the configuration has model.max_history=5.*Fix: rerun"):
+        train_run(split_dir, tmp_path / "c", load_config(None, TINY + ["model.max_history=5"]), log=lambda *_: None,
+                  examples_dir=examples)
+    with pytest.raises(InputError, match="user_bins=.*the configuration gives 512.*Fix"):
+        train_run(split_dir, tmp_path / "c", load_config(None, TINY + ["model.user_bins=512"]), log=lambda *_: None,
+                  examples_dir=examples)
+    dataset = read_dataset(split_dir)
+    dataset.events.loc[dataset.events.index[0], "timestamp"] += 1
+    from recsys_tf.data.schema import write_dataset
+
+    other = write_dataset(dataset, tmp_path / "other")
+    with pytest.raises(InputError, match="prepared from other events.*Fix: rerun `recsys-tf data prepare"):
+        train_run(other, tmp_path / "d", config, log=lambda *_: None, examples_dir=examples)
     assert shards.read_manifest(examples) == manifest
 
 
