@@ -1,7 +1,13 @@
 """ScaNN vs brute force over synthetic item embeddings: recall@10, batched QPS, single-query latency.
 
     .venv/bin/python benchmarks/index_bench.py --items 100000 [--dim 64] [--queries 2000]
-    .venv/bin/python benchmarks/index_bench.py --items 1000000
+    .venv/bin/python benchmarks/index_bench.py --items 1000000 --dim 448 --queries 512 \
+        --grid 1000:20:100,1000:10:200,2000:16:200
+
+Brute force and every ScaNN setting are timed in the same run (one process, same queries), so the
+speed-up is not divided by a brute force slowed by other load. `--grid` takes
+num_leaves:num_leaves_to_search:num_reordering_candidates settings (default: the package's
+`default_scann_params`, or `--leaves-to-search` on top of them).
 """
 import argparse
 import os
@@ -18,6 +24,7 @@ def main():
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--leaves-to-search", type=int)
+    parser.add_argument("--grid", help="num_leaves:num_leaves_to_search:num_reordering_candidates,...")
     args = parser.parse_args()
 
     import numpy as np
@@ -34,35 +41,50 @@ def main():
     queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
     ids = np.array([f"SKU{i}" for i in range(args.items)], dtype=object)
     exact = build_index("brute_force", items, ids, k=args.k)
-    extra = {"num_leaves_to_search": args.leaves_to_search} if args.leaves_to_search else {}
-    t = time.perf_counter()
-    scann = build_index("scann", items, ids, k=args.k, **extra)
-    build_s = time.perf_counter() - t
+    defaults = default_scann_params(args.items, args.k)
+    settings = [dict(defaults, **({"num_leaves_to_search": args.leaves_to_search} if args.leaves_to_search else {}))]
+    if args.grid:
+        settings = [dict(defaults, num_leaves=int(a), num_leaves_to_search=int(b), num_reordering_candidates=int(c))
+                    for a, b, c in (item.split(":") for item in args.grid.split(","))]
     _, truth = exact(tf.constant(queries), k=args.k)
-    _, found = scann(tf.constant(queries), k=args.k)
-    truth, found = truth.numpy(), found.numpy()
-    recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
-    print(f"items={args.items} dim={args.dim} scann_params={dict(default_scann_params(args.items, args.k), **extra)} "
-          f"build_s={build_s:.1f} recall@{args.k}={recall:.3f}")
-    def searcher(index):  # a closure, not a default argument (traced as an input otherwise)
-        # one trace for every batch size: timing must not include a retrace
-        return tf.function(lambda q: index(q, k=args.k), input_signature=[tf.TensorSpec([None, args.dim], tf.float32)])
-
-    for name, index in (("brute_force", exact), ("scann", scann)):
-        fn = searcher(index)
-        fn(tf.constant(queries[:64]))
-        fn(tf.constant(queries[:1]))
+    truth = truth.numpy()
+    exact_qps, exact_p50, exact_p99 = _timed(exact, queries, args)
+    print(f"items={args.items} dim={args.dim} queries={args.queries}\n"
+          f"brute_force: batched_qps={exact_qps:.0f} p50_ms={exact_p50:.2f} p99_ms={exact_p99:.2f}")
+    print("| leaves | searched | reorder | build s | recall@10 | batched q/s | x brute force | p50 ms | x single |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    for params in settings:
         t = time.perf_counter()
-        for start in range(0, len(queries), 256):
-            fn(tf.constant(queries[start:start + 256]))
-        qps = len(queries) / (time.perf_counter() - t)
-        latencies = []
-        for q in queries[:200]:
-            t = time.perf_counter()
-            fn(tf.constant(q[None]))
-            latencies.append((time.perf_counter() - t) * 1000)
-        print(f"{name}: batched_qps={qps:.0f} p50_ms={np.percentile(latencies, 50):.2f} "
-              f"p99_ms={np.percentile(latencies, 99):.2f}")
+        scann = build_index("scann", items, ids, k=args.k, **params)
+        build_s = time.perf_counter() - t
+        _, found = scann(tf.constant(queries), k=args.k)
+        found = found.numpy()
+        recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
+        qps, p50, _ = _timed(scann, queries, args)
+        print(f"| {params['num_leaves']} | {params['num_leaves_to_search']} | {params['num_reordering_candidates']} | "
+              f"{build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / exact_qps:.1f} | {p50:.2f} | {exact_p50 / p50:.1f} |",
+              flush=True)
+
+
+def _timed(index, queries, args):
+    """(batched queries/s in batches of 256, p50 and p99 single-query ms) of one traced search."""
+    import numpy as np
+    import tensorflow as tf
+
+    # one trace for every batch size: timing must not include a retrace
+    fn = tf.function(lambda q: index(q, k=args.k), input_signature=[tf.TensorSpec([None, args.dim], tf.float32)])
+    fn(tf.constant(queries[:64]))
+    fn(tf.constant(queries[:1]))
+    t = time.perf_counter()
+    for start in range(0, len(queries), 256):
+        fn(tf.constant(queries[start:start + 256]))
+    qps = len(queries) / (time.perf_counter() - t)
+    latencies = []
+    for q in queries[:200]:
+        t = time.perf_counter()
+        fn(tf.constant(q[None]))
+        latencies.append((time.perf_counter() - t) * 1000)
+    return qps, float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ Prints, per size, the rate and the peak RSS of each stage, each stage in its own
 RSS is its own; TensorFlow's import happens before the clock starts):
 
     python benchmarks/scale.py --events 300000 --events 1000000 --work runs/scale
-    python benchmarks/scale.py --events 300000 --stages train_memory,train_shards
+    python benchmarks/scale.py --events 300000 --stages train,train_streamed
 
 The training stages run one epoch of the default model with frozen MiniLM text (vectors cached in
-WORK/text_cache, so encoding is paid once) and report training examples per second over the epoch
-(`history[0].seconds`: the steps, not setup or validation); `--max-steps` caps the epoch.
+WORK/text_cache, so encoding is paid once) from the in-process stage's examples and report training
+examples per second over the epoch (`history[0].seconds`: the steps, not setup or validation):
+`train` with the defaults (a split of up to 1M examples is shuffled whole in memory),
+`train_streamed` streaming through the shuffle buffer (`train.shuffle_whole_up_to=0`).
+`--max-steps` caps the epoch.
 
 The synthetic world has ~34 events per user, so `--events N` draws N / 34 users and 2,000 items.
 """
@@ -31,7 +34,7 @@ def _stage(name: str, root: Path, target: int, max_steps: int) -> dict:
 
 
 def _train_epoch(name: str, root: Path, max_steps: int) -> tuple[int, float]:
-    """(training examples, seconds) of one epoch of `name` (train_memory / train_shards)."""
+    """(training examples, seconds) of one epoch of `name` (train / train_streamed)."""
     import shutil
 
     from recsys_tf.training.config import load_config
@@ -40,12 +43,13 @@ def _train_epoch(name: str, root: Path, max_steps: int) -> tuple[int, float]:
     run = root / name
     shutil.rmtree(run, ignore_errors=True)
     config = load_config(None, ["train.epochs=1", f"train.max_steps_per_epoch={max_steps}",
-                                f"text.cache_dir={root.parent / 'text_cache'}", "model.max_history=20"])
-    examples = root / "examples" / "in_process" if name == "train_shards" else None
-    result = train_run(root / "split", run, config, log=lambda *_: None, examples_dir=examples)
-    steps = json.loads((run / "run.json").read_text())["train_examples"] // config.train.batch_size
-    steps = min(steps, max_steps) if max_steps else steps
-    return steps * config.train.batch_size, result["history"][0]["seconds"]
+                                f"text.cache_dir={root.parent / 'text_cache'}", "model.max_history=20"]
+                         + (["train.shuffle_whole_up_to=0"] if name == "train_streamed" else []))
+    result = train_run(root / "split", run, config, log=lambda *_: None, examples_dir=root / "examples" / "in_process")
+    examples = json.loads((run / "run.json").read_text())["train_examples"]
+    if max_steps:
+        examples = min(examples, max_steps * config.train.batch_size)
+    return examples, result["history"][0]["seconds"]
 
 
 def _run_stage(name: str, root: Path, target: int, max_steps: int = 0) -> dict:
@@ -63,7 +67,7 @@ def _run_stage(name: str, root: Path, target: int, max_steps: int = 0) -> dict:
 
         events = len(pd.read_parquet(split / "events.parquet", columns=["user_id"]))
         started = time.perf_counter()
-        if name.startswith("train_"):
+        if name in ("train", "train_streamed"):
             events, seconds = _train_epoch(name, root, max_steps)  # events: training examples here
             started = time.perf_counter() - seconds
         elif name == "in_process":
@@ -85,7 +89,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, action="append", help="target event count (repeatable)")
     parser.add_argument("--work", default="runs/scale")
     parser.add_argument("--stages", default="synth,in_process,beam",
-                        help="comma-separated: synth, in_process, beam, train_memory, train_shards")
+                        help="comma-separated: synth, in_process, beam, train, train_streamed")
     parser.add_argument("--max-steps", type=int, default=0, help="training stages: cap the epoch (0 = whole)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()

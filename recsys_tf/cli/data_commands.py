@@ -118,6 +118,9 @@ def register(subparsers) -> None:
     prepare.add_argument("--pipeline-option", action="append", default=[], metavar="KEY=VALUE",
                          help="a Beam pipeline option passed through as --KEY=VALUE (repeatable)")
     prepare.add_argument("--shards", type=int, default=2, help="files per split (default 2)")
+    prepare.add_argument("--encode-texts", action="store_true",
+                         help="also encode the catalog's item texts into text.cache_dir (frozen mode; on the "
+                              "Beam runner too; resumable), which `train --set text.cache_dir=...` then reads")
     prepare.add_argument("--config", help="YAML configuration (model.max_history, model.user_bins are read)")
     prepare.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     prepare.set_defaults(func=cmd_prepare)
@@ -249,5 +252,12 @@ def cmd_prepare(args) -> int:
         from recsys_tf.features.prepare_examples import prepare_in_process
 
         prepare_in_process(args.dir, args.out, **common)
+    if args.encode_texts:
+        from recsys_tf.text.encode_catalog import encode_catalog
+
+        if not config.text.cache_dir:
+            raise InputError("`--encode-texts` writes the text cache training reads; no `text.cache_dir` is set. "
+                             "Fix: --set text.cache_dir=DIR here and in `recsys-tf train`.")
+        encode_catalog(args.dir, config, config.text.cache_dir, runner=args.runner, pipeline_args=pipeline_args)
     return 0
 

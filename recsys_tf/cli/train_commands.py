@@ -8,8 +8,8 @@ def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train the multi-task model (towers + heads)")
     train.add_argument("--data", required=True, help="split dataset directory (`recsys-tf data split`)")
     train.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
-    train.add_argument("--examples", help="stream the training examples from `recsys-tf data prepare` shards "
-                       "of this dataset (default: build them in memory)")
+    train.add_argument("--examples", help="the `recsys-tf data prepare` examples of this dataset to stream "
+                       "(default: the run writes its own into RUN/examples)")
     train.add_argument("--config", help="YAML file with sections text/model/tasks/train")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override one setting, e.g. --set train.epochs=3 (repeatable)")

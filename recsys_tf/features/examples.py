@@ -1,5 +1,6 @@
 """Training / evaluation examples: one per event, with the user's history before it, as numpy
-arrays; `make_dataset` turns them into a tf.data pipeline.
+arrays (`data prepare` writes them as shards: `features.shards`); `with_query_vectors` attaches the
+frozen query vectors to a tf.data pipeline of them.
 
 Every example carries all task inputs; each task's loss masks the rows that apply
 (`has_query` for search, `has_rating` for rating), so one shuffled stream feeds every task.
@@ -98,19 +99,6 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     else:
         example["query_text"] = queries.astype(object)
     return example
-
-
-def make_dataset(examples: dict[str, np.ndarray], batch_size: int, shuffle: bool, seed: int,
-                 query_vectors: np.ndarray | None = None, epoch: int = 0, drop_remainder: bool = False):
-    """tf.data pipeline. With `query_vectors` ((n_queries + 1, d), row 0 = no query) the
-    `query_index` feature becomes `query_vector` (frozen text mode)."""
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices(examples)
-    if shuffle:
-        # seeded per epoch: a resumed run replays exactly the batches it had not seen
-        dataset = dataset.shuffle(len(examples["target_item"]), seed=seed + epoch, reshuffle_each_iteration=False)
-    return with_query_vectors(dataset.batch(batch_size, drop_remainder=drop_remainder), query_vectors)
 
 
 def with_query_vectors(batches, query_vectors: np.ndarray | None):

@@ -26,13 +26,6 @@ def distinct_queries(queries) -> list[str]:
     return sorted(q for q in distinct if q != "")
 
 
-def numbered_events(events: pd.DataFrame) -> pd.DataFrame:
-    """The events with a `row` column: each row's position in the dataset's events file."""
-    events = events.reset_index(drop=True)
-    events.insert(0, "row", np.arange(len(events), dtype=np.int64))
-    return events
-
-
 def users_examples(events: pd.DataFrame, vocab, max_history: int, query_index: dict[str, int]) -> dict:
     """split -> examples of a group of whole users. `events`: all their events with the `row`
     column (position in the dataset's events file), sorted by `row`."""
@@ -120,6 +113,18 @@ def events_file_fingerprint(data_dir: str | Path, read_batch: int = READ_BATCH) 
     for table in _numbered_batches(Path(data_dir) / EVENTS_FILE, columns, read_batch):
         total = (total + shards.events_fingerprint(table.to_pandas())) % _HASH_MODULUS
     return total
+
+
+def events_file_queries(data_dir: str | Path, read_batch: int = READ_BATCH) -> list[str]:
+    """`distinct_queries` of a dataset's events file, reading only its `query` column in batches."""
+    import pyarrow.parquet as pq
+
+    from recsys_tf.data.schema import EVENTS_FILE
+
+    queries: set[str] = set()
+    for batch in pq.ParquetFile(Path(data_dir) / EVENTS_FILE).iter_batches(batch_size=read_batch, columns=["query"]):
+        queries.update(distinct_queries(batch.column(0).to_numpy(zero_copy_only=False)))
+    return sorted(queries)
 
 
 def _spill_by_bucket(events_path: Path, columns: list[str], buckets: int, spill: Path,

@@ -239,7 +239,8 @@ def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0,
 
 
 def load_split(directory: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
-    """Every example of one split as NumPy arrays, sorted by `row` (for tests and small data)."""
+    """Every example of one split as NumPy arrays, sorted by `row` (event order): validation, the
+    trainer's whole-split shuffle, tests."""
     rows: dict[str, list] = {}
     for example in stream(directory, split).batch(65536).as_numpy_iterator():
         for name, values in example.items():

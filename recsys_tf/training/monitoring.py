@@ -5,6 +5,18 @@ from pathlib import Path
 
 import numpy as np
 
+HISTOGRAM_VALUES = 1 << 18
+"""At most this many values of a variable go into its histogram: TensorBoard's histogram op one-hot
+encodes every value into its buckets (~120 bytes a value), which took 2 GB for a 262,144 x 32 user
+table and more than 6 GB for a 1M-bin one; larger variables are histogrammed on an evenly strided
+sample of this size."""
+
+
+def histogram_sample(values):
+    """`values` (1-D), or every k-th of them when there are more than `HISTOGRAM_VALUES`."""
+    n = int(values.shape[0])
+    return values if n <= HISTOGRAM_VALUES else values[:: -(-n // HISTOGRAM_VALUES)]
+
 
 class TensorBoardLogger:
     """Writes to RUN/logs/{train,validation}; `enabled=False` (non-chief workers) writes nothing."""
@@ -33,8 +45,8 @@ class TensorBoardLogger:
 
         with self.train.as_default(step=step):
             for variable in variables:
-                tf.summary.histogram(f"weights/{variable.path}", variable.value if hasattr(variable, "value")
-                                     else variable)
+                values = tf.reshape(tf.convert_to_tensor(variable), [-1])
+                tf.summary.histogram(f"weights/{variable.path}", histogram_sample(values))
 
     def hparams(self, hparams: dict) -> None:
         if not self.enabled:

@@ -39,7 +39,9 @@ def _check_examples(examples_dir: Path, items: pd.DataFrame, config: ExperimentC
         return (f"it was prepared with max_history={manifest['max_history']}, the configuration has "
                 f"model.max_history={config.model.max_history}")
     vocab = Vocabularies.load(examples_dir / shards.VOCABULARIES_FILE)
-    wanted_bins = config.model.user_bins or (auto_user_bins(manifest["users"]) if "users" in manifest else None)
+    if not config.model.user_bins and "users" not in manifest:
+        return "its manifest has no user count (an older recsys_tf wrote it), so its automatic user_bins cannot be checked"
+    wanted_bins = config.model.user_bins or auto_user_bins(manifest["users"])
     if vocab.user_bins != wanted_bins:
         return f"it was prepared with user_bins={vocab.user_bins}, the configuration gives {wanted_bins}"
     catalog = Vocabularies.from_catalog(items, vocab.devices, 0, vocab.user_bins)

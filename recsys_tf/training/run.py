@@ -47,30 +47,36 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
         return _train(Path(data_dir), run_dir, config, strategy, log, examples_dir)
 
 
-def _training_data(data_dir: Path, run_dir: Path, config: ExperimentConfig, examples_dir, chief: bool, log):
-    """(TrainingData, data fingerprint): a resumed run is checked against its data and configuration
-    before anything is written; then the examples are found or written and read."""
+def _checked_data(data_dir: Path, run_dir: Path, config: ExperimentConfig):
+    """The catalog, after checking the events are split and, for a resumed run, that its data and
+    configuration are the ones it started with (before anything is written)."""
     from recsys_tf.data.schema import read_items
     from recsys_tf.features.prepare_examples import event_file_layout, events_file_fingerprint
-    from recsys_tf.training.prepare import TrainingData, data_fingerprint, training_examples
+    from recsys_tf.training.prepare import data_fingerprint
 
     items = read_items(data_dir)
     event_file_layout(data_dir)  # fails with the fix when the events are not split
     if (run_dir / BACKUP_DIR).exists():
         _refuse_mixed_resume(run_dir, config, data_fingerprint(items, events_file_fingerprint(data_dir)))
-    examples, events_hash = training_examples(data_dir, run_dir, config, items, examples_dir, chief, log)
-    return TrainingData.read(data_dir, examples, items), data_fingerprint(items, events_hash)
+    return items
 
 
 def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, log, examples_dir) -> dict:
     import keras
 
+    from recsys_tf.features.prepare_examples import events_file_queries
     from recsys_tf.training.builder import build_model
-    from recsys_tf.training.prepare import prepare, text_encoders
+    from recsys_tf.training.prepare import (
+        TrainingData,
+        data_fingerprint,
+        prepare,
+        text_encoders,
+        training_examples,
+    )
     from recsys_tf.training.strategy import set_mixed_precision
     from recsys_tf.training.trainer import Trainer, is_chief
 
-    data, fingerprint = _training_data(data_dir, run_dir, config, examples_dir, is_chief(), log)
+    items = _checked_data(data_dir, run_dir, config)
     keras.utils.set_random_seed(config.train.seed)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
@@ -79,7 +85,9 @@ def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, lo
     log(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); precision {policy}")
     with strategy.scope():
         item_encoder, query_encoder = text_encoders(config)
-    coverage = _text_coverage(data.items, data.queries, item_encoder, config, log)
+    coverage = _text_coverage(items, events_file_queries(data_dir) if item_encoder else [], item_encoder, config, log)
+    examples, events_hash = training_examples(data_dir, run_dir, config, items, examples_dir, is_chief(), log)
+    data, fingerprint = TrainingData.read(data_dir, examples, items), data_fingerprint(items, events_hash)
     has_queries = bool(data.train_queries)
     if not has_queries and config.tasks.search > 0 and config.model.use_text:
         log("search: the training data has no search queries, so no query encoder is distilled and no search "

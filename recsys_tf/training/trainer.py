@@ -177,22 +177,35 @@ class Trainer:
 
         train = self.config.train
         n, pipelines = self.prepared.train_examples, context.num_input_pipelines
+        per_replica = context.get_per_replica_batch_size(train.batch_size)
         if pipelines == 1 and n <= train.shuffle_whole_up_to:
-            examples = {k: v for k, v in shards.load_split(self.prepared.train_shards, "train").items()
-                        if k not in shards.BOOKKEEPING_FEATURES}
-            stream = tf.data.Dataset.from_tensor_slices(examples).shuffle(
-                n, seed=train.seed + epoch, reshuffle_each_iteration=False)
+            # shuffle positions, not examples: the same permutation as shuffling the examples
+            # themselves, without a buffer of n examples of ~17 small tensors each (GBs at 1M)
+            table = self._whole_split()
+            order = tf.data.Dataset.range(n).shuffle(n, seed=train.seed + epoch, reshuffle_each_iteration=False)
+            batches = order.batch(per_replica).map(lambda rows: {k: tf.gather(v, rows) for k, v in table.items()})
         else:
             stream = shards.stream(self.prepared.train_shards, "train", shuffle_buffer=min(n, STREAM_SHUFFLE_BUFFER),
                                    seed=train.seed + epoch, shard_index=context.input_pipeline_id if pipelines > 1
                                    else None, num_shards=pipelines if pipelines > 1 else None)
             stream = stream.map(lambda e: {k: v for k, v in e.items() if k not in shards.BOOKKEEPING_FEATURES})
-        batches = stream.batch(context.get_per_replica_batch_size(train.batch_size))
+            batches = stream.batch(per_replica)
         if pipelines > 1:
             batches = batches.repeat()
         per_step = context.num_replicas_in_sync // pipelines  # this pipeline's batches in one global step
         batches = batches.take(self.steps_per_epoch() * per_step).skip(skip * per_step)
         return with_query_vectors(batches, self.prepared.query_vectors)
+
+    def _whole_split(self) -> dict:
+        """The train split's model inputs in event order, as tensors (read from the shards once)."""
+        import tensorflow as tf
+
+        from recsys_tf.features import shards
+
+        if getattr(self, "_whole", None) is None:
+            examples = shards.load_split(self.prepared.train_shards, "train")
+            self._whole = {k: tf.constant(v) for k, v in examples.items() if k not in shards.BOOKKEEPING_FEATURES}
+        return self._whole
 
     def learning_rate(self):
         """`train.learning_rate`, or Keras' CosineDecay to 0 over the whole run (`train.lr_schedule=cosine`).

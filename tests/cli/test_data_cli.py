@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from recsys_tf.cli.main import main
 
 
@@ -62,3 +64,33 @@ def test_prepare_in_process_and_on_beam_write_the_same_counts(tmp_path, capsys):
     assert "without leading dashes" in capsys.readouterr().err
     assert main(["data", "prepare", str(raw), "--out", str(tmp_path / "c")]) == 2
     assert "no `split` column" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_prepare_encode_texts_fills_the_cache_training_reads_on_beam_and_in_process(tmp_path, capsys):
+    """`--encode-texts` on DirectRunner writes one chunk per batch of texts and merges them; the cache
+    is the training item encoder's (every text a hit), and in process nothing is left to encode."""
+    import numpy as np
+
+    from recsys_tf.text.embedding_cache import EmbeddingCache, encode_texts
+    from recsys_tf.text.encode_catalog import catalog_texts, encode_catalog, item_encoder
+    from recsys_tf.training.config import load_config
+
+    raw, cache = tmp_path / "raw", tmp_path / "cache"
+    main(["data", "synth", "--out", str(raw), "--items", "60", "--users", "10", "--split", "temporal-last"])
+    settings = ["--set", "text.preset=tiny", "--set", "text.item_sequence_length=16", "--set", f"text.cache_dir={cache}"]
+    assert main(["data", "prepare", str(raw), "--out", str(tmp_path / "ex"), "--encode-texts", *settings[:4]]) == 2
+    assert "no `text.cache_dir` is set" in capsys.readouterr().err
+    assert main(["data", "prepare", str(raw), "--out", str(tmp_path / "ex"), "--encode-texts", "--runner",
+                 "DirectRunner", "--pipeline-option", "direct_num_workers=1", *settings]) == 0
+    config = load_config(None, ["text.preset=tiny", "text.item_sequence_length=16"])
+    texts = catalog_texts(raw)
+    cached = EmbeddingCache(item_encoder(config), cache)
+    assert cached.path.exists() and not cached.chunks.exists() and cached.missing(texts) == []
+    np.testing.assert_allclose(cached.encode(texts), encode_texts(item_encoder(config), texts), atol=1e-5)
+    assert cached.misses == 0
+    again = encode_catalog(raw, config, cache, log=None)
+    assert again == {"texts": len(texts), "encoded": 0, "cache": str(cached.path)}
+    assert encode_catalog(raw, config, tmp_path / "other", runner="DirectRunner", batch_texts=16, log=None)["encoded"] \
+        == len(texts)
+    with pytest.raises(Exception, match="frozen-mode text cache.*text.mode='lora'"):
+        encode_catalog(raw, load_config(None, ["text.preset=tiny", "text.mode=lora"]), cache, log=None)

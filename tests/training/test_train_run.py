@@ -254,23 +254,25 @@ def test_training_reads_the_shards_summary_and_validation_equal_to_the_events(sp
 
 
 def test_training_writes_its_examples_or_takes_checked_ones(split_dir, tmp_path):
+    """Without --examples a run writes its own; with Beam's examples of the same data it trains
+    exactly alike (same examples, whole-split shuffle in event order); others are refused."""
     from recsys_tf.errors import InputError
     from recsys_tf.features import shards
-    from recsys_tf.features.prepare_examples import prepare_in_process
+    from recsys_tf.features.beam_prepare import prepare_with_beam
 
     config = load_config(None, TINY + ["train.epochs=1", "train.max_steps_per_epoch=3"])
     own = tmp_path / "own"
-    logs = []
-    train_run(split_dir, own, config, log=logs.append)
+    first = train_run(split_dir, own, config, log=lambda *_: None)
     info = json.loads((own / "run.json").read_text())
     assert info["train_shards"] == str((own / "examples").resolve())
     assert info["train_examples"] == shards.read_manifest(own / "examples")["splits"]["train"]["examples"]
 
     examples = tmp_path / "examples"
-    manifest = prepare_in_process(split_dir, examples, max_history=20, num_shards=2, log=None)
+    manifest = prepare_with_beam(split_dir, examples, max_history=20, num_shards=3, log=None)
     run = tmp_path / "run"
     result = train_run(split_dir, run, config, log=lambda *_: None, examples_dir=examples)
-    assert len(result["history"]) == 1 and np.isfinite(result["history"][0]["train/total"])
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in result["history"]] == \
+        [{k: v for k, v in h.items() if k != "seconds"} for h in first["history"]]
     info = json.loads((run / "run.json").read_text())
     assert info["train_shards"] == str(examples.resolve()) and not (run / "examples").exists()
     assert info["train_examples"] == manifest["splits"]["train"]["examples"]
@@ -307,3 +309,26 @@ def test_text_coverage_is_recorded_and_strict_coverage_fails_before_training(tin
         train_run(chinese, tmp_path / "run", load_config(None, TINY + ["text.strict_coverage=true"]),
                   log=lambda *_: None)
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_large_variables_are_histogrammed_on_a_strided_sample(tmp_path):
+    from recsys_tf.training.monitoring import HISTOGRAM_VALUES, TensorBoardLogger, histogram_sample
+
+    small = tf.range(10, dtype=tf.float32)
+    assert histogram_sample(small) is small
+    big = tf.range(3 * HISTOGRAM_VALUES + 5, dtype=tf.float32)
+    sample = histogram_sample(big).numpy()
+    assert len(sample) <= HISTOGRAM_VALUES and sample[0] == 0 and np.all(np.diff(sample) == 4)
+    logger = TensorBoardLogger(tmp_path)
+    import keras
+
+    variable = keras.Variable(big.numpy().reshape(-1, 1), name="table")  # the trainer logs Keras variables
+    logger.histograms([variable], step=1)
+    logger.flush()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(tmp_path / "train"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    (event,) = accumulator.Tensors(f"weights/{variable.path}")
+    buckets = tf.make_ndarray(event.tensor_proto)  # (left, right, count) per bucket
+    assert buckets[:, 2].sum() == len(sample) and buckets[-1, 1] >= sample[-1] > 3 * HISTOGRAM_VALUES - 4
