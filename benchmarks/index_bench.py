@@ -10,6 +10,7 @@ num_leaves:num_leaves_to_search:num_reordering_candidates settings (default: the
 `default_scann_params`, or `--leaves-to-search` on top of them).
 """
 import argparse
+import gc
 import os
 import time
 
@@ -64,6 +65,8 @@ def main():
         print(f"| {params['num_leaves']} | {params['num_leaves_to_search']} | {params['num_reordering_candidates']} | "
               f"{build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / exact_qps:.1f} | {p50:.2f} | {exact_p50 / p50:.1f} |",
               flush=True)
+        del scann, found  # one 1M-item index at a time (each holds several GB)
+        gc.collect()
 
 
 def _timed(index, queries, args):
