@@ -17,10 +17,12 @@ from recsys_tf.errors import InputError
 def default_scann_params(num_items: int, k: int) -> dict:
     """ScaNN settings from catalog size: leaves ≈ √N; search max(20, 2% of the leaves) of them
     (capped at all leaves); exact re-scoring of max(4·k, 100) candidates. Measured with
-    benchmarks/index_bench.py (d = 448): 1M items -> recall@10 0.976 at 170x brute-force batched
-    QPS; 100k -> docs/results.md "Speed and size"; the 2,000-item demo catalog -> 0.998. Searching 12% of the leaves
-    (the previous default) gave 0.984 at only 44x. Real embeddings may need more:
-    `recsys-tf index tune` picks the fastest setting for a recall target."""
+    `benchmarks/index_bench.py --items 1000000 --dim 448 --queries 512 --grid ...` (brute force and
+    each setting timed in one run, idle 2-core machine): 1M items -> recall@10 0.973 at 18x
+    brute-force batched QPS and 68x single-query latency; searching 10 leaves with 200 re-scored
+    candidates gives 0.953 at 22x, 2,000 leaves 0.952 at 21x (docs/scale.md); the 2,000-item demo
+    catalog -> 0.998. Real embeddings may need more: `recsys-tf index tune` picks the fastest
+    setting for a recall target."""
     leaves = max(1, int(round(math.sqrt(num_items))))
     to_search = max(20, math.ceil(0.02 * leaves))
     # Catalogs of <= 1,000 items are re-scored exactly in full (well under a millisecond): ScaNN
