@@ -67,6 +67,7 @@ def encode_catalog(data_dir: str | Path, config: ExperimentConfig, cache_dir: st
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
+        # the DoFn class is made here so that importing this module does not need Apache Beam
         encode = type("EncodeChunks", (_EncodeChunks, beam.DoFn), {})
         with beam.Pipeline(options=PipelineOptions(pipeline_args or [], runner=runner)) as pipeline:
             _ = (pipeline | "texts" >> beam.Create(missing)

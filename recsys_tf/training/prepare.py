@@ -55,16 +55,18 @@ def _check_examples(examples_dir: Path, items: pd.DataFrame, config: ExperimentC
 
 
 def training_examples(data_dir: Path, run_dir: Path, config: ExperimentConfig, items: pd.DataFrame,
-                      examples_dir: str | Path | None, chief: bool, log) -> tuple[Path, int]:
+                      examples_dir: str | Path | None, chief: bool, log, events_hash: int | None = None
+                      ) -> tuple[Path, int]:
     """(the examples directory training streams, the events fingerprint). `examples_dir` (`train
     --examples`) must hold this data's examples under this configuration; without it the run writes
     its own in RUN/examples (reused when a resumed run finds them current; a non-chief worker of a
-    multi-worker job writes the same examples to a temporary directory of its own)."""
+    multi-worker job writes the same examples to a temporary directory of its own). `events_hash`:
+    the events fingerprint when the caller has already read it."""
     from recsys_tf.features.prepare_examples import events_file_fingerprint, prepare_in_process
 
     if examples_dir is not None:
         examples_dir = Path(examples_dir)
-        events_hash = events_file_fingerprint(data_dir)
+        events_hash = events_file_fingerprint(data_dir) if events_hash is None else events_hash
         problem = _check_examples(examples_dir, items, config, events_hash)
         if problem:
             raise InputError(f"{examples_dir} does not hold the examples of {data_dir} under this configuration: "
@@ -73,7 +75,7 @@ def training_examples(data_dir: Path, run_dir: Path, config: ExperimentConfig, i
         return examples_dir, events_hash
     own = run_dir / EXAMPLES_DIR if chief else Path(tempfile.mkdtemp(prefix="recsys_tf_worker_examples_")) / "ex"
     if (own / shards.MANIFEST_FILE).exists():
-        events_hash = events_file_fingerprint(data_dir)
+        events_hash = events_file_fingerprint(data_dir) if events_hash is None else events_hash
         if _check_examples(own, items, config, events_hash) is None:
             log(f"examples: reusing {own}")
             return own, events_hash

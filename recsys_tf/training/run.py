@@ -48,17 +48,20 @@ def train_run(data_dir: str | Path, run_dir: str | Path, config: ExperimentConfi
 
 
 def _checked_data(data_dir: Path, run_dir: Path, config: ExperimentConfig):
-    """The catalog, after checking the events are split and, for a resumed run, that its data and
-    configuration are the ones it started with (before anything is written)."""
+    """(the catalog, the events fingerprint of a resumed run else None), after checking the events
+    are split and, for a resumed run, that its data and configuration are the ones it started with
+    (before anything is written)."""
     from recsys_tf.data.schema import read_items
     from recsys_tf.features.prepare_examples import event_file_layout, events_file_fingerprint
     from recsys_tf.training.prepare import data_fingerprint
 
     items = read_items(data_dir)
     event_file_layout(data_dir)  # fails with the fix when the events are not split
-    if (run_dir / BACKUP_DIR).exists():
-        _refuse_mixed_resume(run_dir, config, data_fingerprint(items, events_file_fingerprint(data_dir)))
-    return items
+    if not (run_dir / BACKUP_DIR).exists():
+        return items, None
+    events_hash = events_file_fingerprint(data_dir)
+    _refuse_mixed_resume(run_dir, config, data_fingerprint(items, events_hash))
+    return items, events_hash
 
 
 def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, log, examples_dir) -> dict:
@@ -76,7 +79,7 @@ def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, lo
     from recsys_tf.training.strategy import set_mixed_precision
     from recsys_tf.training.trainer import Trainer, is_chief
 
-    items = _checked_data(data_dir, run_dir, config)
+    items, events_hash = _checked_data(data_dir, run_dir, config)
     keras.utils.set_random_seed(config.train.seed)
     policy = set_mixed_precision(config.train.mixed_precision, strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
@@ -86,7 +89,8 @@ def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, lo
     with strategy.scope():
         item_encoder, query_encoder = text_encoders(config)
     coverage = _text_coverage(items, events_file_queries(data_dir) if item_encoder else [], item_encoder, config, log)
-    examples, events_hash = training_examples(data_dir, run_dir, config, items, examples_dir, is_chief(), log)
+    examples, events_hash = training_examples(data_dir, run_dir, config, items, examples_dir, is_chief(), log,
+                                              events_hash)
     data, fingerprint = TrainingData.read(data_dir, examples, items), data_fingerprint(items, events_hash)
     has_queries = bool(data.train_queries)
     if not has_queries and config.tasks.search > 0 and config.model.use_text:

@@ -107,6 +107,7 @@ class Trainer:
 
         self.model, self.config, self.strategy, self.run_dir = model, config, strategy, Path(run_dir)
         self.prepared, self.validation_users = prepared, validation_users
+        self._whole = None  # the train split as tensors, when it is shuffled whole (`_whole_split`)
         self.chief = is_chief()
         with strategy.scope():
             # create every lazily-built variable before the optimizer sees the variable list
@@ -202,7 +203,7 @@ class Trainer:
 
         from recsys_tf.features import shards
 
-        if getattr(self, "_whole", None) is None:
+        if self._whole is None:
             examples = shards.load_split(self.prepared.train_shards, "train")
             self._whole = {k: tf.constant(v) for k, v in examples.items() if k not in shards.BOOKKEEPING_FEATURES}
         return self._whole
