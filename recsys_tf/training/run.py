@@ -113,19 +113,24 @@ def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, lo
     trainer.logger.hparams(_hparams(config))
     result = trainer.fit(log=log)
     if is_chief():
-        load_weights(model, run_dir / BEST_WEIGHTS)
-        catalog = prepared.catalog
-        if config.train.calibrate_search_text:
-            from recsys_tf.evaluation.judgments import search_validation_from
-
-            calibrate_search(model, query_encoder, search_validation_from(data.judgments, data.validation_search_clicks()),
-                             prepared.vocab, run_dir, log, catalog.texts, config.train.fusion_weight,
-                             item_encoder if config.text.mode == "frozen" else None)
-        trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
-        trainer.logger.flush()
+        _finish(trainer, data, prepared, config, item_encoder, query_encoder, run_dir, log)
     elif examples_dir is None:  # a non-chief worker's own copy of the examples (`training_examples`)
         shutil.rmtree(data.examples_dir.parent, ignore_errors=True)
     return result
+
+
+def _finish(trainer, data, prepared, config: ExperimentConfig, item_encoder, query_encoder, run_dir: Path, log):
+    """The chief's last steps: the best weights back in the model, search calibration, the projector."""
+    from recsys_tf.evaluation.judgments import search_validation_from
+
+    model, catalog = trainer.model, prepared.catalog
+    load_weights(model, run_dir / BEST_WEIGHTS)
+    if config.train.calibrate_search_text:
+        calibrate_search(model, query_encoder, search_validation_from(data.judgments, data.validation_search_clicks()),
+                         prepared.vocab, run_dir, log, catalog.texts, config.train.fusion_weight,
+                         item_encoder if config.text.mode == "frozen" else None)
+    trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
+    trainer.logger.flush()
 
 
 def _text_coverage(items, queries: list[str], item_encoder, config: ExperimentConfig, log) -> dict | None:
