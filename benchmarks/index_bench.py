@@ -6,8 +6,10 @@
 
 Brute force and every ScaNN setting are timed in the same run (one process, same queries), so the
 speed-up is not divided by a brute force slowed by other load. `--grid` takes
-num_leaves:num_leaves_to_search:num_reordering_candidates settings (default: the package's
-`default_scann_params`, or `--leaves-to-search` on top of them).
+num_leaves:num_leaves_to_search:num_reordering_candidates[:dimensions_per_block] settings (the
+options TFRS's ScaNN layer exposes; default: the package's `default_scann_params`, or
+`--leaves-to-search` on top of them). `benchmarks/scann_options.py` tries the ScaNN options TFRS
+does not expose.
 """
 import argparse
 import gc
@@ -17,6 +19,9 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# --grid fields, in order (the last is optional)
+GRID_FIELDS = ("num_leaves", "num_leaves_to_search", "num_reordering_candidates", "dimensions_per_block")
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -25,7 +30,7 @@ def main():
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--leaves-to-search", type=int)
-    parser.add_argument("--grid", help="num_leaves:num_leaves_to_search:num_reordering_candidates,...")
+    parser.add_argument("--grid", help="num_leaves:num_leaves_to_search:num_reordering_candidates[:dimensions_per_block],...")
     args = parser.parse_args()
 
     import numpy as np
@@ -33,27 +38,20 @@ def main():
 
     from recsys_tf.index.build import build_index, default_scann_params
 
-    rng = np.random.default_rng(0)
-    # clustered, normalised vectors (like tower outputs), queries near items
-    centers = rng.normal(size=(256, args.dim))
-    items = centers[rng.integers(0, 256, args.items)] + 0.5 * rng.normal(size=(args.items, args.dim))
-    items = (items / np.linalg.norm(items, axis=1, keepdims=True)).astype(np.float32)
-    queries = items[rng.integers(0, args.items, args.queries)] + 0.3 * rng.normal(size=(args.queries, args.dim))
-    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    items, queries = synthetic_vectors(args.items, args.dim, args.queries)
     ids = np.array([f"SKU{i}" for i in range(args.items)], dtype=object)
     exact = build_index("brute_force", items, ids, k=args.k)
     defaults = default_scann_params(args.items, args.k)
     settings = [dict(defaults, **({"num_leaves_to_search": args.leaves_to_search} if args.leaves_to_search else {}))]
     if args.grid:
-        settings = [dict(defaults, num_leaves=int(a), num_leaves_to_search=int(b), num_reordering_candidates=int(c))
-                    for a, b, c in (item.split(":") for item in args.grid.split(","))]
+        settings = [dict(defaults, **dict(zip(GRID_FIELDS, map(int, item.split(":"))))) for item in args.grid.split(",")]
     _, truth = exact(tf.constant(queries), k=args.k)
     truth = truth.numpy()
     exact_qps, exact_p50, exact_p99 = _timed(exact, queries, args)
     print(f"items={args.items} dim={args.dim} queries={args.queries}\n"
           f"brute_force: batched_qps={exact_qps:.0f} p50_ms={exact_p50:.2f} p99_ms={exact_p99:.2f}")
-    print("| leaves | searched | reorder | build s | recall@10 | batched q/s | x brute force | p50 ms | x single |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    print("| leaves | searched | reorder | dims/block | build s | recall@10 | batched q/s | x brute force | p50 ms | "
+          "x single |\n|---|---|---|---|---|---|---|---|---|---|")
     for params in settings:
         t = time.perf_counter()
         scann = build_index("scann", items, ids, k=args.k, **params)
@@ -63,10 +61,22 @@ def main():
         recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
         qps, p50, _ = _timed(scann, queries, args)
         print(f"| {params['num_leaves']} | {params['num_leaves_to_search']} | {params['num_reordering_candidates']} | "
-              f"{build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / exact_qps:.1f} | {p50:.2f} | {exact_p50 / p50:.1f} |",
+              f"{params['dimensions_per_block']} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / exact_qps:.1f} | {p50:.2f} | {exact_p50 / p50:.1f} |",
               flush=True)
         del scann, found  # one 1M-item index at a time (each holds several GB)
         gc.collect()
+
+
+def synthetic_vectors(n_items: int, dim: int, n_queries: int):
+    """Clustered, normalised item vectors (like tower outputs: 256 clusters) and queries near items."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(256, dim))
+    items = centers[rng.integers(0, 256, n_items)] + 0.5 * rng.normal(size=(n_items, dim))
+    items = (items / np.linalg.norm(items, axis=1, keepdims=True)).astype(np.float32)
+    queries = items[rng.integers(0, n_items, n_queries)] + 0.3 * rng.normal(size=(n_queries, dim))
+    return items, (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _timed(index, queries, args):

@@ -12,7 +12,9 @@ WORK/text_cache, so encoding is paid once) from the in-process stage's examples 
 examples per second over the epoch (`history[0].seconds`: the steps, not setup or validation):
 `train` with the defaults (a split of up to 1M examples is shuffled whole in memory),
 `train_streamed` streaming through the shuffle buffer (`train.shuffle_whole_up_to=0`).
-`--max-steps` caps the epoch.
+`--max-steps` caps the epoch. `--user-bins N` fixes `model.user_bins` (the in_process stage then
+writes WORK/SIZE/examples/in_process_binsN, which the training stages read), so every size trains
+the same model; by default the user table grows with the users.
 
 The synthetic world has ~34 events per user, so `--events N` draws N / 34 users and 2,000 items.
 """
@@ -27,13 +29,18 @@ import time
 from pathlib import Path
 
 
-def _stage(name: str, root: Path, target: int, max_steps: int) -> dict:
+def _stage(name: str, root: Path, target: int, max_steps: int, user_bins: int) -> dict:
     out = subprocess.run([sys.executable, __file__, "--stage", name, "--work", str(root), "--events", str(target),
-                          "--max-steps", str(max_steps)], check=True, capture_output=True, text=True)
+                          "--max-steps", str(max_steps), "--user-bins", str(user_bins)],
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _train_epoch(name: str, root: Path, max_steps: int) -> tuple[int, float]:
+def _examples_dir(root: Path, user_bins: int) -> Path:
+    return root / "examples" / (f"in_process_bins{user_bins}" if user_bins else "in_process")
+
+
+def _train_epoch(name: str, root: Path, max_steps: int, user_bins: int) -> tuple[int, float]:
     """(training examples, seconds) of one epoch of `name` (train / train_streamed)."""
     import shutil
 
@@ -43,16 +50,16 @@ def _train_epoch(name: str, root: Path, max_steps: int) -> tuple[int, float]:
     run = root / name
     shutil.rmtree(run, ignore_errors=True)
     config = load_config(None, ["train.epochs=1", f"train.max_steps_per_epoch={max_steps}",
-                                f"text.cache_dir={root.parent / 'text_cache'}", "model.max_history=20"]
+                                f"text.cache_dir={root.parent / 'text_cache'}", "model.max_history=20", f"model.user_bins={user_bins}"]
                          + (["train.shuffle_whole_up_to=0"] if name == "train_streamed" else []))
-    result = train_run(root / "split", run, config, log=lambda *_: None, examples_dir=root / "examples" / "in_process")
+    result = train_run(root / "split", run, config, log=lambda *_: None, examples_dir=_examples_dir(root, user_bins))
     examples = json.loads((run / "run.json").read_text())["train_examples"]
     if max_steps:
         examples = min(examples, max_steps * config.train.batch_size)
     return examples, result["history"][0]["seconds"]
 
 
-def _run_stage(name: str, root: Path, target: int, max_steps: int = 0) -> dict:
+def _run_stage(name: str, root: Path, target: int, max_steps: int = 0, user_bins: int = 0) -> dict:
     split, examples = root / "split", root / "examples"
     started = time.perf_counter()
     if name == "synth":
@@ -68,12 +75,13 @@ def _run_stage(name: str, root: Path, target: int, max_steps: int = 0) -> dict:
         events = len(pd.read_parquet(split / "events.parquet", columns=["user_id"]))
         started = time.perf_counter()
         if name in ("train", "train_streamed"):
-            events, seconds = _train_epoch(name, root, max_steps)  # events: training examples here
+            events, seconds = _train_epoch(name, root, max_steps, user_bins)  # events: training examples here
             started = time.perf_counter() - seconds
         elif name == "in_process":
             from recsys_tf.features.prepare_examples import prepare_in_process
 
-            prepare_in_process(split, examples / "in_process", max_history=20, num_shards=4, log=None)
+            prepare_in_process(split, _examples_dir(root, user_bins), max_history=20, user_bins=user_bins or None,
+                               num_shards=4, log=None)
         else:
             from recsys_tf.features.beam_prepare import prepare_with_beam
 
@@ -91,10 +99,12 @@ def main() -> None:
     parser.add_argument("--stages", default="synth,in_process,beam",
                         help="comma-separated: synth, in_process, beam, train, train_streamed")
     parser.add_argument("--max-steps", type=int, default=0, help="training stages: cap the epoch (0 = whole)")
+    parser.add_argument("--user-bins", type=int, default=0,
+                        help="model.user_bins of in_process and the training stages (0 = automatic, from the users)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
-        print(json.dumps(_run_stage(args.stage, Path(args.work), args.events[0], args.max_steps)))
+        print(json.dumps(_run_stage(args.stage, Path(args.work), args.events[0], args.max_steps, args.user_bins)))
         return
     print("| events | stage | seconds | events/s (training: examples/s) | peak RSS (GB) |\n|---|---|---|---|---|")
     for target in args.events or [300_000]:
@@ -102,7 +112,7 @@ def main() -> None:
         for name in args.stages.split(","):
             if name == "synth" and (root / "split" / "events.parquet").exists():
                 continue
-            r = _stage(name, root, target, args.max_steps)
+            r = _stage(name, root, target, args.max_steps, args.user_bins)
             print(f"| {r['events']:,} | {name} | {r['seconds']} | {r['events_per_s']:,} | {r['peak_rss_gb']} |",
                   flush=True)
 

@@ -1,0 +1,93 @@
+"""ScaNN options TFRS's `ScaNN` layer does not expose, on index_bench's vectors: recall@10 and speed
+against brute force timed in the same process.
+
+    .venv/bin/python benchmarks/scann_options.py --items 1000000 --dim 448 --queries 512 \
+        --grid 1000:20:100:2:nan:f32:0,1000:20:100:2:0.2:f32:0,1000:20:100:2:nan:int8:0,1000:10:500:2:nan:f32:256
+
+Each setting is leaves:searched:reordered:dims_per_block:anisotropic_threshold:reorder_type:pca_dims
+(reorder_type f32 or int8; pca_dims 0 = no PCA projection), or `autopilot` (ScaNN chooses). The
+searcher is built with `scann_ops.builder` — what TFRS's layer builds, with the extra options —
+and searched with `search_batched_parallel`, as the layer does. The package keeps TFRS's layer:
+this script says whether an option would be worth a layer of our own (docs/scale.md).
+"""
+import argparse
+import gc
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _searcher(db, k: int, spec: str):
+    from scann.scann_ops.py import scann_ops
+    from scann.scann_ops.py.scann_builder import ReorderType
+
+    builder = scann_ops.builder(db, k, "dot_product")
+    if spec == "autopilot":
+        return builder.autopilot().build(shared_name=f"bench/{spec}")
+    leaves, searched, reorder, per_block, threshold, reorder_type, pca = spec.split(":")
+    if int(pca):
+        builder = builder.pca(reduction_dim=int(pca), pca_significance_threshold=None)
+    builder = builder.tree(num_leaves=int(leaves), num_leaves_to_search=int(searched), training_iterations=12)
+    builder = builder.score_ah(int(per_block), anisotropic_quantization_threshold=float(threshold))
+    builder = builder.reorder(int(reorder), quantize=ReorderType.INT8 if reorder_type == "int8" else ReorderType.FLOAT32)
+    return builder.build(shared_name=f"bench/{spec}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--queries", type=int, default=512)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--grid", required=True)
+    args = parser.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+    from index_bench import synthetic_vectors
+
+    items, queries = synthetic_vectors(args.items, args.dim, args.queries)
+    truth = np.argsort(-(queries @ items.T), axis=1)[:, :args.k]
+    db = tf.constant(items)
+    signature = [tf.TensorSpec([None, args.dim], tf.float32)]
+    brute = tf.function(lambda q: tf.math.top_k(tf.matmul(q, db, transpose_b=True), args.k), input_signature=signature)
+    brute_qps, brute_p50 = _timed(brute, queries)
+    print(f"items={args.items} dim={args.dim} queries={args.queries}\nbrute force: {brute_qps:.0f} q/s, "
+          f"p50 {brute_p50:.2f} ms\n| setting | build s | recall@10 | batched q/s | x brute force | p50 ms | x single |\n"
+          "|---|---|---|---|---|---|---|")
+    for spec in args.grid.split(","):
+        started = time.perf_counter()
+        searcher = _searcher(db, args.k, spec)
+        build_s = time.perf_counter() - started
+        search = tf.function(lambda q, s=searcher: s.search_batched_parallel(q, final_num_neighbors=args.k),
+                             input_signature=signature)
+        found = search(tf.constant(queries)).indices.numpy()
+        recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
+        qps, p50 = _timed(search, queries)
+        print(f"| {spec} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / brute_qps:.1f} | {p50:.2f} | "
+              f"{brute_p50 / p50:.0f} |", flush=True)
+        del searcher, search  # one 1M-item searcher at a time
+        gc.collect()
+
+
+def _timed(fn, queries):
+    """(batched queries/s in batches of 256, p50 single-query ms), after a warm-up call."""
+    import numpy as np
+    import tensorflow as tf
+
+    fn(tf.constant(queries[:64]))
+    started = time.perf_counter()
+    for start in range(0, len(queries), 256):
+        fn(tf.constant(queries[start:start + 256]))
+    qps = len(queries) / (time.perf_counter() - started)
+    latencies = []
+    for query in queries[:200]:
+        started = time.perf_counter()
+        fn(tf.constant(query[None]))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return qps, float(np.percentile(latencies, 50))
+
+
+if __name__ == "__main__":
+    main()
