@@ -84,11 +84,17 @@ def text_cache_dir(config: ExperimentConfig, run_dir: str | Path) -> Path:
     return Path(config.text.cache_dir) if config.text.cache_dir else Path(run_dir) / TEXT_CACHE_DIR
 
 
-def item_vectors(model) -> np.ndarray:
-    """(num_items + 1, d) item embeddings of the whole catalog, row 0 = padding (index = item index)."""
+ITEM_BATCH = 16_384  # catalog items per item-tower call: a 1M-item catalog is not one huge batch
+
+
+def item_vectors(model, batch_size: int = ITEM_BATCH) -> np.ndarray:
+    """(num_items + 1, d) item embeddings of the whole catalog, row 0 = padding (index = item index),
+    computed `batch_size` items at a time."""
     import tensorflow as tf
 
-    return model.item_tower(tf.range(model.item_tower.num_items + 1), training=False).numpy()
+    n = model.item_tower.num_items + 1
+    return np.concatenate([model.item_tower(tf.range(start, min(start + batch_size, n)), training=False).numpy()
+                           for start in range(0, n, batch_size)])
 
 
 def user_and_query_vectors(model, examples: dict, batch_size: int = 512, query_vectors: np.ndarray | None = None,

@@ -43,40 +43,60 @@ def is_chief() -> bool:
                                                     and "chief" not in config.get("cluster", {}))
 
 
+VALIDATION_CHUNK = 32_768  # validation rows scored at a time, so its memory does not grow with the split
+
+
 def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list | None, ks, batch_size: int = 512,
-                       query_vectors: np.ndarray | None = None) -> dict[str, float]:
+                       query_vectors: np.ndarray | None = None, chunk: int = VALIDATION_CHUNK) -> dict[str, float]:
     """Full-catalog Recall@K / NDCG@K of recommend (and search, for rows with a query); `rating/rmse` and
-    `rating/mae` of the rating head on rows with a rating (when the model trains one)."""
-    import tensorflow as tf
-
-    from recsys_tf.evaluation.topk import hit_metrics, top_k_items
-
+    `rating/mae` of the rating head on rows with a rating (when the model trains one). Rows are scored
+    `chunk` at a time; the metrics are means over all rows, the same whatever the chunk."""
     n = len(examples["target_item"])
     if n == 0:
         return {}
     items = item_vectors(model)
+    per_row: dict[str, list] = {}
+    for start in range(0, n, chunk):
+        part = {name: values[start:start + chunk] for name, values in examples.items()}
+        users = user_ids[start:start + chunk] if user_ids is not None else None
+        for name, values in _row_metrics(model, items, part, seen, users, ks, batch_size, query_vectors).items():
+            per_row.setdefault(name, []).append(values)
+    metrics = {name: float(np.concatenate(values).mean()) for name, values in per_row.items()
+               if not name.startswith("rating/")}
+    if "rating/error" in per_row:
+        error = np.concatenate(per_row["rating/error"])
+        metrics.update({"rating/rmse": float(np.sqrt(np.mean(np.square(error)))),
+                        "rating/mae": float(np.mean(np.abs(error)))})
+    return metrics
+
+
+def _row_metrics(model, items: np.ndarray, examples: dict, seen: dict | None, user_ids: list | None, ks,
+                 batch_size: int, query_vectors: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Per-row metrics of some validation rows: `recommend/<metric>`, `search/<metric>` (rows with a
+    query) and `rating/error` (prediction - rating, rows with a rating)."""
+    import tensorflow as tf
+
+    from recsys_tf.evaluation.topk import hit_metrics, top_k_items
+
     search_rows = np.flatnonzero(examples["has_query"] > 0) if model.query_tower is not None else np.array([], int)
     users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors, with_queries=len(search_rows) > 0)
     k_max = max(ks)
     exclude = [seen.get(u) for u in user_ids] if seen is not None and user_ids is not None else None
     top, _ = top_k_items(users, items, k_max, exclude=exclude)
-    metrics = {f"recommend/{k}": float(v.mean()) for k, v in hit_metrics(top, examples["target_item"], ks).items()}
+    rows = {f"recommend/{k}": v for k, v in hit_metrics(top, examples["target_item"], ks).items()}
     if len(search_rows) and searches is not None:
         top, _ = top_k_items(searches[search_rows], items, k_max)
-        metrics.update({f"search/{k}": float(v.mean())
-                        for k, v in hit_metrics(top, examples["target_item"][search_rows], ks).items()})
+        rows.update({f"search/{k}": v for k, v in hit_metrics(top, examples["target_item"][search_rows], ks).items()})
     rating_rows = np.flatnonzero(examples["has_rating"] > 0) if model.active("rating") else np.array([], int)
     if len(rating_rows):  # the catalog's item vectors are computed above: gather, don't re-run the tower
         target = examples["target_item"][rating_rows]
         predicted = np.concatenate([
-            model.rating_head(tf.constant(users[rows]), tf.constant(items[target[start:start + batch_size]]),
-                              tf.constant(examples["user_bin"][rows]), tf.constant(target[start:start + batch_size])).numpy()
+            model.rating_head(tf.constant(users[part]), tf.constant(items[target[start:start + batch_size]]),
+                              tf.constant(examples["user_bin"][part]), tf.constant(target[start:start + batch_size])).numpy()
             for start in range(0, len(rating_rows), batch_size)
-            for rows in [rating_rows[start:start + batch_size]]]).ravel()
-        error = predicted - examples["rating"][rating_rows]
-        metrics.update({"rating/rmse": float(np.sqrt(np.mean(np.square(error)))),
-                        "rating/mae": float(np.mean(np.abs(error)))})
-    return metrics
+            for part in [rating_rows[start:start + batch_size]]]).ravel()
+        rows["rating/error"] = predicted - examples["rating"][rating_rows]
+    return rows
 
 
 LOWER_IS_BETTER = ("rmse", "mae")

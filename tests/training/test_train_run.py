@@ -332,3 +332,24 @@ def test_large_variables_are_histogrammed_on_a_strided_sample(tmp_path):
     (event,) = accumulator.Tensors(f"weights/{variable.path}")
     buckets = tf.make_ndarray(event.tensor_proto)  # (left, right, count) per bucket
     assert buckets[:, 2].sum() == len(sample) and buckets[-1, 1] >= sample[-1] > 3 * HISTOGRAM_VALUES - 4
+
+
+def test_validation_in_chunks_and_item_vectors_in_batches_equal_one_pass(tiny_run, split_dir):
+    """Validation scores its rows a chunk at a time and the catalog's vectors come a batch at a time
+    (memory flat whatever the split or catalog size): the same numbers as one pass."""
+    from recsys_tf.training.prepare import TrainingData
+    from recsys_tf.training.trained_run import item_vectors
+    from recsys_tf.training.trainer import evaluate_retrieval
+
+    run = load_run(tiny_run)
+    model = run.model
+    np.testing.assert_allclose(item_vectors(model, batch_size=7), item_vectors(model, batch_size=10**6),
+                               rtol=1e-5, atol=1e-6)
+    data = TrainingData.read(split_dir, tiny_run / "examples", run.dataset.items)
+    query_vectors = np.random.default_rng(0).normal(size=(len(data.queries) + 1, model.query_tower.text_dim))
+    args = (model, data.validation, data.seen, data.validation_users, [5, 10])
+    whole = evaluate_retrieval(*args, query_vectors=query_vectors.astype(np.float32))
+    chunked = evaluate_retrieval(*args, query_vectors=query_vectors.astype(np.float32), chunk=7)
+    assert len(data.validation_users) > 7 * 3
+    assert {"recommend/recall@10", "search/ndcg@5", "rating/rmse", "rating/mae"} <= set(whole)
+    assert chunked == pytest.approx(whole, rel=1e-6)
