@@ -101,12 +101,13 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     return example
 
 
-def with_query_vectors(batches, query_vectors: np.ndarray | None):
-    """Batches whose `query_index` becomes `query_vector` (a row of `query_vectors`), prefetched."""
+def with_query_vectors(batches, query_vectors):
+    """Batches whose `query_index` becomes `query_vector` (a row of `query_vectors`: an array, or a
+    tensor, used as it is), prefetched."""
     import tensorflow as tf
 
     if query_vectors is not None:
-        table = tf.constant(query_vectors)
+        table = query_vectors if tf.is_tensor(query_vectors) else tf.constant(query_vectors)
 
         def attach(batch):
             batch = dict(batch)

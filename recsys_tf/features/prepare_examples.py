@@ -101,6 +101,9 @@ def _numbered_batches(events_path: Path, columns: list[str], read_batch: int):
         table = pa.Table.from_batches([batch])
         yield table.add_column(0, "row", pa.array(np.arange(offset, offset + len(table), dtype=np.int64)))
         offset += len(table)
+    # Arrow's allocator keeps freed batches for reuse: hand them back, or a training process that
+    # read the events once would keep ~0.25 GB of them (10M events) for the whole run
+    pa.default_memory_pool().release_unused()
 
 
 def events_file_fingerprint(data_dir: str | Path, read_batch: int = READ_BATCH) -> int:

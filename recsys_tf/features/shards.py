@@ -194,20 +194,20 @@ def read_manifest(directory: str | os.PathLike) -> dict:
     return manifest
 
 
-def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0, seed: int = 0,
-           cycle_length: int = 4, shard_index: int | None = None, num_shards: int | None = None):
-    """A tf.data pipeline of single examples (dicts of tensors, `feature_spec`) of one split: the
-    split's files interleaved, blocks parsed in parallel, unbatched, optionally shuffled (seeded).
-    `shard_index`/`num_shards` keep one shard: whole files when every shard gets a non-empty file,
-    else every Nth example (the trainer passes its input pipeline's id and count)."""
-    import tensorflow as tf
-
+def _split_files(directory: str | os.PathLike, split: str) -> tuple[list[str], int]:
+    """(the split's shard files, max_history), or a clear error when the directory has no such split."""
     manifest = read_manifest(directory)
     if split not in manifest["splits"]:
         raise InputError(f"{directory} has no {split!r} examples (it has {sorted(manifest['splits'])}). "
                          "Fix: prepare the examples from a split dataset with that split.")
-    files = [str(Path(directory) / name) for name in manifest["splits"][split]["shards"]]
-    max_history = manifest["max_history"]
+    return [str(Path(directory) / name) for name in manifest["splits"][split]["shards"]], manifest["max_history"]
+
+
+def _parsed_blocks(files, max_history: int, cycle_length: int):
+    """tf.data: the files' records interleaved, each parsed into a block (a dict of arrays of up to
+    4,096 examples, `feature_spec`)."""
+    import tensorflow as tf
+
     spec = feature_spec(max_history)
     parse_spec = {name: tf.io.FixedLenFeature([], tf.string) for name in spec if name not in BYTES_FEATURES}
     parse_spec |= {name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True) for name in BYTES_FEATURES}
@@ -221,6 +221,28 @@ def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0,
                 out[name] = tf.reshape(values, [-1, max_history]) if feature["shape"] else values
         return out
 
+    return files.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length, num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=True).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def blocks(directory: str | os.PathLike, split: str, *, cycle_length: int = 4):
+    """A tf.data pipeline of the split's blocks as written (dicts of arrays of up to 4,096 examples):
+    for passes over every example that need no example order or shuffling (summaries, loading)."""
+    import tensorflow as tf
+
+    files, max_history = _split_files(directory, split)
+    return _parsed_blocks(tf.data.Dataset.from_tensor_slices(files), max_history, cycle_length)
+
+
+def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0, seed: int = 0,
+           cycle_length: int = 4, shard_index: int | None = None, num_shards: int | None = None):
+    """A tf.data pipeline of single examples (dicts of tensors, `feature_spec`) of one split: the
+    split's files interleaved, blocks parsed in parallel, unbatched, optionally shuffled (seeded).
+    `shard_index`/`num_shards` keep one shard: whole files when every shard gets a non-empty file,
+    else every Nth example (the trainer passes its input pipeline's id and count)."""
+    import tensorflow as tf
+
+    files, max_history = _split_files(directory, split)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     # whole files per shard when each shard gets a non-empty file (a split smaller than one block
     # per file leaves files empty), else every Nth example
@@ -228,9 +250,7 @@ def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0,
                and all(tf.io.gfile.stat(f).length > 0 for f in files))
     if by_file:
         dataset = dataset.shard(num_shards, shard_index)
-    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length,
-                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    dataset = _parsed_blocks(dataset, max_history, cycle_length).unbatch()
     if shard_index is not None and not by_file:
         dataset = dataset.shard(num_shards, shard_index)
     if shuffle_buffer:
@@ -242,8 +262,8 @@ def load_split(directory: str | os.PathLike, split: str) -> dict[str, np.ndarray
     """Every example of one split as NumPy arrays, sorted by `row` (event order): validation, the
     trainer's whole-split shuffle, tests."""
     rows: dict[str, list] = {}
-    for example in stream(directory, split).batch(65536).as_numpy_iterator():
-        for name, values in example.items():
+    for block in blocks(directory, split).as_numpy_iterator():
+        for name, values in block.items():
             rows.setdefault(name, []).append(values)
     if not rows:
         return {}

@@ -29,7 +29,6 @@ from recsys_tf.training.trained_run import text_cache_dir
 
 ID_ONLY_TEXT_DIM = 8  # the ID-only ablation feeds zero "text" vectors of this size
 EXAMPLES_DIR = "examples"  # RUN/examples: the run's own `data prepare` output
-_READ_BATCH = 65_536  # examples per batch of the streaming pass
 
 
 def _check_examples(examples_dir: Path, items: pd.DataFrame, config: ExperimentConfig, events_hash: int) -> str | None:
@@ -154,7 +153,7 @@ def _train_summary(examples_dir: Path, n_items: int, validation_users: list[str]
     counts = np.zeros(n_items + 1, np.int64)
     ratings = {"count": 0, "sum": 0.0, "min": np.inf, "max": -np.inf}
     query_rows, query_index, seen_users, seen_items = [], [], [], []
-    for batch in shards.stream(examples_dir, "train").batch(_READ_BATCH).as_numpy_iterator():
+    for batch in shards.blocks(examples_dir, "train").as_numpy_iterator():
         counts += np.bincount(batch["target_item"], minlength=n_items + 1)
         rated = batch["rating"][batch["has_rating"] > 0].astype(np.float64)
         if len(rated):
@@ -183,7 +182,8 @@ class PreparedData:
     catalog: Catalog
     text_vectors: np.ndarray          # (n_items + 1, text_dim), row 0 zeros
     query_texts: list[str]            # distinct queries; index i + 1
-    query_vectors: np.ndarray         # (n_queries + 1, text_dim), row 0 zeros
+    query_vectors: object             # tf.Tensor (n_queries + 1, text_dim), row 0 zeros: one copy,
+                                      # which the input pipelines and validation gather from
     train_shards: Path                # the examples the trainer streams
     train_examples: int
     train_item_counts: np.ndarray     # (n_items + 1,) training targets per item
@@ -233,9 +233,11 @@ def prepare(data: TrainingData, config: ExperimentConfig, run_dir: str | Path, i
         dim = ID_ONLY_TEXT_DIM
         item_vectors = np.zeros((catalog.size, dim), np.float32)
         query_vectors = np.zeros((len(queries), dim), np.float32)
+    import tensorflow as tf
+
     pad = np.zeros((1, dim), np.float32)
     return PreparedData(vocab=data.vocab, catalog=catalog, text_vectors=np.concatenate([pad, item_vectors]),
-                        query_texts=queries, query_vectors=np.concatenate([pad, query_vectors]),
+                        query_texts=queries, query_vectors=tf.constant(np.concatenate([pad, query_vectors])),
                         train_shards=data.examples_dir, train_examples=data.train_examples,
                         train_item_counts=data.train_item_counts, validation=data.validation,
                         sampling_probability=catalog.sampling_probability(data.train_item_counts),

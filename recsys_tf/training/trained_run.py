@@ -97,7 +97,7 @@ def item_vectors(model, batch_size: int = ITEM_BATCH) -> np.ndarray:
                            for start in range(0, n, batch_size)])
 
 
-def user_and_query_vectors(model, examples: dict, batch_size: int = 512, query_vectors: np.ndarray | None = None,
+def user_and_query_vectors(model, examples: dict, batch_size: int = 512, query_vectors=None,
                            with_queries: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """User embeddings of every example row and, when the model has a query tower, `with_queries`
     and `query_vectors` (text vectors indexed by the rows' `query_index`), their query embeddings."""
@@ -109,7 +109,7 @@ def user_and_query_vectors(model, examples: dict, batch_size: int = 512, query_v
         batch = {k: v[start:start + batch_size] for k, v in examples.items() if k != "query_text"}
         index = batch.pop("query_index", None)
         if query_vectors is not None and index is not None:
-            batch["query_vector"] = query_vectors[index]
+            batch["query_vector"] = tf.gather(query_vectors, index)  # an array or a tensor
         batch = {k: tf.constant(v) for k, v in batch.items()}
         user = model.user_embedding(batch, training=False)
         users.append(user.numpy())

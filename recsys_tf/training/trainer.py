@@ -47,7 +47,7 @@ VALIDATION_CHUNK = 32_768  # validation rows scored at a time, so its memory doe
 
 
 def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list | None, ks, batch_size: int = 512,
-                       query_vectors: np.ndarray | None = None, chunk: int = VALIDATION_CHUNK) -> dict[str, float]:
+                       query_vectors=None, chunk: int = VALIDATION_CHUNK) -> dict[str, float]:
     """Full-catalog Recall@K / NDCG@K of recommend (and search, for rows with a query); `rating/rmse` and
     `rating/mae` of the rating head on rows with a rating (when the model trains one). Rows are scored
     `chunk` at a time; the metrics are means over all rows, the same whatever the chunk."""
@@ -71,7 +71,7 @@ def evaluate_retrieval(model, examples: dict, seen: dict | None, user_ids: list 
 
 
 def _row_metrics(model, items: np.ndarray, examples: dict, seen: dict | None, user_ids: list | None, ks,
-                 batch_size: int, query_vectors: np.ndarray | None) -> dict[str, np.ndarray]:
+                 batch_size: int, query_vectors) -> dict[str, np.ndarray]:
     """Per-row metrics of some validation rows: `recommend/<metric>`, `search/<metric>` (rows with a
     query) and `rating/error` (prediction - rating, rows with a rating)."""
     import tensorflow as tf
