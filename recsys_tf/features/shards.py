@@ -203,9 +203,42 @@ def _split_files(directory: str | os.PathLike, split: str) -> tuple[list[str], i
     return [str(Path(directory) / name) for name in manifest["splits"][split]["shards"]], manifest["max_history"]
 
 
-def _parsed_blocks(files, max_history: int, cycle_length: int):
+def _model_inputs(max_history: int) -> list[tuple[str, dict]]:
+    """(name, spec) of the model-input features (no bookkeeping), in the order `packed` lays them out."""
+    return [(name, spec) for name, spec in feature_spec(max_history).items() if name not in BOOKKEEPING_FEATURES]
+
+
+def _width(spec: dict) -> int:
+    return spec["shape"][0] if spec["shape"] else 1
+
+
+def _pack(block: dict, max_history: int):
+    """A block's model inputs as one int32 matrix (n, width): float features bit-cast, histories flat."""
+    import tensorflow as tf
+
+    columns = []
+    for name, spec in _model_inputs(max_history):
+        values = block[name] if spec["dtype"] == "int32" else tf.bitcast(block[name], tf.int32)
+        columns.append(tf.reshape(values, [-1, _width(spec)]))
+    return tf.concat(columns, axis=1)
+
+
+def unpack(batch, max_history: int) -> dict:
+    """The model inputs of a batch of `stream(..., packed=True)` examples (a (batch, width) int32 tensor)."""
+    import tensorflow as tf
+
+    specs = _model_inputs(max_history)
+    parts = tf.split(batch, [_width(spec) for _, spec in specs], axis=1)
+    out = {}
+    for (name, spec), part in zip(specs, parts):
+        part = part if spec["dtype"] == "int32" else tf.bitcast(part, tf.as_dtype(spec["dtype"]))
+        out[name] = part if spec["shape"] else tf.squeeze(part, axis=1)
+    return out
+
+
+def _parsed_blocks(files, max_history: int, cycle_length: int, packed: bool = False):
     """tf.data: the files' records interleaved, each parsed into a block (a dict of arrays of up to
-    4,096 examples, `feature_spec`)."""
+    4,096 examples, `feature_spec`; `packed`: the block's model inputs as one int32 matrix)."""
     import tensorflow as tf
 
     spec = feature_spec(max_history)
@@ -219,7 +252,7 @@ def _parsed_blocks(files, max_history: int, cycle_length: int):
             if name not in BYTES_FEATURES:
                 values = tf.io.decode_raw(block[name], tf.as_dtype(feature["dtype"]), little_endian=True)
                 out[name] = tf.reshape(values, [-1, max_history]) if feature["shape"] else values
-        return out
+        return _pack(out, max_history) if packed else out
 
     return files.interleave(tf.data.TFRecordDataset, cycle_length=cycle_length, num_parallel_calls=tf.data.AUTOTUNE,
                             deterministic=True).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -235,11 +268,16 @@ def blocks(directory: str | os.PathLike, split: str, *, cycle_length: int = 4):
 
 
 def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0, seed: int = 0,
-           cycle_length: int = 4, shard_index: int | None = None, num_shards: int | None = None):
+           cycle_length: int = 4, shard_index: int | None = None, num_shards: int | None = None,
+           packed: bool = False):
     """A tf.data pipeline of single examples (dicts of tensors, `feature_spec`) of one split: the
     split's files interleaved, blocks parsed in parallel, unbatched, optionally shuffled (seeded).
     `shard_index`/`num_shards` keep one shard: whole files when every shard gets a non-empty file,
-    else every Nth example (the trainer passes its input pipeline's id and count)."""
+    else every Nth example (the trainer passes its input pipeline's id and count).
+
+    `packed`: each example is one int32 vector of its model inputs (no bookkeeping features; `unpack`
+    turns a batch of them back into features), packed a block at a time. A shuffle buffer then holds
+    one tensor per example instead of 15: 200,000 examples take ~0.1 GB instead of ~0.65 GB."""
     import tensorflow as tf
 
     files, max_history = _split_files(directory, split)
@@ -250,7 +288,7 @@ def stream(directory: str | os.PathLike, split: str, *, shuffle_buffer: int = 0,
                and all(tf.io.gfile.stat(f).length > 0 for f in files))
     if by_file:
         dataset = dataset.shard(num_shards, shard_index)
-    dataset = _parsed_blocks(dataset, max_history, cycle_length).unbatch()
+    dataset = _parsed_blocks(dataset, max_history, cycle_length, packed).unbatch()
     if shard_index is not None and not by_file:
         dataset = dataset.shard(num_shards, shard_index)
     if shuffle_buffer:

@@ -112,6 +112,23 @@ def test_stream_reads_every_example_once_and_shuffles_by_seed(in_process):
     assert example["history_items"].shape == (MAX_HISTORY,) and example["user_id"].decode().startswith("U")
 
 
+def test_packed_examples_unpack_to_the_same_model_inputs_in_the_same_order(in_process):
+    """`packed=True` (one int32 vector per example, as the trainer shuffles them) loses nothing:
+    the same examples, shuffled alike, batched and unpacked, equal the features themselves."""
+    out, manifest = in_process
+    n = manifest["splits"]["train"]["examples"]
+    plain = list(shards.stream(out, "train", shuffle_buffer=n, seed=3).batch(64).as_numpy_iterator())
+    packed = list(shards.stream(out, "train", shuffle_buffer=n, seed=3, packed=True).batch(64)
+                  .map(lambda batch: shards.unpack(batch, MAX_HISTORY)).as_numpy_iterator())
+    assert len(plain) == len(packed) > 1
+    for expected, actual in zip(plain, packed):
+        assert set(actual) == set(expected) - set(shards.BOOKKEEPING_FEATURES)
+        for name, values in actual.items():
+            assert values.dtype == expected[name].dtype and values.shape == expected[name].shape, name
+            np.testing.assert_array_equal(values, expected[name], err_msg=name)
+    assert any(batch["rating"].any() and batch["weight"].any() for batch in packed)  # floats came through bit-cast
+
+
 def test_a_crash_while_writing_keeps_the_previous_complete_set(data_dir, in_process, tmp_path, monkeypatch):
     out = tmp_path / "examples"
     first = prepare_examples.prepare_in_process(data_dir, out, max_history=MAX_HISTORY, log=None)
