@@ -81,11 +81,19 @@ def synthetic_vectors(n_items: int, dim: int, n_queries: int):
 
 def _timed(index, queries, args):
     """(batched queries/s in batches of 256, p50 and p99 single-query ms) of one traced search."""
-    import numpy as np
     import tensorflow as tf
 
     # one trace for every batch size: timing must not include a retrace
     fn = tf.function(lambda q: index(q, k=args.k), input_signature=[tf.TensorSpec([None, args.dim], tf.float32)])
+    return timed_search(fn, queries)
+
+
+def timed_search(fn, queries):
+    """(batched queries/s in batches of 256, p50 and p99 single-query ms) of a traced search `fn`,
+    after warm-up calls at both shapes."""
+    import numpy as np
+    import tensorflow as tf
+
     fn(tf.constant(queries[:64]))
     fn(tf.constant(queries[:1]))
     t = time.perf_counter()

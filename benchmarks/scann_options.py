@@ -45,14 +45,14 @@ def main():
 
     import numpy as np
     import tensorflow as tf
-    from index_bench import synthetic_vectors
+    from index_bench import synthetic_vectors, timed_search
 
     items, queries = synthetic_vectors(args.items, args.dim, args.queries)
     truth = np.argsort(-(queries @ items.T), axis=1)[:, :args.k]
     db = tf.constant(items)
     signature = [tf.TensorSpec([None, args.dim], tf.float32)]
     brute = tf.function(lambda q: tf.math.top_k(tf.matmul(q, db, transpose_b=True), args.k), input_signature=signature)
-    brute_qps, brute_p50 = _timed(brute, queries)
+    brute_qps, brute_p50, _ = timed_search(brute, queries)
     print(f"items={args.items} dim={args.dim} queries={args.queries}\nbrute force: {brute_qps:.0f} q/s, "
           f"p50 {brute_p50:.2f} ms\n| setting | build s | recall@10 | batched q/s | x brute force | p50 ms | x single |\n"
           "|---|---|---|---|---|---|---|")
@@ -64,29 +64,11 @@ def main():
                              input_signature=signature)
         found = search(tf.constant(queries)).indices.numpy()
         recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
-        qps, p50 = _timed(search, queries)
+        qps, p50, _ = timed_search(search, queries)
         print(f"| {spec} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / brute_qps:.1f} | {p50:.2f} | "
               f"{brute_p50 / p50:.0f} |", flush=True)
         del searcher, search  # one 1M-item searcher at a time
         gc.collect()
-
-
-def _timed(fn, queries):
-    """(batched queries/s in batches of 256, p50 single-query ms), after a warm-up call."""
-    import numpy as np
-    import tensorflow as tf
-
-    fn(tf.constant(queries[:64]))
-    started = time.perf_counter()
-    for start in range(0, len(queries), 256):
-        fn(tf.constant(queries[start:start + 256]))
-    qps = len(queries) / (time.perf_counter() - started)
-    latencies = []
-    for query in queries[:200]:
-        started = time.perf_counter()
-        fn(tf.constant(query[None]))
-        latencies.append((time.perf_counter() - started) * 1000)
-    return qps, float(np.percentile(latencies, 50))
 
 
 if __name__ == "__main__":

@@ -138,6 +138,14 @@ class EvalData:
         return len(self.vocab.items)
 
 
+def _user_rows(*user_ids) -> tuple[int, list[np.ndarray]]:
+    """(the distinct users' count, each array's user rows): a user's row is its position among the
+    sorted distinct users of all the arrays."""
+    arrays = [pd.Series(users).astype(str).to_numpy() for users in user_ids]
+    users = np.sort(pd.unique(np.concatenate(arrays)))
+    return len(users), [np.searchsorted(users, array) for array in arrays]
+
+
 def eval_data(run, ks) -> EvalData:
     from recsys_tf.features.catalog import Catalog
 
@@ -147,16 +155,13 @@ def eval_data(run, ks) -> EvalData:
     if test.empty:
         raise InputError(f"{run.data_dir} has no test events. Fix: split with a test fraction > 0.")
     n_items = len(vocab.items)
-    users = sorted(set(history_events["user_id"].astype(str)) | set(test["user_id"].astype(str)))
-    user_row = {u: i for i, u in enumerate(users)}
-    history_rows = np.array([user_row[u] for u in history_events["user_id"].astype(str)])
-    train_index = vocab.item_index(history_events["item_id"].to_numpy())
-    hist_matrix = interaction_matrix(history_rows, train_index, len(users), n_items)
     test_users = test["user_id"].astype(str).to_numpy()
-    test_rows = np.array([user_row[u] for u in test_users])
+    n_users, (history_rows, test_rows) = _user_rows(history_events["user_id"], test_users)
+    train_index = vocab.item_index(history_events["item_id"].to_numpy())
+    hist_matrix = interaction_matrix(history_rows, train_index, n_users, n_items)
     train_counts = np.bincount(train_index, minlength=n_items + 1).astype(np.float64)
     train_counts[0] = 0
-    return EvalData(vocab, Catalog.from_items(run.dataset.items, vocab), test, history_events, len(users),
+    return EvalData(vocab, Catalog.from_items(run.dataset.items, vocab), test, history_events, n_users,
                     history_rows, test_rows, hist_matrix, hist_matrix[test_rows], train_index, train_counts,
                     vocab.item_index(test["item_id"].to_numpy()), _query_keys(test), test_users,
                     min(max(ks), n_items))
@@ -172,12 +177,9 @@ def tune_ease_l2(events: pd.DataFrame, vocab, grid=EASE_L2_GRID, k: int = 10) ->
     train, validation = events[events["split"] == "train"], events[events["split"] == "validation"]
     if train.empty or validation.empty:
         return 500.0, {}
-    users = sorted(set(train["user_id"].astype(str)) | set(validation["user_id"].astype(str)))
-    row = {u: i for i, u in enumerate(users)}
-    n_items = len(vocab.items)
-    matrix = interaction_matrix(np.array([row[u] for u in train["user_id"].astype(str)]),
-                                vocab.item_index(train["item_id"].to_numpy()), len(users), n_items)
-    queries = matrix[np.array([row[u] for u in validation["user_id"].astype(str)])]
+    n_users, (train_rows, validation_rows) = _user_rows(train["user_id"], validation["user_id"])
+    matrix = interaction_matrix(train_rows, vocab.item_index(train["item_id"].to_numpy()), n_users, len(vocab.items))
+    queries = matrix[validation_rows]
     targets = vocab.item_index(validation["item_id"].to_numpy())
     curve = {}
     for l2 in grid:
@@ -190,7 +192,7 @@ def build_tasks(data: EvalData, judgments, protocol: str, include_seen: bool) ->
     """The queries of every task the protocol and the data allow (module docstring)."""
     test, keys, users, targets = data.test, data.keys, data.test_users, data.targets
     every = np.arange(len(test))
-    seen_lists = [data.query_history[i].indices for i in range(len(test))]
+    seen_lists = np.split(data.query_history.indices, data.query_history.indptr[1:-1])  # each row's items
     history_length = np.asarray(data.query_history.sum(axis=1)).ravel()
     segments = {"cold_start_items": data.train_counts[targets] == 0, "short_history": history_length < SHORT_HISTORY}
     tasks: list[Task] = []
