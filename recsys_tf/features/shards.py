@@ -13,7 +13,9 @@ An examples directory:
 Each TFRecord record is one `tf.train.Example` holding a *block* of up to 4,096 examples: every
 numeric feature is one bytes value, the block's little-endian array (`serialize_block`), so writing
 and parsing are vectorised (one proto per block, not per example). `stream` parses blocks in
-parallel and unbatches them to examples.
+parallel and unbatches them to examples (`packed=True`: one int32 vector per example, `unpack` per
+batch — what a shuffle buffer holds cheaply); `blocks` yields the parsed blocks themselves, for
+passes over a whole split (`load_split`, training's summary).
 
 An example = one event with its user's history before it (`features.examples.build_examples`):
 train targets are the train events (history: the train events before each), validation targets see
