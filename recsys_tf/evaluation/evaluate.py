@@ -27,6 +27,7 @@ interaction, plus `rating/rmse` — the TFRS tutorials' numbers.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,7 @@ class EvalData:
     test_users: np.ndarray
     k_max: int
     ease_l2: float = 500.0        # EASE's λ, chosen on the validation split (`tune_ease_l2`)
+    inputs: dict | None = None    # model inputs of the test events (`inputs_of_test_events`), once computed
 
     @property
     def n_items(self) -> int:
@@ -415,19 +417,53 @@ def _text_coverage(run, tasks: list[Task], strict: bool, log) -> dict:
     return coverage_metrics({**recorded, **evaluated})
 
 
+def inputs_of_test_events(run, data: EvalData) -> dict:
+    """The model inputs of every test event, in event order (`data.test`'s rows); `query_index` i > 0
+    points to `queries[i - 1]` of the result's "queries" entry. They are the test split of the
+    examples the run trained from when those are this data's (checked as `train --examples` checks
+    them: events, catalog, `max_history`, user buckets) — read block by block — else they are built
+    from the events (evaluating a run on other data)."""
+    from recsys_tf.features import shards
+    from recsys_tf.features.examples import build_examples
+    from recsys_tf.features.prepare_examples import distinct_queries, events_file_fingerprint
+    from recsys_tf.training.prepare import examples_problem
+
+    if data.inputs is not None:
+        return data.inputs
+    recorded = run.info.get("train_shards")
+    if recorded and (Path(recorded) / shards.MANIFEST_FILE).exists() and examples_problem(
+            Path(recorded), run.dataset.items, run.config, events_file_fingerprint(run.data_dir)) is None:
+        loaded = shards.load_split(recorded, "test")
+        inputs = {k: v for k, v in loaded.items() if k not in shards.BOOKKEEPING_FEATURES}
+        inputs["queries"] = json.loads((Path(recorded) / shards.QUERIES_FILE).read_text())
+    else:
+        queries = distinct_queries(data.test["query"])
+        inputs = build_examples(data.test, data.history_events, run.vocab, run.config.model.max_history,
+                                {q: i + 1 for i, q in enumerate(queries)})
+        inputs["queries"] = queries
+    if len(inputs["target_item"]) != len(data.test):
+        raise InputError(f"{recorded}: {len(inputs['target_item'])} test examples for {len(data.test)} test events. "
+                         f"Fix: rerun `recsys-tf data prepare {run.data_dir} --out {recorded}`.")
+    data.inputs = inputs
+    return inputs
+
+
 def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     """Item vectors and the query vectors of every task for one trained model."""
     import tensorflow as tf
 
-    from recsys_tf.features.examples import build_examples
     from recsys_tf.index.lexical import fold_full_width
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.trained_run import user_and_query_vectors
 
     model, query_encoder = run.model, run.query_encoder
-    texts = sorted({q for t in tasks if t.name == "search" for q in t.query_texts})
-    query_index = {q: i + 1 for i, q in enumerate(texts)}
-    examples = build_examples(data.test, data.history_events, run.vocab, run.config.model.max_history, query_index)
+    inputs = inputs_of_test_events(run, data)
+    examples = {k: v for k, v in inputs.items() if k != "queries"}
+    # encode only the queries the test events use, indexed as the examples index them
+    used = np.unique(examples["query_index"][examples["query_index"] > 0])
+    texts = [inputs["queries"][i - 1] for i in used]
+    examples["query_index"] = np.searchsorted(used, examples["query_index"]).astype(np.int32) + \
+        (examples["query_index"] > 0)
     item_vectors = run.item_vectors()
     has_query_tower = model.query_tower is not None and query_encoder is not None
     query_vectors = np.zeros((len(texts) + 1, model.query_tower.text_dim if model.query_tower else 1), np.float32)
@@ -458,7 +494,6 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
 def _zero_shot_vectors(run, data: EvalData, tasks) -> dict | None:
     """Pretrained text encoder only: item = text vector, user = mean of history item vectors,
     query = query text vector, cosine similarity. None when the run has no text preset."""
-    from recsys_tf.features.examples import build_examples
     from recsys_tf.text.embedding_cache import EmbeddingCache
     from recsys_tf.text.presets import PresetError
     from recsys_tf.training.prepare import text_encoders
@@ -475,8 +510,7 @@ def _zero_shot_vectors(run, data: EvalData, tasks) -> dict | None:
     items = np.zeros((data.n_items + 1, item_encoder.output_dim), np.float32)
     items[1:] = EmbeddingCache(item_encoder, cache_dir).encode(texts, progress=len(texts) > 512)
     items /= np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
-    examples = build_examples(data.test, data.history_events, run.vocab, config.model.max_history)
-    history = items[examples["history_items"]].sum(axis=1)
+    history = items[inputs_of_test_events(run, data)["history_items"]].sum(axis=1)
     history /= np.maximum(np.linalg.norm(history, axis=1, keepdims=True), 1e-12)
     out = {"items": items, "queries": {}}
     for task in tasks:

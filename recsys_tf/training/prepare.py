@@ -31,7 +31,7 @@ ID_ONLY_TEXT_DIM = 8  # the ID-only ablation feeds zero "text" vectors of this s
 EXAMPLES_DIR = "examples"  # RUN/examples: the run's own `data prepare` output
 
 
-def _check_examples(examples_dir: Path, items: pd.DataFrame, config: ExperimentConfig, events_hash: int) -> str | None:
+def examples_problem(examples_dir: Path, items: pd.DataFrame, config: ExperimentConfig, events_hash: int) -> str | None:
     """Why the examples in `examples_dir` are not this data's under this configuration, or None."""
     manifest = shards.read_manifest(examples_dir)
     if manifest["max_history"] != config.model.max_history:
@@ -66,7 +66,7 @@ def training_examples(data_dir: Path, run_dir: Path, config: ExperimentConfig, i
     if examples_dir is not None:
         examples_dir = Path(examples_dir)
         events_hash = events_file_fingerprint(data_dir) if events_hash is None else events_hash
-        problem = _check_examples(examples_dir, items, config, events_hash)
+        problem = examples_problem(examples_dir, items, config, events_hash)
         if problem:
             raise InputError(f"{examples_dir} does not hold the examples of {data_dir} under this configuration: "
                              f"{problem}. Fix: rerun `recsys-tf data prepare {data_dir} --out {examples_dir}` with "
@@ -75,7 +75,7 @@ def training_examples(data_dir: Path, run_dir: Path, config: ExperimentConfig, i
     own = run_dir / EXAMPLES_DIR if chief else Path(tempfile.mkdtemp(prefix="recsys_tf_worker_examples_")) / "ex"
     if (own / shards.MANIFEST_FILE).exists():
         events_hash = events_file_fingerprint(data_dir) if events_hash is None else events_hash
-        if _check_examples(own, items, config, events_hash) is None:
+        if examples_problem(own, items, config, events_hash) is None:
             log(f"examples: reusing {own}")
             return own, events_hash
     # a file per worker at least, so each worker of a multi-worker job streams its own files

@@ -350,3 +350,28 @@ def test_ease_l2_is_tuned_on_the_validation_split_against_numpy():
     assert chosen == max(expected, key=expected.get)
     assert len(set(curve.values())) > 1  # the grid matters on this data
     assert tune_ease_l2(events[events["split"] == "train"], Vocab()) == (500.0, {})  # no validation: default
+
+
+def test_evaluation_takes_the_test_inputs_from_the_runs_examples(tiny_run, monkeypatch):
+    """The model's test inputs are the test split of the examples the run trained from (no example
+    building from the events); built from the events instead (a run evaluated on other data) they
+    are the same, row for row."""
+    import recsys_tf.features.examples as examples_module
+    from recsys_tf.evaluation.evaluate import eval_data, inputs_of_test_events
+    from recsys_tf.training.trained_run import load_run
+
+    run = load_run(tiny_run)
+    data = eval_data(run, (10,))
+    with monkeypatch.context() as patch:
+        patch.setattr(examples_module, "build_examples", lambda *a, **k: pytest.fail("built from the events"))
+        from_shards = inputs_of_test_events(run, data)
+    data.inputs, run.info["train_shards"] = None, None
+    built = inputs_of_test_events(run, data)
+    assert set(from_shards) == set(built) and len(from_shards["target_item"]) == len(data.test)
+    for name in set(built) - {"queries", "query_index"}:
+        np.testing.assert_array_equal(from_shards[name], built[name], err_msg=name)
+
+    def texts(inputs):
+        return [inputs["queries"][i - 1] if i else "" for i in inputs["query_index"]]
+
+    assert texts(from_shards) == texts(built) == data.test["query"].astype(str).tolist() and any(texts(built))
