@@ -448,6 +448,13 @@ def inputs_of_test_events(run, data: EvalData) -> dict:
     return inputs
 
 
+def used_queries(query_index: np.ndarray, queries: list[str]) -> tuple[list[str], np.ndarray]:
+    """(the texts that rows' `query_index` (i > 0: `queries[i - 1]`) use, in index order; the rows'
+    indices into those texts, the same way: 0 = no query)."""
+    used = np.unique(query_index[query_index > 0])
+    return [queries[i - 1] for i in used], (np.searchsorted(used, query_index) + (query_index > 0)).astype(np.int32)
+
+
 def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     """Item vectors and the query vectors of every task for one trained model."""
     import tensorflow as tf
@@ -459,11 +466,7 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     model, query_encoder = run.model, run.query_encoder
     inputs = inputs_of_test_events(run, data)
     examples = {k: v for k, v in inputs.items() if k != "queries"}
-    # encode only the queries the test events use, indexed as the examples index them
-    used = np.unique(examples["query_index"][examples["query_index"] > 0])
-    texts = [inputs["queries"][i - 1] for i in used]
-    examples["query_index"] = np.searchsorted(used, examples["query_index"]).astype(np.int32) + \
-        (examples["query_index"] > 0)
+    texts, examples["query_index"] = used_queries(examples["query_index"], inputs["queries"])  # encode only these
     item_vectors = run.item_vectors()
     has_query_tower = model.query_tower is not None and query_encoder is not None
     query_vectors = np.zeros((len(texts) + 1, model.query_tower.text_dim if model.query_tower else 1), np.float32)

@@ -374,4 +374,13 @@ def test_evaluation_takes_the_test_inputs_from_the_runs_examples(tiny_run, monke
     def texts(inputs):
         return [inputs["queries"][i - 1] if i else "" for i in inputs["query_index"]]
 
-    assert texts(from_shards) == texts(built) == data.test["query"].astype(str).tolist() and any(texts(built))
+    assert texts(from_shards) == texts(built) == data.test["query"].astype(str).tolist()
+
+
+def test_only_the_queries_rows_use_are_encoded_and_indexed_alike():
+    from recsys_tf.evaluation.evaluate import used_queries
+
+    texts, index = used_queries(np.array([0, 5, 2, 5, 0, 2]), ["a", "b", "c", "d", "e"])
+    assert texts == ["b", "e"] and index.tolist() == [0, 2, 1, 2, 0, 1] and index.dtype == np.int32
+    texts, index = used_queries(np.zeros(3, np.int32), ["a"])
+    assert texts == [] and index.tolist() == [0, 0, 0]
