@@ -133,7 +133,7 @@ class EvalData:
     test_users: np.ndarray
     k_max: int
     ease_l2: float = 500.0        # EASE's λ, chosen on the validation split (`tune_ease_l2`)
-    inputs: dict | None = None    # model inputs of the test events (`inputs_of_test_events`), once computed
+    inputs: dict = dataclasses.field(default_factory=dict)  # run dir -> `inputs_of_test_events`, once computed
 
     @property
     def n_items(self) -> int:
@@ -428,8 +428,8 @@ def inputs_of_test_events(run, data: EvalData) -> dict:
     from recsys_tf.features.prepare_examples import distinct_queries, events_file_fingerprint
     from recsys_tf.training.prepare import examples_problem
 
-    if data.inputs is not None:
-        return data.inputs
+    if str(run.path) in data.inputs:  # per run: an ablation may have its own max_history and user buckets
+        return data.inputs[str(run.path)]
     recorded = run.info.get("train_shards")
     if recorded and (Path(recorded) / shards.MANIFEST_FILE).exists() and examples_problem(
             Path(recorded), run.dataset.items, run.config, events_file_fingerprint(run.data_dir)) is None:
@@ -444,7 +444,7 @@ def inputs_of_test_events(run, data: EvalData) -> dict:
     if len(inputs["target_item"]) != len(data.test):
         raise InputError(f"{recorded}: {len(inputs['target_item'])} test examples for {len(data.test)} test events. "
                          f"Fix: rerun `recsys-tf data prepare {run.data_dir} --out {recorded}`.")
-    data.inputs = inputs
+    data.inputs[str(run.path)] = inputs
     return inputs
 
 

@@ -365,7 +365,8 @@ def test_evaluation_takes_the_test_inputs_from_the_runs_examples(tiny_run, monke
     with monkeypatch.context() as patch:
         patch.setattr(examples_module, "build_examples", lambda *a, **k: pytest.fail("built from the events"))
         from_shards = inputs_of_test_events(run, data)
-    data.inputs, run.info["train_shards"] = None, None
+    assert inputs_of_test_events(run, data) is from_shards  # computed once per run
+    data.inputs, run.info["train_shards"] = {}, None
     built = inputs_of_test_events(run, data)
     assert set(from_shards) == set(built) and len(from_shards["target_item"]) == len(data.test)
     for name in set(built) - {"queries", "query_index"}:
