@@ -102,16 +102,15 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
 
 
 def with_query_vectors(batches, query_vectors):
-    """Batches whose `query_index` becomes `query_vector` (a row of `query_vectors`: an array, or a
-    tensor, used as it is), prefetched."""
+    """Batches whose `query_index` becomes `query_vector` (a row of the `query_vectors` tensor, which
+    every epoch's pipeline gathers from without copying it), prefetched."""
     import tensorflow as tf
 
     if query_vectors is not None:
-        table = query_vectors if tf.is_tensor(query_vectors) else tf.constant(query_vectors)
 
         def attach(batch):
             batch = dict(batch)
-            batch["query_vector"] = tf.gather(table, batch.pop("query_index"))
+            batch["query_vector"] = tf.gather(query_vectors, batch.pop("query_index"))
             return batch
 
         batches = batches.map(attach, num_parallel_calls=tf.data.AUTOTUNE)
