@@ -80,6 +80,7 @@ def main(runs: list[str]) -> None:
 def bench_run(path: str) -> None:
     import tensorflow as tf
 
+    from recsys_tf.data.schema import read_dataset
     from recsys_tf.evaluation.baselines import BM25Search
     from recsys_tf.evaluation.compare import paired_bootstrap
     from recsys_tf.evaluation.judgments import (
@@ -97,7 +98,7 @@ def bench_run(path: str) -> None:
     run = load_run(path)
     texts_catalog = run.catalog.texts
     frozen = run.config.text.mode == "frozen"
-    report = calibrate_search(run.model, run.query_encoder, search_validation(run.dataset), run.vocab, run.path, print,
+    report = calibrate_search(run.model, run.query_encoder, search_validation(read_dataset(run.data_dir)), run.vocab, run.path, print,
                               texts_catalog, run.config.train.fusion_weight, run.item_encoder if frozen else None)
     run = load_run(path)  # the calibrated weights and fusion weight
     weight = run.fusion_weight

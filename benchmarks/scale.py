@@ -12,7 +12,9 @@ WORK/text_cache, so encoding is paid once) from the in-process stage's examples 
 examples per second over the epoch (`history[0].seconds`: the steps, not setup or validation):
 `train` with the defaults (a split of up to 1M examples is shuffled whole in memory),
 `train_streamed` streaming through the shuffle buffer (`train.shuffle_whole_up_to=0`).
-`--max-steps` caps the epoch. `--user-bins N` fixes `model.user_bins` (the in_process stage then
+`--max-steps` caps the epoch. `evaluate` evaluates the `train` stage's run (WORK/SIZE/train) on
+every task against the interaction baselines (popularity, item-kNN, EASE, frequency-recency) and
+reports events of the dataset per second. `--user-bins N` fixes `model.user_bins` (the in_process stage then
 writes WORK/SIZE/examples/in_process_binsN, which the training stages read), so every size trains
 the same model; by default the user table grows with the users.
 
@@ -27,6 +29,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+EVALUATE_BASELINES = ("popularity", "item_knn", "ease", "frequency_recency")
 
 
 def _stage(name: str, root: Path, target: int, max_steps: int, user_bins: int) -> dict:
@@ -69,12 +73,16 @@ def _run_stage(name: str, root: Path, target: int, max_steps: int = 0, user_bins
         events = write_synthetic(split, n_items=2000, n_users=max(10, target // 34), seed=42,
                                  split="temporal-last")["events"]
     else:
-        import pandas as pd
+        import pyarrow.parquet as pq
         import tensorflow as tf  # noqa: F401  (imported before the clock starts)
 
-        events = len(pd.read_parquet(split / "events.parquet", columns=["user_id"]))
+        events = pq.ParquetFile(split / "events.parquet").metadata.num_rows
         started = time.perf_counter()
-        if name in ("train", "train_streamed"):
+        if name == "evaluate":
+            from recsys_tf.evaluation.evaluate import evaluate_run
+
+            evaluate_run(root / "train", baselines=EVALUATE_BASELINES, log=lambda *_: None)
+        elif name in ("train", "train_streamed"):
             events, seconds = _train_epoch(name, root, max_steps, user_bins)  # events: training examples here
             started = time.perf_counter() - seconds
         elif name == "in_process":
@@ -97,7 +105,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, action="append", help="target event count (repeatable)")
     parser.add_argument("--work", default="runs/scale")
     parser.add_argument("--stages", default="synth,in_process,beam",
-                        help="comma-separated: synth, in_process, beam, train, train_streamed")
+                        help="comma-separated: synth, in_process, beam, train, train_streamed, evaluate")
     parser.add_argument("--max-steps", type=int, default=0, help="training stages: cap the epoch (0 = whole)")
     parser.add_argument("--user-bins", type=int, default=0,
                         help="model.user_bins of in_process and the training stages (0 = automatic, from the users)")

@@ -70,7 +70,7 @@ class Dataset:
     """The in-memory form of a canonical dataset directory."""
 
     items: pd.DataFrame
-    events: pd.DataFrame
+    events: pd.DataFrame | None  # None: not read (`read_dataset(..., events=False)`)
     users: pd.DataFrame | None = None
     judgments: pd.DataFrame | None = None
     info: dict = field(default_factory=dict)
@@ -206,8 +206,10 @@ def read_judgments(data_dir: str | os.PathLike) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.exists() else None
 
 
-def read_dataset(data_dir: str | os.PathLike) -> Dataset:
-    """Read a canonical dataset directory written by `write_dataset` (any loader or `data synth`)."""
+def read_dataset(data_dir: str | os.PathLike, events: bool = True) -> Dataset:
+    """Read a canonical dataset directory written by `write_dataset` (any loader or `data synth`).
+    `events=False`: everything but the events (`Dataset.events` is None), for those who read the
+    events file in batches (evaluate) or not at all (export)."""
     path = Path(data_dir)
     if not path.is_dir():
         raise DatasetError(f"dataset directory {str(path)!r} does not exist. "
@@ -217,7 +219,7 @@ def read_dataset(data_dir: str | os.PathLike) -> Dataset:
             raise DatasetError(f"{path / required} is missing: {path} is not a recsys_tf dataset "
                                "directory. Fix: point at a directory written by `recsys-tf data ...`.")
     items = read_items(path)
-    events = _checked(pd.read_parquet(path / EVENTS_FILE), EVENT_COLUMNS, path / EVENTS_FILE)
+    events = _checked(pd.read_parquet(path / EVENTS_FILE), EVENT_COLUMNS, path / EVENTS_FILE) if events else None
     users = pd.read_parquet(path / USERS_FILE) if (path / USERS_FILE).exists() else None
     judgments = read_judgments(path)
     info = json.loads((path / INFO_FILE).read_text()) if (path / INFO_FILE).exists() else {}

@@ -45,6 +45,7 @@ from recsys_tf.evaluation.baselines import (
     interaction_matrix,
     top_k_from_scores,
 )
+from recsys_tf.evaluation.events import HISTORY_SPLITS, HistoryEvents, read_eval_events
 from recsys_tf.evaluation.judgments import (
     graded_queries,
     judgment_half,
@@ -102,16 +103,16 @@ def _query_keys(test: pd.DataFrame) -> np.ndarray:
             + "|" + test.groupby(["user_id", "timestamp", "item_id"]).cumcount().astype(str)).to_numpy()
 
 
-def _last_purchase(test: pd.DataFrame, history_events: pd.DataFrame) -> pd.Series:
-    """Item id of each test event's user's last purchase before it ('' if none)."""
-    purchases = history_events[history_events["event"].astype(str) == "purchase"][["user_id", "timestamp", "item_id"]]
-    left = test[["user_id", "timestamp"]].copy()
-    left["row"] = np.arange(len(left))
-    left["timestamp"] = left["timestamp"].astype(np.int64)
-    right = purchases.rename(columns={"item_id": "query_item"}).astype({"timestamp": np.int64})
+def _last_purchase(test: pd.DataFrame, test_rows: np.ndarray, history: HistoryEvents) -> np.ndarray:
+    """Item index of each test event's user's last purchase before it (0 if none)."""
+    bought = history.purchase
+    left = pd.DataFrame({"user": test_rows, "timestamp": test["timestamp"].to_numpy(np.int64),
+                         "row": np.arange(len(test))})
+    right = pd.DataFrame({"user": history.rows[bought], "timestamp": history.times[bought],
+                          "query_item": history.items[bought]})
     merged = pd.merge_asof(left.sort_values("timestamp"), right.sort_values("timestamp"), on="timestamp",
-                           by="user_id", allow_exact_matches=False, direction="backward")
-    return merged.sort_values("row")["query_item"].fillna("").astype(str).reset_index(drop=True)
+                           by="user", allow_exact_matches=False, direction="backward")
+    return merged.sort_values("row")["query_item"].fillna(0).to_numpy(np.int64)
 
 
 @dataclasses.dataclass
@@ -120,18 +121,17 @@ class EvalData:
     vocab: object
     catalog: object
     test: pd.DataFrame
-    history_events: pd.DataFrame
+    history: HistoryEvents        # the train + validation events as arrays (`evaluation/events.py`)
     n_users: int
-    history_rows: np.ndarray      # user row of each history event
     test_rows: np.ndarray         # user row of each test event
     hist_matrix: sp.csr_matrix    # users x (items + 1)
     query_history: sp.csr_matrix  # the test events' users' rows of hist_matrix
-    train_index: np.ndarray       # item index of each history event
     train_counts: np.ndarray      # history events per item index
     targets: np.ndarray
     keys: np.ndarray
     test_users: np.ndarray
     k_max: int
+    events_fingerprint: int       # of the events file (`prepare_examples.events_file_fingerprint`)
     ease_l2: float = 500.0        # EASE's λ, chosen on the validation split (`tune_ease_l2`)
     inputs: dict = dataclasses.field(default_factory=dict)  # run dir -> `inputs_of_test_events`, once computed
 
@@ -140,53 +140,45 @@ class EvalData:
         return len(self.vocab.items)
 
 
-def _user_rows(*user_ids) -> tuple[int, list[np.ndarray]]:
-    """(the distinct users' count, each array's user rows): a user's row is its position among the
-    sorted distinct users of all the arrays."""
-    arrays = [pd.Series(users).astype(str).to_numpy() for users in user_ids]
-    users = np.sort(pd.unique(np.concatenate(arrays)))
-    return len(users), [np.searchsorted(users, array) for array in arrays]
-
-
 def eval_data(run, ks) -> EvalData:
+    """The evaluation data of `run`'s dataset, read from its events file in batches (`read_eval_events`)."""
     from recsys_tf.features.catalog import Catalog
 
-    events, vocab = run.dataset.events, run.vocab
-    history_events = events[events["split"].isin(["train", "validation"])]
-    test = events[events["split"] == "test"].reset_index(drop=True)
+    vocab = run.vocab
+    events = read_eval_events(run.data_dir, vocab)
+    test, history = events.test, events.history
     if test.empty:
         raise InputError(f"{run.data_dir} has no test events. Fix: split with a test fraction > 0.")
     n_items = len(vocab.items)
-    test_users = test["user_id"].astype(str).to_numpy()
-    n_users, (history_rows, test_rows) = _user_rows(history_events["user_id"], test_users)
-    train_index = vocab.item_index(history_events["item_id"].to_numpy())
-    hist_matrix = interaction_matrix(history_rows, train_index, n_users, n_items)
-    train_counts = np.bincount(train_index, minlength=n_items + 1).astype(np.float64)
+    hist_matrix = interaction_matrix(history.rows, history.items, events.n_users, n_items)
+    train_counts = np.bincount(history.items, minlength=n_items + 1).astype(np.float64)
     train_counts[0] = 0
-    return EvalData(vocab, Catalog.from_items(run.dataset.items, vocab), test, history_events, n_users,
-                    history_rows, test_rows, hist_matrix, hist_matrix[test_rows], train_index, train_counts,
-                    vocab.item_index(test["item_id"].to_numpy()), _query_keys(test), test_users,
-                    min(max(ks), n_items))
+    return EvalData(vocab, Catalog.from_items(run.dataset.items, vocab), test, history, events.n_users,
+                    events.test_rows, hist_matrix, hist_matrix[events.test_rows], train_counts,
+                    vocab.item_index(test["item_id"].to_numpy()), _query_keys(test),
+                    test["user_id"].astype(str).to_numpy(), min(max(ks), n_items), events.fingerprint)
 
 
 EASE_L2_GRID = (10.0, 50.0, 200.0, 500.0, 2000.0)
 
 
-def tune_ease_l2(events: pd.DataFrame, vocab, grid=EASE_L2_GRID, k: int = 10) -> tuple[float, dict]:
+def tune_ease_l2(history: HistoryEvents, n_users: int, n_items: int, grid=EASE_L2_GRID,
+                 k: int = 10) -> tuple[float, dict]:
     """EASE's λ with the best validation recall@k (history = the train split, queries = the validation
     events, seen items excluded), as a tuned baseline deserves; 500 when there is no validation split.
     Returns (λ, {λ: recall})."""
-    train, validation = events[events["split"] == "train"], events[events["split"] == "validation"]
-    if train.empty or validation.empty:
+    train = history.train
+    if train.all() or not train.any():
         return 500.0, {}
-    n_users, (train_rows, validation_rows) = _user_rows(train["user_id"], validation["user_id"])
-    matrix = interaction_matrix(train_rows, vocab.item_index(train["item_id"].to_numpy()), n_users, len(vocab.items))
-    queries = matrix[validation_rows]
-    targets = vocab.item_index(validation["item_id"].to_numpy())
+    matrix = interaction_matrix(history.rows[train], history.items[train], n_users, n_items)
+    queries = matrix[history.rows[~train]]
+    targets = history.items[~train]
     curve = {}
     for l2 in grid:
-        top = top_k_from_scores(EASE(matrix, l2).scores(queries), k, queries)
-        curve[float(l2)] = float((top == targets[:, None]).any(axis=1).mean())
+        ease = EASE(matrix, l2)
+        hits = [(top_k_from_scores(ease.scores(queries[i:i + SCORE_BATCH]), k, queries[i:i + SCORE_BATCH])
+                 == targets[i:i + SCORE_BATCH, None]).any(axis=1) for i in range(0, len(targets), SCORE_BATCH)]
+        curve[float(l2)] = float(np.concatenate(hits).mean())
     return max(curve, key=curve.get), curve
 
 
@@ -220,11 +212,10 @@ def build_tasks(data: EvalData, judgments, protocol: str, include_seen: bool) ->
         tasks.append(Task("search", keys[search_rows], users[search_rows], targets[search_rows],
                           segments=language_segments(queries_text[search_rows]),
                           query_rows=search_rows, query_texts=queries_text[search_rows].tolist()))
-    last_purchase = _last_purchase(test, data.history_events).to_numpy()
-    known = np.isin(last_purchase, np.asarray(data.vocab.items, dtype=object))
-    related_rows = np.flatnonzero(known & (last_purchase != test["item_id"].astype(str).to_numpy()))
+    last_purchase = _last_purchase(test, data.test_rows, data.history)
+    related_rows = np.flatnonzero((last_purchase > 0) & (last_purchase != targets))
     if len(related_rows):
-        query_items = data.vocab.item_index(last_purchase[related_rows])
+        query_items = last_purchase[related_rows]
         tasks.append(Task("related", keys[related_rows], users[related_rows], targets[related_rows],
                           [np.array([i]) for i in query_items], query_rows=related_rows, query_items=query_items))
     if judgments is not None and len(judgments):
@@ -247,16 +238,15 @@ def build_systems(run, others: dict, data: EvalData, tasks: list[Task], chosen: 
         vectors = _model_vectors(trained, data, tasks, batch_size)
         systems[prefix] = _vector_ranker(vectors, k_max, n_items, retrieval)
         extras[prefix] = vectors
-    scored = {"popularity": lambda: Popularity(data.train_index, n_items),
+    scored = {"popularity": lambda: Popularity(data.history.items, n_items),
               "item_knn": lambda: ItemKNN(data.hist_matrix), "ease": lambda: EASE(data.hist_matrix, data.ease_l2)}
     for name in (n for n in scored if n in chosen):
         systems[f"baselines/{name}/"] = _score_ranker(scored[name](), data.query_history, k_max, n_items)
     if "frequency_recency" in chosen:
-        repeat_matrix = FrequencyRecency.repeat_matrix(
-            data.history_rows, data.train_index, data.history_events["timestamp"].to_numpy(np.int64),
-            data.n_users, n_items)
+        repeat_matrix = FrequencyRecency.repeat_matrix(data.history.rows, data.history.items, data.history.times,
+                                                       data.n_users, n_items)
         systems["baselines/frequency_recency/"] = _score_ranker(
-            FrequencyRecency(data.train_index, n_items), repeat_matrix[data.test_rows],
+            FrequencyRecency(data.history.items, n_items), repeat_matrix[data.test_rows],
             k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
     _search_systems(run, data, systems, extras[""])
     if "bm25" in chosen:
@@ -387,7 +377,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     data = eval_data(run, ks)
     results_params = {}
     if "ease" in chosen:
-        data.ease_l2, curve = tune_ease_l2(run.dataset.events, run.vocab)
+        data.ease_l2, curve = tune_ease_l2(data.history, data.n_users, data.n_items)
         results_params = {"params/ease/l2": data.ease_l2,
                           **{f"params/ease/validation_recall@10/l2={k:g}": v for k, v in curve.items()}}
     # the validation half of the judgments may have tuned the run: reports use the test half
@@ -422,23 +412,26 @@ def inputs_of_test_events(run, data: EvalData) -> dict:
     points to `queries[i - 1]` of the result's "queries" entry. They are the test split of the
     examples the run trained from when those are this data's (checked as `train --examples` checks
     them: events, catalog, `max_history`, user buckets) — read block by block — else they are built
-    from the events (evaluating a run on other data)."""
+    from the events, the train + validation ones read whole (evaluating a run on other data: prepare
+    examples of big data with `recsys-tf data prepare` and train on them)."""
+    from recsys_tf.data.schema import EVENTS_FILE
     from recsys_tf.features import shards
     from recsys_tf.features.examples import build_examples
-    from recsys_tf.features.prepare_examples import distinct_queries, events_file_fingerprint
+    from recsys_tf.features.prepare_examples import distinct_queries
     from recsys_tf.training.prepare import examples_problem
 
     if str(run.path) in data.inputs:  # per run: an ablation may have its own max_history and user buckets
         return data.inputs[str(run.path)]
     recorded = run.info.get("train_shards")
     if recorded and (Path(recorded) / shards.MANIFEST_FILE).exists() and examples_problem(
-            Path(recorded), run.dataset.items, run.config, events_file_fingerprint(run.data_dir)) is None:
+            Path(recorded), run.dataset.items, run.config, data.events_fingerprint) is None:
         loaded = shards.load_split(recorded, "test")
         inputs = {k: v for k, v in loaded.items() if k not in shards.BOOKKEEPING_FEATURES}
         inputs["queries"] = json.loads((Path(recorded) / shards.QUERIES_FILE).read_text())
     else:
         queries = distinct_queries(data.test["query"])
-        inputs = build_examples(data.test, data.history_events, run.vocab, run.config.model.max_history,
+        history = pd.read_parquet(Path(run.data_dir) / EVENTS_FILE, filters=[("split", "in", list(HISTORY_SPLITS))])
+        inputs = build_examples(data.test, history, run.vocab, run.config.model.max_history,
                                 {q: i + 1 for i, q in enumerate(queries)})
         inputs["queries"] = queries
     if len(inputs["target_item"]) != len(data.test):
@@ -475,7 +468,7 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors if has_query_tower else None)
     out = {"items": item_vectors, "queries": {}, "boost": {}}
     if model.repeat_head is not None:
-        offsets = model.repeat_head.history_bonus(examples["history_items"]).numpy()
+        offsets = _in_batches(lambda items: model.repeat_head.history_bonus(items).numpy(), examples["history_items"])
     for task in tasks:
         if task.name.startswith("recommend") or task.name == "buy_again":
             out["queries"][task.name] = users[task.query_rows]
@@ -488,10 +481,19 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
         elif task.name == "search_judged" and has_query_tower:
             out["queries"][task.name] = run.query_vectors(task.query_texts)
     if model.rating_head is not None:
-        out["ratings"] = model.rating_head(tf.constant(users), tf.constant(item_vectors[examples["target_item"]]),
-                                           tf.constant(examples["user_bin"]),
-                                           tf.constant(examples["target_item"])).numpy().ravel()
+        out["ratings"] = _in_batches(lambda user, item, user_bin: model.rating_head(
+            tf.constant(user), tf.constant(item_vectors[item]), tf.constant(user_bin), tf.constant(item)).numpy().ravel(),
+            users, examples["target_item"], examples["user_bin"])
     return out
+
+
+ROW_BATCH = 8192  # test rows per head call: a head's intermediate tensors grow with the rows
+
+
+def _in_batches(function, *arrays, batch_size: int = ROW_BATCH) -> np.ndarray:
+    """`function` over `ROW_BATCH` rows of `arrays` at a time, the results concatenated."""
+    return np.concatenate([function(*(array[start:start + batch_size] for array in arrays))
+                           for start in range(0, len(arrays[0]), batch_size)])
 
 
 def _zero_shot_vectors(run, data: EvalData, tasks) -> dict | None:

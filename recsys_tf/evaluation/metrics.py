@@ -78,16 +78,27 @@ def list_metrics(top: np.ndarray, ks, n_items: int, categories: np.ndarray, trai
         valid = lists > 0
         items = np.unique(lists[valid])
         out[f"coverage@{k}"] = float(len(items) / max(n_items, 1))
-        cats = np.where(valid, categories[lists], -1)
-        same = (cats[:, :, None] == cats[:, None, :]) & valid[:, :, None] & valid[:, None, :]
-        n_valid = valid.sum(axis=1)
-        pairs = n_valid * (n_valid - 1)
-        different = pairs - (same.sum(axis=(1, 2)) - n_valid)
-        out[f"diversity@{k}"] = float(np.mean(np.where(pairs > 0, different / np.maximum(pairs, 1), 0.0)))
+        out[f"diversity@{k}"] = float(np.mean(_category_diversity(lists, valid, categories))) if len(lists) else 0.0
         out[f"novelty@{k}"] = float(info[lists[valid]].mean()) if valid.any() else 0.0
         recommended_mean = float(train_counts[lists[valid]].mean()) if valid.any() else 0.0
         out[f"popularity_bias@{k}"] = recommended_mean / max(target_counts_mean, 1e-9)
     return out
+
+
+def _category_diversity(lists: np.ndarray, valid: np.ndarray, categories: np.ndarray,
+                        batch_size: int = 4096) -> np.ndarray:
+    """Per list: the share of its ordered item pairs from different categories; the (lists, K, K)
+    comparison is made `batch_size` lists at a time (100,000 lists of 100 would be 1 GB at once)."""
+    out = []
+    for start in range(0, len(lists), batch_size):
+        rows, ok = lists[start:start + batch_size], valid[start:start + batch_size]
+        cats = np.where(ok, categories[rows], -1)
+        same = (cats[:, :, None] == cats[:, None, :]) & ok[:, :, None] & ok[:, None, :]
+        n_valid = ok.sum(axis=1)
+        pairs = n_valid * (n_valid - 1)
+        different = pairs - (same.sum(axis=(1, 2)) - n_valid)
+        out.append(np.where(pairs > 0, different / np.maximum(pairs, 1), 0.0))
+    return np.concatenate(out)
 
 
 def popularity_decile_share(top: np.ndarray, train_counts: np.ndarray, k: int = 10) -> list[float]:

@@ -123,7 +123,8 @@ def user_and_query_vectors(model, examples: dict, batch_size: int = 512, query_v
 @dataclasses.dataclass
 class TrainedRun:
     """A finished training run, rebuilt by `load_run`. The item encoder is the text tower (frozen
-    weights = the preset's) that export signatures use on raw text; None for the ID-only ablation."""
+    weights = the preset's) that export signatures use on raw text; None for the ID-only ablation.
+    `dataset` holds the catalog and judgments, not the events (`read_dataset(run.data_dir)` has them)."""
     path: Path
     model: object
     config: ExperimentConfig
@@ -143,12 +144,7 @@ class TrainedRun:
 
     def bundle_info(self) -> dict:
         """What an export's bundle records about the training data (`write_bundle`)."""
-        from recsys_tf.training.run import has_training_queries
-
-        search_rows = self.info.get("search_rows")  # recorded by training; runs trained before: from the events
-        if search_rows is None:
-            search_rows = has_training_queries(self.dataset) if len(self.dataset.events) else True
-        return {"rating_range": self.info.get("rating_range"), "search_rows": bool(search_rows),
+        return {"rating_range": self.info.get("rating_range"), "search_rows": bool(self.info.get("search_rows", True)),
                 "trained_run": self.info.get("trained_run", str(self.path.resolve())),
                 "search_calibration": self.info.get("search_calibration")}
 
@@ -211,11 +207,12 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None) -> Trained
             raise DatasetError(f"{run_dir / name} is missing: {run_dir} is not a finished training run. "
                                "Fix: run `recsys-tf train --data DIR --out RUN` to the end first.")
     info = read_json(run_dir / INFO_FILE)
-    dataset = read_dataset(data_dir or info["data_dir"])
+    dataset = read_dataset(data_dir or info["data_dir"], events=False)  # evaluate streams the events file
     if data_dir is not None:
         info = {**info, "data_dir": str(Path(data_dir).resolve())}
-    search_rows = info["search_rows"] if info.get("search_rows") is not None else has_training_queries(dataset)
-    return _rebuild(run_dir, info, dataset, search_rows)
+    if info.get("search_rows") is None:  # runs trained before run.json recorded it
+        info = {**info, "search_rows": has_training_queries(read_dataset(info["data_dir"]))}
+    return _rebuild(run_dir, info, dataset, info["search_rows"])
 
 
 # An export carries what rebuilding its model needs (`write_bundle`), so `add-items` works on an

@@ -147,6 +147,21 @@ def test_list_metrics_hand_computed():
     assert m["popularity_bias@2"] == pytest.approx(np.mean([4, 2, 4, 1]) / 2.0)
 
 
+def test_diversity_in_batches_equals_the_whole_comparison():
+    from recsys_tf.evaluation.metrics import _category_diversity
+
+    rng = np.random.default_rng(3)
+    lists = rng.integers(0, 40, size=(1000, 10))
+    categories = rng.integers(0, 5, size=40)
+    valid = lists > 0
+    cats = np.where(valid, categories[lists], -1)
+    same = (cats[:, :, None] == cats[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+    n = valid.sum(axis=1)
+    pairs = n * (n - 1)
+    expected = np.where(pairs > 0, (pairs - (same.sum(axis=(1, 2)) - n)) / np.maximum(pairs, 1), 0.0)
+    np.testing.assert_array_equal(_category_diversity(lists, valid, categories, batch_size=7), expected)
+
+
 def test_popularity_deciles_sum_to_one_and_put_popular_items_last():
     counts = np.concatenate([[0], np.arange(1, 21)]).astype(float)  # item i has count i
     shares = popularity_decile_share(np.array([[20, 19], [1, 20]]), counts, k=2)
@@ -310,6 +325,7 @@ def test_ease_l2_is_tuned_on_the_validation_split_against_numpy():
     import pandas as pd
 
     from recsys_tf.evaluation.evaluate import tune_ease_l2
+    from recsys_tf.evaluation.events import HistoryEvents
 
     class Vocab:
         items = [f"i{j}" for j in range(12)]
@@ -326,7 +342,14 @@ def test_ease_l2_is_tuned_on_the_validation_split_against_numpy():
                          "split": "validation" if t == 5 else "train"})
     events = pd.DataFrame(rows)
     grid = (0.5, 5.0, 50.0, 500.0)
-    chosen, curve = tune_ease_l2(events, Vocab(), grid=grid, k=3)
+
+    def history(frame):
+        users = np.array(sorted(events["user_id"].unique()), dtype=object)
+        return HistoryEvents(np.searchsorted(users, frame["user_id"].to_numpy(object)),
+                             Vocab().item_index(frame["item_id"]), frame["timestamp"].to_numpy(np.int64),
+                             np.zeros(len(frame), bool), (frame["split"] == "train").to_numpy())
+
+    chosen, curve = tune_ease_l2(history(events), events["user_id"].nunique(), 12, grid=grid, k=3)
     # reference: dense closed form, seen items excluded, recall@3 of the validation item
     users = sorted(events["user_id"].unique())
     train = events[events["split"] == "train"]
@@ -349,7 +372,8 @@ def test_ease_l2_is_tuned_on_the_validation_split_against_numpy():
     assert curve == pytest.approx(expected)
     assert chosen == max(expected, key=expected.get)
     assert len(set(curve.values())) > 1  # the grid matters on this data
-    assert tune_ease_l2(events[events["split"] == "train"], Vocab()) == (500.0, {})  # no validation: default
+    train_only = history(events[events["split"] == "train"])
+    assert tune_ease_l2(train_only, events["user_id"].nunique(), 12) == (500.0, {})  # no validation: default
 
 
 def test_evaluation_takes_the_test_inputs_from_the_runs_examples(tiny_run, monkeypatch):

@@ -59,7 +59,8 @@ def test_train_cli_end_to_end(split_dir, tmp_path, capsys):
     out = model.item_tower(np.arange(5), training=False).numpy()
     assert np.isfinite(out).all()
     # catalog items without a training interaction carry no id signal (zero rows), trained ones do
-    events = dataset.events
+    assert dataset.events is None  # a trained run does not hold the events: evaluate streams them
+    events = read_dataset(trained.data_dir).events
     trained = set(events.loc[events["split"] == "train", "item_id"].astype(str))
     untrained = [i + 1 for i, item in enumerate(vocab.items) if item not in trained]
     ids = model.item_tower.id_embedding.embeddings.numpy()
@@ -102,7 +103,8 @@ def test_rating_monitor_keeps_the_lowest_validation_rmse(split_dir, tmp_path):
     model, vocab, dataset = trained.model, trained.vocab, trained.dataset
     assert vocab.user_bins == 512 and model.rating_head.factor_dim == 4 and model.rating_head.l2 == 0.1
     # predictions are clipped to the training ratings' scale, recorded in run.json for reloading
-    ratings = dataset.events.loc[dataset.events["split"] == "train", "rating"].dropna()
+    events = read_dataset(split_dir).events
+    ratings = events.loc[events["split"] == "train", "rating"].dropna()
     assert model.rating_head.rating_range == [ratings.min(), ratings.max()]
     assert json.loads((tmp_path / "r" / "run.json").read_text())["rating_range"] == [ratings.min(), ratings.max()]
     # best.weights.h5 is the epoch with the lowest validation RMSE: recomputing it from the reloaded run agrees
