@@ -1,5 +1,5 @@
 """The events `evaluate` needs, read from a split dataset's events file in batches: the test events
-as a table (one row per evaluated query) and the train + validation events as five integer arrays
+as a table (one row per evaluated query) and the train + validation events as five arrays
 (user row, item index, time, purchase?, train?), 18 bytes an event instead of a pandas row of
 strings, so that evaluating 10M events does not hold 10M rows of text.
 """
@@ -51,14 +51,14 @@ def read_eval_events(data_dir: str | Path, vocab, read_batch: int | None = None)
 
     from recsys_tf.data.schema import EVENTS_FILE
     from recsys_tf.features import shards
-    from recsys_tf.features.prepare_examples import READ_BATCH, _numbered_batches, event_file_layout
+    from recsys_tf.features.prepare_examples import READ_BATCH, event_file_layout, numbered_batches
 
     layout, _ = event_file_layout(Path(data_dir))  # fails with the fix when the events are not split
     path = Path(data_dir) / EVENTS_FILE
     columns = pq.ParquetFile(path).schema_arrow.names
     parts: dict[str, list] = {name: [] for name in ("codes", "distinct", "test", "items", "times", "purchase", "train")}
     tests, fingerprint = [], 0
-    for table in _numbered_batches(path, columns, read_batch or READ_BATCH):
+    for table in numbered_batches(path, columns, read_batch or READ_BATCH):
         fingerprint = (fingerprint + shards.events_fingerprint(table.select(["row", *layout]).to_pandas())) % 2 ** 64
         split = np.asarray(pc.cast(table.column("split"), pa.string()).to_numpy(zero_copy_only=False), dtype=object)
         is_test, keep = split == "test", np.isin(split, HISTORY_SPLITS)

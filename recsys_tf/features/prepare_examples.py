@@ -91,7 +91,7 @@ def merge_summaries(parts) -> dict:
     return out
 
 
-def _numbered_batches(events_path: Path, columns: list[str], read_batch: int):
+def numbered_batches(events_path: Path, columns: list[str], read_batch: int):
     """The events file as Arrow tables of `read_batch` rows, each with its rows' positions (`row`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -113,7 +113,7 @@ def events_file_fingerprint(data_dir: str | Path, read_batch: int = READ_BATCH) 
 
     columns, _ = event_file_layout(Path(data_dir))
     total = 0
-    for table in _numbered_batches(Path(data_dir) / EVENTS_FILE, columns, read_batch):
+    for table in numbered_batches(Path(data_dir) / EVENTS_FILE, columns, read_batch):
         total = (total + shards.events_fingerprint(table.to_pandas())) % _HASH_MODULUS
     return total
 
@@ -140,7 +140,7 @@ def _spill_by_bucket(events_path: Path, columns: list[str], buckets: int, spill:
     spill.mkdir()
     writers, summary = {}, merge_summaries([])
     try:
-        for table in _numbered_batches(events_path, columns, read_batch):
+        for table in numbered_batches(events_path, columns, read_batch):
             summary = merge_summaries([summary, partial_summary(table.to_pandas())])
             keys = user_bucket_keys(table.column("user_id").to_numpy(zero_copy_only=False), buckets)
             order = np.argsort(keys, kind="stable")
