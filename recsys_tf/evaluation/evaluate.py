@@ -58,7 +58,7 @@ from recsys_tf.evaluation.metrics import (
     popularity_decile_share,
     ranking_metrics,
 )
-from recsys_tf.evaluation.topk import top_k_items
+from recsys_tf.evaluation.topk import rows_per_block, top_k_items
 
 SHORT_HISTORY = 5          # users with fewer distinct history items form the `short_history` breakdown
 LIST_METRIC_TASKS = ("recommend", "related")
@@ -173,11 +173,11 @@ def tune_ease_l2(history: HistoryEvents, n_users: int, n_items: int, grid=EASE_L
     matrix = interaction_matrix(history.rows[train], history.items[train], n_users, n_items)
     queries = matrix[history.rows[~train]]
     targets = history.items[~train]
-    curve = {}
+    curve, rows = {}, score_rows(n_items)
     for l2 in grid:
         ease = EASE(matrix, l2)
-        hits = [(top_k_from_scores(ease.scores(queries[i:i + SCORE_BATCH]), k, queries[i:i + SCORE_BATCH])
-                 == targets[i:i + SCORE_BATCH, None]).any(axis=1) for i in range(0, len(targets), SCORE_BATCH)]
+        hits = [(top_k_from_scores(ease.scores(queries[i:i + rows]), k, queries[i:i + rows])
+                 == targets[i:i + rows, None]).any(axis=1) for i in range(0, len(targets), rows)]
         curve[float(l2)] = float(np.concatenate(hits).mean())
     return max(curve, key=curve.get), curve
 
@@ -571,7 +571,13 @@ def _index_top_k(index, queries, k, exclude, boost=None, item_vectors=None) -> n
     return out
 
 
-SCORE_BATCH = 2048  # query rows scored at once: a (rows x items) float32 block, 0.4 GB at 50k items
+SCORE_BATCH = 2048  # query rows an interaction baseline scores at once (fewer for big catalogs: `score_rows`)
+
+
+def score_rows(n_items: int) -> int:
+    """Rows per block of an interaction baseline's scores: the scores, `top_k_from_scores`' float32
+    copy, its negation and argpartition's int64 indices take 24 bytes a score."""
+    return rows_per_block(n_items, SCORE_BATCH, 24)
 
 
 def _score_ranker(baseline, query_history, k: int, n_items: int, tasks=None):
@@ -588,9 +594,9 @@ def _score_ranker(baseline, query_history, k: int, n_items: int, tasks=None):
         else:
             return None
         exclude = sp.csr_matrix(exclude_matrix) if exclude_matrix is not None else None
-        tops = [top_k_from_scores(baseline.scores(queries[i:i + SCORE_BATCH]), k,
-                                  exclude[i:i + SCORE_BATCH] if exclude is not None else None)
-                for i in range(0, queries.shape[0], SCORE_BATCH)]
+        rows = score_rows(n_items)
+        tops = [top_k_from_scores(baseline.scores(queries[i:i + rows]), k, exclude[i:i + rows] if exclude is not None else None)
+                for i in range(0, queries.shape[0], rows)]
         return np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
 
     return rank

@@ -42,6 +42,33 @@ def test_top_k_excludes_seen_and_padding():
     assert 0 not in top
 
 
+def test_big_catalogs_score_fewer_queries_at_a_time_with_the_same_top_k(monkeypatch):
+    """A block of queries x items never passes SCORE_BLOCK_BYTES: a catalog too big for the default
+    rows per block is scored fewer rows at a time, with the same result (exclusions and boost too)."""
+    import recsys_tf.evaluation.topk as topk
+    from recsys_tf.evaluation.evaluate import _score_ranker, score_rows
+
+    assert topk.rows_per_block(2_000, 1024, 12) == 1024  # small catalogs: unchanged
+    assert topk.rows_per_block(1_000_000, 1024, 12) == 22 and score_rows(1_000_000) == 11
+    assert topk.rows_per_block(10 ** 9, 1024, 12) == 1
+    rng = np.random.default_rng(5)
+    items, queries = rng.normal(size=(301, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    exclude = [rng.choice(300, 3) + 1 for _ in range(50)]
+    boost = (rng.integers(0, 301, (50, 4)), np.full((50, 4), 0.5, np.float32))
+    whole = top_k_items(queries, items, 10, exclude=exclude, boost=boost)
+    history = sp.csr_matrix((np.ones(150, np.float32), (np.repeat(np.arange(50), 3), rng.integers(1, 301, 150))),
+                            shape=(50, 301))
+    ranker = _score_ranker(ItemKNN(history), history, 10, 300)
+    task = type("T", (), {"name": "recommend", "query_rows": np.arange(50)})()
+    whole_knn = ranker(task, None)
+    monkeypatch.setattr(topk, "SCORE_BLOCK_BYTES", 301 * 24 * 7)  # 7 rows of the baseline, 14 of the model
+    assert score_rows(300) == 7
+    blocked = top_k_items(queries, items, 10, exclude=exclude, boost=boost)
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-6)
+    np.testing.assert_array_equal(ranker(task, None), whole_knn)
+
+
 def test_top_k_boost_adds_each_history_offset_once():
     items = np.array([[0, 0], [1, 0], [0.9, 0.1], [0, 1]], np.float32)
     queries = np.array([[1, 0]], np.float32)
