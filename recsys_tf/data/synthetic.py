@@ -203,7 +203,8 @@ class _World(NamedTuple):
 
 def _world(items, meta, popularity, release, lexicon: _Lexicon) -> _World:
     leaves = list(LEAVES)
-    leaf_items = [np.flatnonzero([m[0] == li for m in meta]) for li in range(len(leaves))]
+    item_leaf = np.array([m[0] for m in meta])
+    leaf_items = [np.flatnonzero(item_leaf == li) for li in range(len(leaves))]
     log_price = np.log(items["price"].to_numpy())
     leaf_price = {li: (log_price[ix].min(), log_price[ix].max()) for li, ix in enumerate(leaf_items) if len(ix)}
     item_has_feature = np.zeros((len(items), max(len(LEAVES[leaf][1]) for leaf in leaves)), bool)
@@ -212,7 +213,7 @@ def _world(items, meta, popularity, release, lexicon: _Lexicon) -> _World:
     return _World(items=items, meta=meta, popularity=popularity, release=release, leaves=leaves,
                   leaf_items=leaf_items, log_price=log_price, leaf_price=leaf_price,
                   complements=[[leaves.index(c) for c in LEAVES[leaf][3]] for leaf in leaves],
-                  brands=items["brand"].to_numpy(), item_leaf=np.array([m[0] for m in meta]),
+                  brands=items["brand"].to_numpy(), item_leaf=item_leaf,
                   item_colour=np.array([m[3] for m in meta]), item_has_feature=item_has_feature,
                   n_features=np.array([len(LEAVES[leaf][1]) for leaf in leaves]), lexicon=lexicon)
 
