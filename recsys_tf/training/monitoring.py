@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 
 HISTOGRAM_VALUES = 1 << 18
+PROJECTOR_ITEMS = 100_000
+"""Items the embedding projector shows at most (every k-th of a bigger catalog): the projector
+loads the whole tensor into the browser, and its PCA / t-SNE views sample far fewer points anyway."""
 """At most this many values of a variable go into its histogram: TensorBoard's histogram op one-hot
 encodes every value into its buckets (~120 bytes a value), which took 2 GB for a 262,144 x 32 user
 table and more than 6 GB for a 1M-bin one; larger variables are histogrammed on an evenly strided
@@ -63,9 +66,12 @@ class TensorBoardLogger:
                 writer.flush()
 
     def projector(self, embeddings: np.ndarray, metadata: list[tuple[str, str, str]]) -> Path | None:
-        """Item embeddings with (item_id, title, category) metadata for TensorBoard's projector."""
+        """Item embeddings with (item_id, title, category) metadata for TensorBoard's projector
+        (every k-th item of a catalog over `PROJECTOR_ITEMS`)."""
         if not self.enabled:
             return None
+        step = -(-len(embeddings) // PROJECTOR_ITEMS)
+        embeddings, metadata = embeddings[::step], metadata[::step]
         import tensorflow as tf
         from tensorboard.plugins import projector
 

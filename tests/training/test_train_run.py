@@ -355,3 +355,15 @@ def test_validation_in_chunks_and_item_vectors_in_batches_equal_one_pass(tiny_ru
     assert len(data.validation_users) > 7 * 3
     assert {"recommend/recall@10", "search/ndcg@5", "rating/rmse", "rating/mae"} <= set(whole)
     assert chunked == pytest.approx(whole, rel=1e-6)
+
+
+def test_the_projector_shows_every_kth_item_of_a_big_catalog(tmp_path, monkeypatch):
+    import recsys_tf.training.monitoring as monitoring
+
+    monkeypatch.setattr(monitoring, "PROJECTOR_ITEMS", 10)
+    vectors = np.arange(25 * 3, dtype=np.float32).reshape(25, 3)
+    out = monitoring.TensorBoardLogger(tmp_path).projector(vectors, [(f"i{n}", f"t{n}", "c") for n in range(25)])
+    rows = (out / "metadata.tsv").read_text().splitlines()[1:]
+    assert [row.split("\t")[0] for row in rows] == [f"i{n}" for n in range(0, 25, 3)]  # 9 <= 10 items
+    saved = tf.train.load_checkpoint(str(out / "embedding.ckpt-1")).get_tensor("embedding/.ATTRIBUTES/VARIABLE_VALUE")
+    np.testing.assert_array_equal(saved, vectors[::3])
