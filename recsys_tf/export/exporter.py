@@ -152,6 +152,18 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
                         bundle=(run.dataset.items, run.bundle_info(), run.path))
 
 
+SCANN_RECALL_WARNING = 0.9  # an export whose ScaNN index finds less of the exact top 10 warns with the fix
+
+
+def scann_recall_warning(recall: float) -> str | None:
+    """The export's warning for a ScaNN index with recall@10 vs exact under `SCANN_RECALL_WARNING`."""
+    if recall >= SCANN_RECALL_WARNING:
+        return None
+    return (f"warning: the ScaNN index finds {recall:.3f} of the exact top 10 on these embeddings (below "
+            f"{SCANN_RECALL_WARNING}). Fix: `recsys-tf index tune --run RUN --out PARAMS.json` and export with "
+            "`--scann-params PARAMS.json`, or `--index brute_force`.")
+
+
 def _scann_recall(index, embeddings: np.ndarray, item_ids) -> float:
     """Recall@10 of the ScaNN index against exact search, on 500 perturbed catalog vectors."""
     from recsys_tf.index.build import recall_against_exact
@@ -228,6 +240,8 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     if index_kind == "scann":
         report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items)
         log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
+        if scann_recall_warning(report["scann_recall@10"]):
+            log(scann_recall_warning(report["scann_recall@10"]))
     tmp = version_dirs.new_temporary(target_dir)
     try:
         archive = build_archive(graph, functions)

@@ -223,6 +223,14 @@ def test_scann_export_and_op_audit(tiny_exports, brute_force_export, capsys):
     assert "stock tensorflow/serving" in capsys.readouterr().out
 
 
+def test_a_scann_index_of_low_recall_warns_with_the_fix():
+    from recsys_tf.export.exporter import SCANN_RECALL_WARNING, scann_recall_warning
+
+    assert scann_recall_warning(SCANN_RECALL_WARNING) is None and scann_recall_warning(0.97) is None
+    message = scann_recall_warning(0.553)
+    assert "0.553" in message and "index tune" in message and "--scann-params" in message and "brute_force" in message
+
+
 def test_version_commit_is_atomic_and_names_are_sanitised(tmp_path):
     model = versions.model_dir(tmp_path, "m")
     (model / "3").mkdir(parents=True)
