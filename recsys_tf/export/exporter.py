@@ -164,15 +164,20 @@ def scann_recall_warning(recall: float) -> str | None:
             "`--scann-params PARAMS.json`, or `--index brute_force`.")
 
 
-def _scann_recall(index, embeddings: np.ndarray, item_ids) -> float:
-    """Recall@10 of the ScaNN index against exact search, on 500 perturbed catalog vectors."""
+def _scann_recall(index, embeddings: np.ndarray, item_ids, log) -> float:
+    """Recall@10 of the ScaNN index against exact search, on 500 perturbed catalog vectors; logged,
+    with `scann_recall_warning` when it is low."""
     from recsys_tf.index.build import recall_against_exact
 
     rng = np.random.default_rng(0)
     n_items = len(embeddings)
     queries = embeddings[rng.choice(n_items, size=min(500, n_items), replace=False)]
     queries = queries + rng.normal(scale=0.05, size=queries.shape).astype(np.float32)
-    return recall_against_exact(index, embeddings, item_ids, queries, min(10, n_items))
+    recall = recall_against_exact(index, embeddings, item_ids, queries, min(10, n_items))
+    log(f"ScaNN recall@10 vs exact: {recall:.3f}")
+    if scann_recall_warning(recall):
+        log(scann_recall_warning(recall))
+    return recall
 
 
 def _lexical_index(model, query_encoder, vocab, bundle, fusion_weight: float):
@@ -238,10 +243,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
               "scann_params": dict(getattr(index, "_recsys_params", {})),
               "search": _search_report(graph), **(provenance or {})}
     if index_kind == "scann":
-        report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items)
-        log(f"ScaNN recall@10 vs exact: {report['scann_recall@10']:.3f}")
-        if scann_recall_warning(report["scann_recall@10"]):
-            log(scann_recall_warning(report["scann_recall@10"]))
+        report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items, log)
     tmp = version_dirs.new_temporary(target_dir)
     try:
         archive = build_archive(graph, functions)
