@@ -176,9 +176,9 @@ def tune_ease_l2(history: HistoryEvents, n_users: int, n_items: int, grid=EASE_L
     curve, rows = {}, score_rows(n_items)
     for l2 in grid:
         ease = EASE(matrix, l2)
-        hits = [(top_k_from_scores(ease.scores(queries[i:i + rows]), k, queries[i:i + rows])
-                 == targets[i:i + rows, None]).any(axis=1) for i in range(0, len(targets), rows)]
-        curve[float(l2)] = float(np.concatenate(hits).mean())
+        hits = _in_batches(lambda seen, target, ease=ease: (top_k_from_scores(ease.scores(seen), k, seen) == target[:, None]).any(axis=1),
+                           queries, targets, batch_size=rows)
+        curve[float(l2)] = float(hits.mean())
     return max(curve, key=curve.get), curve
 
 
@@ -491,9 +491,10 @@ ROW_BATCH = 8192  # test rows per head call: a head's intermediate tensors grow 
 
 
 def _in_batches(function, *arrays, batch_size: int = ROW_BATCH) -> np.ndarray:
-    """`function` over `ROW_BATCH` rows of `arrays` at a time, the results concatenated."""
+    """`function` over `batch_size` rows of `arrays` (NumPy or SciPy sparse) at a time, the results
+    concatenated."""
     return np.concatenate([function(*(array[start:start + batch_size] for array in arrays))
-                           for start in range(0, len(arrays[0]), batch_size)])
+                           for start in range(0, arrays[0].shape[0], batch_size)])
 
 
 def _zero_shot_vectors(run, data: EvalData, tasks) -> dict | None:

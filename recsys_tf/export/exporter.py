@@ -175,8 +175,9 @@ def _scann_recall(index, embeddings: np.ndarray, item_ids, log) -> float:
     queries = queries + rng.normal(scale=0.05, size=queries.shape).astype(np.float32)
     recall = recall_against_exact(index, embeddings, item_ids, queries, min(10, n_items))
     log(f"ScaNN recall@10 vs exact: {recall:.3f}")
-    if scann_recall_warning(recall):
-        log(scann_recall_warning(recall))
+    warning = scann_recall_warning(recall)
+    if warning:
+        log(warning)
     return recall
 
 
