@@ -128,6 +128,9 @@ class TrainConfig:
     ema_momentum: float = opt(0.0, "> 0 (e.g. 0.999): validate and save the exponential moving average of the "
                               "weights (Keras optimizer `use_ema`); training steps keep the raw weights",
                               low=0.0, high=1.0, high_open=True)
+    lazy_adam_rows: int = opt(262_144, "embedding tables of at least this many rows (hashed users of big data "
+                              "sets, 262k+ item catalogs) take lazy Adam: only the batch's rows update (as "
+                              "TPU embeddings' lazy_adam); 0 = exact Adam for every table", low=0)
     seed: int = opt(42, "seeds shuffling, initialisers, dropout and negative sampling")
     strategy: str = opt("auto", "tf.distribute strategy; auto: TPU if TPU_NAME, multi-worker if TF_CONFIG names "
                         "several workers, mirrored for > 1 GPU, else default", choices=STRATEGIES)

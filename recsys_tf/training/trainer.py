@@ -136,7 +136,8 @@ class Trainer:
             model.item_tower.clear_ids(untrained)
             model.mask_catalog(untrained)
             ema = float(config.train.ema_momentum)  # Keras validates ema_momentum even when use_ema is off
-            self.optimizer = Adam(self.learning_rate(), use_ema=ema > 0, ema_momentum=ema or 0.99)
+            self.optimizer = Adam(self.learning_rate(), use_ema=ema > 0, ema_momentum=ema or 0.99,
+                                  lazy_rows=config.train.lazy_adam_rows)
             if keras.mixed_precision.global_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(model.trainable_variables)
