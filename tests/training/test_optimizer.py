@@ -60,8 +60,9 @@ def test_big_tables_update_lazily_only_the_batch_rows_against_numpy():
     optimizer = Adam(0.01, lazy_rows=5)
     assert optimizer.is_lazy(big) and not optimizer.is_lazy(small)
     for values, indices in steps:
-        grad = lambda rows: tf.IndexedSlices(tf.constant(values), tf.constant(indices), tf.constant([rows, 2]))  # noqa: E731
-        optimizer.apply_gradients([(grad(6), big), (grad(4), small)] if max(indices) < 4 else [(grad(6), big)])
+        pairs = [(big, 6)] + ([(small, 4)] if max(indices) < 4 else [])  # row 4 exists in the big table only
+        optimizer.apply_gradients([(tf.IndexedSlices(tf.constant(values), tf.constant(indices), tf.constant([rows, 2])),
+                                    variable) for variable, rows in pairs])
     weights, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
     for t, (values, indices) in enumerate(steps, start=1):  # lazy Adam in NumPy: touched rows only
         dense = np.zeros_like(start)
