@@ -16,7 +16,8 @@ examples per second over the epoch (`history[0].seconds`: the steps, not setup o
 every task against the interaction baselines (popularity, item-kNN, EASE, frequency-recency) and
 reports events of the dataset per second. `--user-bins N` fixes `model.user_bins` (the in_process stage then
 writes WORK/SIZE/examples/in_process_binsN, which the training stages read), so every size trains
-the same model; by default the user table grows with the users.
+the same model; by default the user table grows with the users. `--set KEY=VALUE` (repeatable) adds
+configuration to the training stages (their runs' validation metrics: WORK/SIZE/NAME/history.json).
 
 The synthetic world has ~34 events per user, so `--events N` draws N / 34 users and 2,000 items.
 """
@@ -33,9 +34,10 @@ from pathlib import Path
 EVALUATE_BASELINES = ("popularity", "item_knn", "ease", "frequency_recency")
 
 
-def _stage(name: str, root: Path, target: int, max_steps: int, user_bins: int) -> dict:
+def _stage(name: str, root: Path, target: int, max_steps: int, user_bins: int, settings: list) -> dict:
     out = subprocess.run([sys.executable, __file__, "--stage", name, "--work", str(root), "--events", str(target),
-                          "--max-steps", str(max_steps), "--user-bins", str(user_bins)],
+                          "--max-steps", str(max_steps), "--user-bins", str(user_bins)]
+                         + [f"--set={setting}" for setting in settings],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -44,7 +46,7 @@ def _examples_dir(root: Path, user_bins: int) -> Path:
     return root / "examples" / (f"in_process_bins{user_bins}" if user_bins else "in_process")
 
 
-def _train_epoch(name: str, root: Path, max_steps: int, user_bins: int) -> tuple[int, float]:
+def _train_epoch(name: str, root: Path, max_steps: int, user_bins: int, settings: list) -> tuple[int, float]:
     """(training examples, seconds) of one epoch of `name` (train / train_streamed)."""
     import shutil
 
@@ -55,7 +57,7 @@ def _train_epoch(name: str, root: Path, max_steps: int, user_bins: int) -> tuple
     shutil.rmtree(run, ignore_errors=True)
     config = load_config(None, ["train.epochs=1", f"train.max_steps_per_epoch={max_steps}",
                                 f"text.cache_dir={root.parent / 'text_cache'}", "model.max_history=20", f"model.user_bins={user_bins}"]
-                         + (["train.shuffle_whole_up_to=0"] if name == "train_streamed" else []))
+                         + (["train.shuffle_whole_up_to=0"] if name == "train_streamed" else []) + settings)
     result = train_run(root / "split", run, config, log=lambda *_: None, examples_dir=_examples_dir(root, user_bins))
     examples = json.loads((run / "run.json").read_text())["train_examples"]
     if max_steps:
@@ -63,7 +65,8 @@ def _train_epoch(name: str, root: Path, max_steps: int, user_bins: int) -> tuple
     return examples, result["history"][0]["seconds"]
 
 
-def _run_stage(name: str, root: Path, target: int, max_steps: int = 0, user_bins: int = 0) -> dict:
+def _run_stage(name: str, root: Path, target: int, max_steps: int = 0, user_bins: int = 0,
+               settings: list = ()) -> dict:
     split, examples = root / "split", root / "examples"
     started = time.perf_counter()
     if name == "synth":
@@ -83,7 +86,7 @@ def _run_stage(name: str, root: Path, target: int, max_steps: int = 0, user_bins
 
             evaluate_run(root / "train", baselines=EVALUATE_BASELINES, log=lambda *_: None)
         elif name in ("train", "train_streamed"):
-            events, seconds = _train_epoch(name, root, max_steps, user_bins)  # events: training examples here
+            events, seconds = _train_epoch(name, root, max_steps, user_bins, list(settings))  # events: training examples here
             started = time.perf_counter() - seconds
         elif name == "in_process":
             from recsys_tf.features.prepare_examples import prepare_in_process
@@ -109,10 +112,12 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=0, help="training stages: cap the epoch (0 = whole)")
     parser.add_argument("--user-bins", type=int, default=0,
                         help="model.user_bins of in_process and the training stages (0 = automatic, from the users)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="configuration of the training stages (repeatable), e.g. train.lazy_adam_rows=1")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
-        print(json.dumps(_run_stage(args.stage, Path(args.work), args.events[0], args.max_steps, args.user_bins)))
+        print(json.dumps(_run_stage(args.stage, Path(args.work), args.events[0], args.max_steps, args.user_bins, args.set)))
         return
     print("| events | stage | seconds | events/s (training: examples/s) | peak RSS (GB) |\n|---|---|---|---|---|")
     for target in args.events or [300_000]:
@@ -120,7 +125,7 @@ def main() -> None:
         for name in args.stages.split(","):
             if name == "synth" and (root / "split" / "events.parquet").exists():
                 continue
-            r = _stage(name, root, target, args.max_steps, args.user_bins)
+            r = _stage(name, root, target, args.max_steps, args.user_bins, args.set)
             print(f"| {r['events']:,} | {name} | {r['seconds']} | {r['events_per_s']:,} | {r['peak_rss_gb']} |",
                   flush=True)
 
