@@ -23,6 +23,7 @@ def test_brute_force_matches_numpy_and_scann_recall():
     _, found = brute(queries, k=10)
     exact = np.argsort(-(queries @ items.T), axis=1)[:, :10]
     assert (found.numpy().astype(str) == ids[exact]).mean() > 0.99  # ties aside, identical
+    assert recall_against_exact(brute, items, ids, queries, 10) > 0.99  # the exact side is the exact top 10
     assert recall_against_exact(build_index("scann", items, ids, k=10), items, ids, queries, 10) >= 0.95
 
 
