@@ -27,6 +27,18 @@ def test_brute_force_matches_numpy_and_scann_recall():
     assert recall_against_exact(build_index("scann", items, ids, k=10), items, ids, queries, 10) >= 0.95
 
 
+def test_recall_counts_items_tied_with_the_kth_whichever_is_returned():
+    rng = np.random.default_rng(1)
+    shared = np.ones((1, 8), np.float32) / np.sqrt(8)
+    items = np.concatenate([np.repeat(shared, 60, axis=0), 0.3 * rng.normal(size=(200, 8)).astype(np.float32)])
+    ids = np.array([f"I{i}" for i in range(len(items))])
+    order = rng.permutation(len(items))  # the same catalog, another tie order
+    shuffled = build_index("brute_force", items[order], ids[order], k=10)
+    assert recall_against_exact(shuffled, items, ids, np.repeat(shared, 5, axis=0), 10) == 1.0
+    others = build_index("brute_force", items[60:], ids[60:], k=10)  # without the tied best items
+    assert recall_against_exact(others, items, ids, np.repeat(shared, 5, axis=0), 10) < 0.5
+
+
 def test_default_params_and_grid():
     params = default_scann_params(1_000_000, 10)
     assert params["num_leaves"] == 1000 and params["num_leaves_to_search"] == 20
