@@ -57,18 +57,25 @@ def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_
     return layer
 
 
-def recall_against_exact(index, embeddings: np.ndarray, identifiers, queries: np.ndarray, k: int) -> float:
+def kth_best_scores(queries: np.ndarray, embeddings: np.ndarray, k: int) -> np.ndarray:
+    """The exact k-th best inner-product score of each query (`top_k_items`, a block of queries at a
+    time: a whole queries x items argsort took ~8 GB for 500 queries over 1M items)."""
+    from recsys_tf.evaluation.topk import top_k_items
+
+    return top_k_items(np.asarray(queries, np.float32), np.asarray(embeddings, np.float32), k,
+                       exclude_index_zero=False)[1][:, k - 1]
+
+
+def recall_against_exact(index, embeddings: np.ndarray, identifiers, queries: np.ndarray, k: int,
+                         kth: np.ndarray | None = None) -> float:
     """Mean recall@k of the index against exact search, counted as ann-benchmarks counts it: a
     returned item is a hit when its score reaches the exact k-th best score (tolerance 1e-5), so
     items tied with the k-th (untrained items share one vector) count whichever of them is returned.
-    The exact side is `top_k_items`, a block of queries at a time (a whole queries x items argsort
-    took ~8 GB for 500 queries over 1M items)."""
+    `kth`: `kth_best_scores(queries, embeddings, k)` when several indexes are measured."""
     import pandas as pd
 
-    from recsys_tf.evaluation.topk import top_k_items
-
     queries, embeddings = np.asarray(queries, np.float32), np.asarray(embeddings, np.float32)
-    kth = top_k_items(queries, embeddings, k, exclude_index_zero=False)[1][:, k - 1]
+    kth = kth_best_scores(queries, embeddings, k) if kth is None else kth
     _, found = index(queries, k=k)
     rows = pd.Index(np.asarray(identifiers, dtype=object).astype(str)).get_indexer(
         found.numpy().astype(str).ravel()).reshape(len(queries), -1)

@@ -11,7 +11,12 @@ import time
 
 import numpy as np
 
-from recsys_tf.index.build import build_index, default_scann_params
+from recsys_tf.index.build import (
+    build_index,
+    default_scann_params,
+    kth_best_scores,
+    recall_against_exact,
+)
 
 
 def candidate_params(num_items: int, k: int) -> list[dict]:
@@ -60,14 +65,12 @@ def tune_scann(embeddings: np.ndarray, k: int = 10, queries: np.ndarray | None =
     queries = probe_queries(embeddings) if queries is None else np.asarray(queries, np.float32)
     k = min(k, len(embeddings))
     ids = np.arange(len(embeddings)).astype(str)
-    exact = np.argsort(-(queries @ embeddings.T), axis=1)[:, :k]
+    kth = kth_best_scores(queries, embeddings, k)
     brute = build_index("brute_force", embeddings, ids, k=k)
     results = []
     for params in grid or candidate_params(len(embeddings), k):
         index = build_index("scann", embeddings, ids, k=k, **params)
-        _, found = index(queries, k=k)
-        found = found.numpy().astype(str).astype(np.int64)
-        recall = float(np.mean([len(set(e) & set(f)) / k for e, f in zip(exact, found)]))
+        recall = recall_against_exact(index, embeddings, ids, queries, k, kth=kth)
         row = {"params": params, "recall": recall, "qps": _qps(index, queries, k)}
         results.append(row)
         log(f"leaves={params['num_leaves']:>5} search={params['num_leaves_to_search']:>4} "
