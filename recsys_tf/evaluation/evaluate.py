@@ -38,11 +38,13 @@ from recsys_tf.constants import BASELINES, DEFAULT_KS, PROTOCOLS, RETRIEVALS
 from recsys_tf.errors import InputError
 from recsys_tf.evaluation.baselines import (
     EASE,
+    SPARSE_RANKING_ITEMS,
     BM25Search,
     FrequencyRecency,
     ItemKNN,
     Popularity,
     interaction_matrix,
+    rank_sparse,
     top_k_from_scores,
 )
 from recsys_tf.evaluation.events import HISTORY_SPLITS, HistoryEvents, read_eval_events
@@ -595,9 +597,15 @@ def _score_ranker(baseline, query_history, k: int, n_items: int, tasks=None):
         else:
             return None
         exclude = sp.csr_matrix(exclude_matrix) if exclude_matrix is not None else None
-        rows = score_rows(n_items)
-        tops = [top_k_from_scores(baseline.scores(queries[i:i + rows]), k, exclude[i:i + rows] if exclude is not None else None)
-                for i in range(0, queries.shape[0], rows)]
+        if n_items > SPARSE_RANKING_ITEMS and hasattr(baseline, "sparse_scores"):
+            rows = SCORE_BATCH
+            tops = [rank_sparse(baseline.sparse_scores(queries[i:i + rows]), k,
+                                exclude[i:i + rows] if exclude is not None else None, baseline.fallback,
+                                queries[i:i + rows].shape[0]) for i in range(0, queries.shape[0], rows)]
+        else:
+            rows = score_rows(n_items)
+            tops = [top_k_from_scores(baseline.scores(queries[i:i + rows]), k, exclude[i:i + rows] if exclude is not None else None)
+                    for i in range(0, queries.shape[0], rows)]
         return np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
 
     return rank

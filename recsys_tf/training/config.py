@@ -104,7 +104,7 @@ class ModelConfig:
     text_skip_init: float = opt(0.3, "initial weight of the text skip in the item and user towers (0.3 beat 1.0 on "
                                 "the demo data)", low=0.0)
     query_text_skip_init: float = opt(3.0, "initial weight of the text skip in the query tower", low=0.0)
-    user_bins: int = opt(0, "hashed user-id buckets; 0 = the smallest power of two > 2 x users, at most 2^21 "
+    user_bins: int = opt(0, "hashed user-id buckets; 0 = the smallest power of two > 2 x users, at most 2^18 "
                          "(set higher, e.g. 32768 for MovieLens' 943 users, when per-user memory matters)", low=0)
     rating_factors: int = opt(0, "> 0: biased-MF factors of this size in the rating head", low=0)
     rating_l2: float = opt(0.0, "per-example L2 on the rated pair's biases and factors", low=0.0)

@@ -12,6 +12,7 @@ from recsys_tf.evaluation.baselines import (
     Popularity,
     ease_item_cap,
     interaction_matrix,
+    rank_sparse,
     top_k_from_scores,
 )
 from recsys_tf.evaluation.metrics import (
@@ -67,6 +68,48 @@ def test_big_catalogs_score_fewer_queries_at_a_time_with_the_same_top_k(monkeypa
     np.testing.assert_array_equal(blocked[0], whole[0])
     np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-6)
     np.testing.assert_array_equal(ranker(task, None), whole_knn)
+
+
+def _ranked_by_score_then_index(scores: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+    """NumPy reference: best score first, ties to the lower index; padding 0 and excluded never."""
+    scores = scores.astype(np.float64, copy=True)
+    scores[:, 0] = -np.inf
+    rows, cols = exclude.nonzero()
+    scores[rows, cols] = -np.inf
+    order = np.lexsort((np.broadcast_to(np.arange(scores.shape[1]), scores.shape), -scores), axis=-1)[:, :k]
+    order[np.isneginf(np.take_along_axis(scores, order, axis=1))] = 0
+    return order
+
+
+def test_big_catalogs_rank_popularity_and_item_knn_sparsely_against_numpy(monkeypatch):
+    """Past SPARSE_RANKING_ITEMS, popularity and item-kNN rank without dense scores: by score, ties to
+    the lower item index, excluded items and padding never; where no tie straddles the k-th, the
+    same top-k items as the dense path (which orders tied items as NumPy's partition leaves them)."""
+    import recsys_tf.evaluation.evaluate as evaluate
+
+    rng = np.random.default_rng(11)
+    n_users, n_items, k = 40, 60, 10
+    # user 0 has no history: item-kNN scores nothing for it, the fill ranks the catalog
+    history = interaction_matrix(rng.integers(1, n_users, 120), rng.integers(1, n_items + 1, 120), n_users, n_items)
+    exclude = history.tolil()
+    exclude[1, 1:n_items - 3] = 1  # four allowed items: the rest of the top 10 is padding
+    exclude = exclude.tocsr()
+    distinct_counts = np.repeat(np.arange(1, n_items + 1), rng.permutation(n_items) + 1)
+    for baseline, least_untied in ((ItemKNN(history), 5), (Popularity(history.indices, n_items), 0),
+                                   (Popularity(distinct_counts, n_items), n_users - 1)):
+        sparse = rank_sparse(baseline.sparse_scores(history), k, exclude, baseline.fallback, n_users)
+        dense = baseline.scores(history)
+        np.testing.assert_array_equal(sparse, _ranked_by_score_then_index(dense, k, exclude))
+        assert sorted(sparse[1][:4].tolist()) == [57, 58, 59, 60] and not sparse[1][4:].any()
+        masked = _ranked_by_score_then_index(dense, n_items + 1, exclude)
+        kth, after = (np.take_along_axis(dense, masked[:, [k - 1, k]], axis=1).T)
+        untied = (kth != after) & (masked[:, k] != 0)
+        assert untied.sum() >= least_untied
+        np.testing.assert_array_equal(np.sort(sparse[untied]), np.sort(top_k_from_scores(dense, k, exclude)[untied]))
+        task = type("T", (), {"name": "recommend", "query_rows": np.arange(n_users)})()
+        monkeypatch.setattr(evaluate, "SPARSE_RANKING_ITEMS", n_items - 1)
+        np.testing.assert_array_equal(evaluate._score_ranker(baseline, history, k, n_items)(task, exclude), sparse)
+        monkeypatch.undo()
 
 
 def test_top_k_boost_adds_each_history_offset_once():

@@ -57,8 +57,8 @@ def test_user_bins_match_the_export_graph_hashing():
 def test_auto_user_bins_rule_and_cap():
     assert auto_user_bins(0) == 64 and auto_user_bins(31) == 64
     assert auto_user_bins(943) == 2048 and auto_user_bins(1000) == 2048 and auto_user_bins(1024) == 4096
-    assert auto_user_bins(1_048_575) == 2**21
-    assert auto_user_bins(1_048_576) == auto_user_bins(10_000_000) == MAX_AUTO_USER_BINS == 2**21
+    assert auto_user_bins(65_535) == 2**17
+    assert auto_user_bins(65_536) == auto_user_bins(10_000_000) == MAX_AUTO_USER_BINS == 2**18
     events = pd.DataFrame({"user_id": [f"u{i}" for i in range(100)], "item_id": "a"})
     items = pd.DataFrame({"item_id": ["a"], "category": ["x"], "brand": ["y"]})
     assert Vocabularies.from_dataset(items, events).user_bins == 256
