@@ -39,8 +39,9 @@ class FrequencyRecency:
     the catalog by popularity. `scores(history)` takes the users' rows of `repeat_matrix(...)`."""
 
     def __init__(self, train_item_index: np.ndarray, n_items: int):
-        self.popularity = Popularity(train_item_index, n_items).scores_vector
-        self.popularity = self.popularity / max(float(self.popularity.max()), 1.0)  # [0, 1]: below every own item
+        popularity = Popularity(train_item_index, n_items)
+        self.popularity = popularity.scores_vector / max(float(popularity.scores_vector.max()), 1.0)  # below own items
+        self.fallback = popularity.fallback
 
     @staticmethod
     def repeat_matrix(user_rows: np.ndarray, item_index: np.ndarray, timestamps: np.ndarray, n_users: int,
@@ -66,6 +67,10 @@ class FrequencyRecency:
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
         own = np.asarray(history.toarray())
         return np.where(own > 0, 1.0 + own, 0.999 * self.popularity[None, :])
+
+    def sparse_scores(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        """For `rank_sparse`: the own items' counts + recency, then `fallback` (the catalog by popularity)."""
+        return sp.csr_matrix(history)
 
 
 class ItemKNN:
@@ -181,10 +186,10 @@ def top_k_from_scores(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None 
 
 
 SPARSE_RANKING_ITEMS = 100_000
-"""Catalogs of more items rank popularity and item-kNN with `rank_sparse`, without a dense block of
-(queries x items) scores: popularity is one list for everyone and item-kNN's scores are mostly zero
-(1M items: 29 min of dense top-k for three systems on four tasks). Their ties then go to the lower
-item index. Smaller catalogs keep `top_k_from_scores` on dense scores, whose ties fall where NumPy's
+"""Catalogs of more items rank popularity, item-kNN and frequency-recency with `rank_sparse`, without
+a dense block of (queries x items) scores: popularity is one list for everyone, item-kNN's scores are
+mostly zero and frequency-recency scores the user's own items, then popularity. Their ties then go to
+the lower item index. Smaller catalogs keep `top_k_from_scores` on dense scores, whose ties fall where NumPy's
 partition puts them; the documented numbers of every catalog under this size are those."""
 
 

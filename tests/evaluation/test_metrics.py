@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from recsys_tf.evaluation.baselines import (
     EASE,
+    FrequencyRecency,
     ItemKNN,
     Popularity,
     ease_item_cap,
@@ -82,7 +83,7 @@ def _ranked_by_score_then_index(scores: np.ndarray, k: int, exclude: sp.csr_matr
 
 
 def test_big_catalogs_rank_popularity_and_item_knn_sparsely_against_numpy(monkeypatch):
-    """Past SPARSE_RANKING_ITEMS, popularity and item-kNN rank without dense scores: by score, ties to
+    """Past SPARSE_RANKING_ITEMS, popularity, item-kNN and frequency-recency rank without dense scores: by score, ties to
     the lower item index, excluded items and padding never; where no tie straddles the k-th, the
     same top-k items as the dense path (which orders tied items as NumPy's partition leaves them)."""
     import recsys_tf.evaluation.evaluate as evaluate
@@ -95,10 +96,13 @@ def test_big_catalogs_rank_popularity_and_item_knn_sparsely_against_numpy(monkey
     exclude[1, 1:n_items - 3] = 1  # four allowed items: the rest of the top 10 is padding
     exclude = exclude.tocsr()
     distinct_counts = np.repeat(np.arange(1, n_items + 1), rng.permutation(n_items) + 1)
-    for baseline, least_untied in ((ItemKNN(history), 5), (Popularity(history.indices, n_items), 0),
-                                   (Popularity(distinct_counts, n_items), n_users - 1)):
-        sparse = rank_sparse(baseline.sparse_scores(history), k, exclude, baseline.fallback, n_users)
-        dense = baseline.scores(history)
+    repeats = FrequencyRecency.repeat_matrix(*np.nonzero(history), rng.random(history.nnz), n_users, n_items)
+    for baseline, queries, least_untied in (
+            (ItemKNN(history), history, 5), (Popularity(history.indices, n_items), history, 0),
+            (Popularity(distinct_counts, n_items), history, n_users - 1),
+            (FrequencyRecency(distinct_counts, n_items), repeats, n_users - 1)):
+        sparse = rank_sparse(baseline.sparse_scores(queries), k, exclude, baseline.fallback, n_users)
+        dense = baseline.scores(queries)
         np.testing.assert_array_equal(sparse, _ranked_by_score_then_index(dense, k, exclude))
         assert sorted(sparse[1][:4].tolist()) == [57, 58, 59, 60] and not sparse[1][4:].any()
         masked = _ranked_by_score_then_index(dense, n_items + 1, exclude)
@@ -108,7 +112,7 @@ def test_big_catalogs_rank_popularity_and_item_knn_sparsely_against_numpy(monkey
         np.testing.assert_array_equal(np.sort(sparse[untied]), np.sort(top_k_from_scores(dense, k, exclude)[untied]))
         task = type("T", (), {"name": "recommend", "query_rows": np.arange(n_users)})()
         monkeypatch.setattr(evaluate, "SPARSE_RANKING_ITEMS", n_items - 1)
-        np.testing.assert_array_equal(evaluate._score_ranker(baseline, history, k, n_items)(task, exclude), sparse)
+        np.testing.assert_array_equal(evaluate._score_ranker(baseline, queries, k, n_items)(task, exclude), sparse)
         monkeypatch.undo()
 
 
