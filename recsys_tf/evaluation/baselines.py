@@ -189,8 +189,8 @@ SPARSE_RANKING_ITEMS = 100_000
 """Catalogs of more items rank popularity, item-kNN and frequency-recency with `rank_sparse`, without
 a dense block of (queries x items) scores: popularity is one list for everyone, item-kNN's scores are
 mostly zero and frequency-recency scores the user's own items, then popularity. Their ties then go to
-the lower item index. Smaller catalogs keep `top_k_from_scores` on dense scores, whose ties fall where NumPy's
-partition puts them; the documented numbers of every catalog under this size are those."""
+the lower item index. Smaller catalogs keep `top_k_from_scores` on dense scores, whose ties fall
+where NumPy's partition puts them; the documented numbers of every catalog under this size are those."""
 
 
 def rank_sparse(scores: sp.csr_matrix | None, k: int, exclude: sp.csr_matrix | None, fallback: np.ndarray,
@@ -198,7 +198,8 @@ def rank_sparse(scores: sp.csr_matrix | None, k: int, exclude: sp.csr_matrix | N
     """Top k item indices per row of non-negative sparse `scores` (None = no scores), by score then the
     lower item index, followed by the items of `fallback` (every item, in the order unscored items
     rank) that have no score; excluded items and padding 0 never, padding 0 when fewer than k are
-    allowed. The same ranking as `top_k_from_scores` on the dense scores when no ties straddle the k-th."""
+    allowed. The same top-k items as `top_k_from_scores` on the dense scores when no tie straddles the
+    k-th (the order within a tie may differ)."""
     k = min(k, len(fallback))
     out = np.zeros((n_rows, k), np.int64)
     empty = np.zeros(0, np.int64)

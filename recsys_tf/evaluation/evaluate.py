@@ -597,15 +597,14 @@ def _score_ranker(baseline, query_history, k: int, n_items: int, tasks=None):
         else:
             return None
         exclude = sp.csr_matrix(exclude_matrix) if exclude_matrix is not None else None
-        if n_items > SPARSE_RANKING_ITEMS and hasattr(baseline, "sparse_scores"):
-            rows = SCORE_BATCH
-            tops = [rank_sparse(baseline.sparse_scores(queries[i:i + rows]), k,
-                                exclude[i:i + rows] if exclude is not None else None, baseline.fallback,
-                                queries[i:i + rows].shape[0]) for i in range(0, queries.shape[0], rows)]
-        else:
-            rows = score_rows(n_items)
-            tops = [top_k_from_scores(baseline.scores(queries[i:i + rows]), k, exclude[i:i + rows] if exclude is not None else None)
-                    for i in range(0, queries.shape[0], rows)]
+        sparse = n_items > SPARSE_RANKING_ITEMS and hasattr(baseline, "sparse_scores")
+        rows = SCORE_BATCH if sparse else score_rows(n_items)
+        tops = []
+        for start in range(0, queries.shape[0], rows):
+            block = queries[start:start + rows]
+            banned = exclude[start:start + rows] if exclude is not None else None
+            tops.append(rank_sparse(baseline.sparse_scores(block), k, banned, baseline.fallback, block.shape[0])
+                        if sparse else top_k_from_scores(baseline.scores(block), k, banned))
         return np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
 
     return rank
