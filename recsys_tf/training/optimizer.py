@@ -10,8 +10,9 @@ first gives the dense-gradient Adam update on exactly the rows that have a gradi
 
 Keras 3's Adam then turns that sparse gradient dense: every step reads and writes every row of the
 table and both moments while a batch touches at most `batch_size` rows (with 1,048,576 hashed user
-buckets: 1,146 examples/s dense, 1,496 lazy; docs/scale.md). Tables of at least `lazy_rows` rows therefore take *lazy* Adam, the update
-`tf.tpu.experimental.embedding.Adam(lazy_adam=True)` applies to TPU embedding tables (Keras 3 has
+buckets: 1,146 examples/s dense, 1,496 lazy; docs/scale.md). Tables of at least `lazy_rows` rows
+therefore take *lazy* Adam, the update `tf.tpu.experimental.embedding.Adam(lazy_adam=True)` applies
+to TPU embedding tables (Keras 3 has
 no lazy Adam): only the rows in the batch update their moments and values; the other rows do not
 decay or drift. Smaller tables keep the exact dense update.
 """
