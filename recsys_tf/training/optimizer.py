@@ -12,9 +12,8 @@ Keras 3's Adam then turns that sparse gradient dense: every step reads and write
 table and both moments while a batch touches at most `batch_size` rows (with 1,048,576 hashed user
 buckets: 1,146 examples/s dense, 1,496 lazy; docs/scale.md). Tables of at least `lazy_rows` rows
 therefore take *lazy* Adam, the update `tf.tpu.experimental.embedding.Adam(lazy_adam=True)` applies
-to TPU embedding tables (Keras 3 has
-no lazy Adam): only the rows in the batch update their moments and values; the other rows do not
-decay or drift. Smaller tables keep the exact dense update.
+to TPU embedding tables (Keras 3 has no lazy Adam): only the rows in the batch update their moments
+and values; the other rows do not decay or drift. Smaller tables keep the exact dense update.
 """
 from __future__ import annotations
 
