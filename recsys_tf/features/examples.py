@@ -14,6 +14,7 @@ from recsys_tf.data.schema import EVENT_STRENGTH
 from recsys_tf.features.vocabulary import (
     EVENT_VOCABULARY,
     Vocabularies,
+    VocabularyLookup,
     hash_user_ids_to_bins,
     recency_bucket,
 )
@@ -21,9 +22,11 @@ from recsys_tf.features.vocabulary import (
 CLICK_EVENTS = {"click", "cart", "purchase", "search_click", "rating"}
 
 
+_EVENT_LOOKUP = VocabularyLookup(EVENT_VOCABULARY)
+
+
 def _event_index(events: pd.Series) -> np.ndarray:
-    return (pd.Index(EVENT_VOCABULARY, dtype=object).get_indexer(events.astype(str).to_numpy(object)) + 1
-            ).astype(np.int32)
+    return _EVENT_LOOKUP(events)
 
 
 def _history_positions(target_events: pd.DataFrame, history_events: pd.DataFrame, same_frame: bool):
@@ -62,7 +65,7 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     targets = target_events.reset_index(drop=True)
     n = len(targets)
     order, start, cut = _history_positions(targets, history_events.reset_index(drop=True), same_frame)
-    hist_items = vocab.item_index(history_events["item_id"].to_numpy())[order]
+    hist_items = vocab.item_index(history_events["item_id"])[order]
     hist_events = _event_index(history_events["event"])[order]
     hist_times = history_events["timestamp"].to_numpy(np.int64)[order]
     t_times = targets["timestamp"].to_numpy(np.int64)
@@ -79,14 +82,14 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
     when = pd.to_datetime(t_times, unit="s", utc=True)
     queries = targets["query"].astype(str).to_numpy() if "query" in targets.columns else np.full(n, "")
     ratings = targets["rating"].to_numpy(np.float32) if "rating" in targets.columns else np.full(n, np.nan, np.float32)
-    device = vocab.device_index(targets["device"].astype(str).to_numpy()) if "device" in targets.columns \
+    device = vocab.device_index(targets["device"]) if "device" in targets.columns \
         else np.zeros(n, np.int32)
     example = {
         "user_bin": hash_user_ids_to_bins(t_users, vocab.user_bins) if n else np.zeros(0, np.int32),
         "history_items": items, "history_events": events, "history_recency": recency,
         "hour": when.hour.to_numpy().astype(np.int32), "weekday": when.day_of_week.to_numpy().astype(np.int32),
         "device": device,
-        "target_item": vocab.item_index(targets["item_id"].to_numpy()),
+        "target_item": vocab.item_index(targets["item_id"]),
         "event": _event_index(targets["event"]),
         "weight": targets["event"].astype(str).map(EVENT_STRENGTH).fillna(1.0).to_numpy(np.float32),
         "has_query": (queries != "").astype(np.float32),
@@ -95,7 +98,9 @@ def build_examples(target_events: pd.DataFrame, history_events: pd.DataFrame, vo
         "click": targets["event"].astype(str).isin(CLICK_EVENTS).to_numpy(np.float32),
     }
     if query_index is not None:
-        example["query_index"] = np.array([query_index.get(q, 0) for q in queries], np.int32)
+        codes, distinct = pd.factorize(queries)  # look up each distinct query once
+        index = np.array([query_index.get(q, 0) for q in distinct] + [0], np.int32)
+        example["query_index"] = index[codes]  # a null's code -1 picks the final 0
     else:
         example["query_text"] = queries.astype(object)
     return example

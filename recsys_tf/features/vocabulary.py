@@ -46,16 +46,26 @@ class Vocabularies:
 
     # index lookups in numpy (pipelines); 0 = OOV
     def item_index(self, ids) -> np.ndarray:
-        return _lookup(self.items, ids)
+        return self._lookup("items", ids)
 
     def category_index(self, values) -> np.ndarray:
-        return _lookup(self.categories, values)
+        return self._lookup("categories", values)
 
     def brand_index(self, values) -> np.ndarray:
-        return _lookup(self.brands, values)
+        return self._lookup("brands", values)
 
     def device_index(self, values) -> np.ndarray:
-        return _lookup(self.devices, values)
+        return self._lookup("devices", values)
+
+    def _lookup(self, name: str, values) -> np.ndarray:
+        """`VocabularyLookup` of the `name` vocabulary, built on first use and again only when that
+        list is replaced or grows (kept outside the dataclass fields: not saved, not compared)."""
+        vocabulary = getattr(self, name)
+        cache = self.__dict__.setdefault("_lookups", {})
+        key = (id(vocabulary), len(vocabulary))
+        if name not in cache or cache[name][0] != key:
+            cache[name] = (key, VocabularyLookup(vocabulary))
+        return cache[name][1](values)
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self)))
@@ -65,17 +75,27 @@ class Vocabularies:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def _lookup(vocabulary: list[str], values) -> np.ndarray:
-    """1 + position of each value in `vocabulary` (compared as strings), 0 when absent; a hash-table
-    lookup in pandas' C code (vocabularies hold unique strings)."""
-    keys = pd.Series(np.asarray(values, dtype=object)).astype(str).to_numpy(object)
-    index = pd.Index(vocabulary, dtype=object)
-    if not index.is_unique:  # the last occurrence wins, as in a dict built in order
-        last = {v: i for i, v in enumerate(vocabulary)}
-        found = pd.Index(list(last), dtype=object).get_indexer(keys)
-        positions = np.array(list(last.values()) + [-1])  # found == -1 picks the -1 sentinel: 0
-        return (positions[found] + 1).astype(np.int32)
-    return (index.get_indexer(keys) + 1).astype(np.int32)
+class VocabularyLookup:
+    """values -> 1 + position in a vocabulary (compared as strings; the last occurrence of a repeated
+    entry wins, as in a dict built in order), 0 when absent or null.
+
+    The vocabulary's hash table (pandas' C code) is built once; a call factorises its values
+    (`pd.factorize`: Arrow's dictionary encoding for Arrow strings, no Python string per value) and
+    looks up each distinct value once, so a batch costs one pass over its values."""
+
+    def __init__(self, vocabulary):
+        last = {str(v): i for i, v in enumerate(vocabulary)}
+        self.index = pd.Index(list(last), dtype=object)
+        self.positions = np.array(list(last.values()) + [-1], np.int64)  # not found (-1): the -1, so 0
+
+    def __call__(self, values) -> np.ndarray:
+        if not isinstance(values, (pd.Series, pd.Index)):
+            values = np.asarray(values, dtype=object)
+        codes, distinct = pd.factorize(values)
+        keys = pd.Index(distinct).astype(str).to_numpy(object)
+        found = self.index.get_indexer(keys)
+        indices = np.append(self.positions[found] + 1, 0).astype(np.int32)  # the null code -1 picks the 0
+        return indices[codes]
 
 
 MAX_AUTO_USER_BINS = 2**18

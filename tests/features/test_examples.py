@@ -8,6 +8,7 @@ from recsys_tf.features.vocabulary import (
     MAX_AUTO_USER_BINS,
     RECENCY_BUCKETS,
     Vocabularies,
+    VocabularyLookup,
     auto_user_bins,
     recency_bucket,
 )
@@ -26,6 +27,29 @@ def test_recency_bucket_is_one_plus_floor_log2_of_hours_plus_one_capped():
     np.testing.assert_array_equal(recency_bucket(seconds), reference)
     np.testing.assert_array_equal(recency_bucket(seconds.reshape(-1, 1)).ravel(), reference)
     assert recency_bucket(seconds).dtype == np.int32
+
+
+def test_vocabulary_lookup_matches_a_dict_of_strings_for_every_kind_of_input(tmp_path):
+    vocabulary = ["a", "b", "a", "c", "10"]  # "a" repeated: the last occurrence wins, as in a dict
+    reference = {v: i + 1 for i, v in enumerate(vocabulary)}
+    values = ["c", "zz", "a", None, "b", "a", "10"]
+    expected = [reference.get(v, 0) if v is not None else 0 for v in values]
+    lookup = VocabularyLookup(vocabulary)
+    for given in (values, np.array(values, dtype=object), pd.Series(values, dtype="string"),
+                  pd.Series(values, dtype="string[pyarrow]"), pd.Index(values)):
+        np.testing.assert_array_equal(lookup(given), expected)
+        assert lookup(given).dtype == np.int32
+    np.testing.assert_array_equal(lookup(np.array([10, 3])), [5, 0])  # compared as strings
+    np.testing.assert_array_equal(lookup([]), np.zeros(0, np.int32))
+    np.testing.assert_array_equal(VocabularyLookup([])(["a", None]), [0, 0])
+    vocab = _vocab()
+    np.testing.assert_array_equal(vocab.item_index(["d", "a"]), [4, 1])
+    vocab.items = ["d"]  # a replaced vocabulary is looked up afresh
+    np.testing.assert_array_equal(vocab.item_index(["d", "a"]), [1, 0])
+    # the cached lookups are neither compared nor saved
+    assert vocab == Vocabularies(items=["d"], categories=["x"], brands=["y"], user_bins=64)
+    vocab.save(tmp_path / "vocab.json")
+    assert Vocabularies.load(tmp_path / "vocab.json") == vocab
 
 
 def test_history_is_the_newest_earlier_events_right_aligned():
@@ -108,3 +132,12 @@ def test_vectorised_histories_match_a_per_row_reference():
         before.sort(key=lambda i: (events.timestamp[i], i))
         expect = [index[events.item_id[i]] for i in before[-5:]]
         np.testing.assert_array_equal(ex["history_items"][row], [0] * (5 - len(expect)) + expect)
+
+
+def test_query_index_looks_up_each_query_and_gives_0_to_unknown_empty_and_missing_ones():
+    targets = pd.DataFrame({"user_id": ["u"] * 5, "item_id": ["a"] * 5, "event": ["search_click"] * 5,
+                            "timestamp": [0] * 5, "query": ["hats", "", "socks", "hats", None]})
+    ex = build_examples(targets, targets.iloc[:0], _vocab(), max_history=2, query_index={"shoes": 1, "hats": 2})
+    np.testing.assert_array_equal(ex["query_index"], [2, 0, 0, 2, 0])
+    assert ex["query_index"].dtype == np.int32
+    np.testing.assert_array_equal(ex["has_query"][:4], [1, 0, 1, 1])

@@ -173,5 +173,6 @@ def test_events_fingerprint_is_pandas_hash_of_the_rows_as_strings_summed_over_an
     parts = [shards.events_fingerprint(events.iloc[i::3]) for i in range(3)]
     assert sum(parts) % 2 ** 64 == int(reference)
     assert shards.events_fingerprint(events.drop(index=4)) != int(reference)
+    assert shards.events_fingerprint(events.astype({c: object for c in columns[1:4]})) == int(reference)
     assert shards.events_fingerprint(events.drop(columns=["row", "timestamp"])) == int(
         pd.util.hash_pandas_object(events[columns[1:4] + columns[5:]].astype(str), index=False).sum())
