@@ -50,9 +50,9 @@ def test_big_catalogs_score_fewer_queries_at_a_time_with_the_same_top_k(monkeypa
     import recsys_tf.evaluation.topk as topk
     from recsys_tf.evaluation.evaluate import _score_ranker, score_rows
 
-    assert topk.rows_per_block(2_000, 1024, 12) == 1024  # small catalogs: unchanged
-    assert topk.rows_per_block(1_000_000, 1024, 12) == 22 and score_rows(1_000_000) == 11
-    assert topk.rows_per_block(10 ** 9, 1024, 12) == 1
+    assert topk.rows_per_block(2_000, 1024, 8) == 1024  # small catalogs: unchanged
+    assert topk.rows_per_block(1_000_000, 1024, 8) == 33 and score_rows(1_000_000) == 11
+    assert topk.rows_per_block(10 ** 9, 1024, 8) == 1
     rng = np.random.default_rng(5)
     items, queries = rng.normal(size=(301, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
     exclude = [rng.choice(300, 3) + 1 for _ in range(50)]
@@ -63,7 +63,7 @@ def test_big_catalogs_score_fewer_queries_at_a_time_with_the_same_top_k(monkeypa
     ranker = _score_ranker(ItemKNN(history), history, 10, 300)
     task = type("T", (), {"name": "recommend", "query_rows": np.arange(50)})()
     whole_knn = ranker(task, None)
-    monkeypatch.setattr(topk, "SCORE_BLOCK_BYTES", 301 * 24 * 7)  # 7 rows of the baseline, 14 of the model
+    monkeypatch.setattr(topk, "SCORE_BLOCK_BYTES", 301 * 24 * 7)  # 7 rows of the baseline, 21 of the model
     assert score_rows(300) == 7
     blocked = top_k_items(queries, items, 10, exclude=exclude, boost=boost)
     np.testing.assert_array_equal(blocked[0], whole[0])
@@ -114,6 +114,35 @@ def test_big_catalogs_rank_popularity_and_item_knn_sparsely_against_numpy(monkey
         monkeypatch.setattr(evaluate, "SPARSE_RANKING_ITEMS", n_items - 1)
         np.testing.assert_array_equal(evaluate._score_ranker(baseline, queries, k, n_items)(task, exclude), sparse)
         monkeypatch.undo()
+
+
+def test_top_k_items_matches_a_numpy_ranking_with_ties_boosts_and_exclusions(monkeypatch):
+    """Against NumPy: score + each distinct boosted item's offset once, excluded items and padding
+    never, best first with ties to the lower index, padding 0 where fewer than k items are allowed;
+    the same in blocks of 3 queries."""
+    import recsys_tf.evaluation.topk as topk
+
+    rng = np.random.default_rng(3)
+    items = rng.integers(-2, 3, (41, 4)).astype(np.float32)  # small integers: many tied scores
+    queries = rng.integers(-2, 3, (12, 4)).astype(np.float32)
+    exclude = [rng.choice(np.arange(1, 41), rng.integers(0, 6), replace=False) for _ in range(12)]
+    exclude[4], exclude[5] = None, np.arange(1, 38)  # nothing excluded; only 3 items allowed
+    boost = (rng.integers(0, 41, (12, 5)), np.repeat(rng.choice([0.5, 1.0], (12, 1)), 5, axis=1).astype(np.float32))
+    boost[0][:, 1] = boost[0][:, 0]  # a repeated history item: its offset counts once
+    scores = queries @ items.T
+    for row in range(12):
+        scores[row, np.unique(boost[0][row])] += boost[1][row, 0]
+        scores[row, 0] = -np.inf
+        if exclude[row] is not None:
+            scores[row, exclude[row]] = -np.inf
+    order = np.lexsort((np.broadcast_to(np.arange(41), scores.shape), -scores), axis=1)[:, :6]
+    expected = np.where(np.isfinite(np.take_along_axis(scores, order, 1)), order, 0)
+    top, top_scores = top_k_items(queries, items, 6, exclude=exclude, boost=boost)
+    np.testing.assert_array_equal(top, expected)
+    np.testing.assert_allclose(top_scores, np.where(expected > 0, np.take_along_axis(scores, order, 1), 0))
+    assert (top[5, 3:] == 0).all()
+    monkeypatch.setattr(topk, "SCORE_BLOCK_BYTES", 42 * 8 * 3)
+    np.testing.assert_array_equal(top_k_items(queries, items, 6, exclude=exclude, boost=boost)[0], expected)
 
 
 def test_top_k_boost_adds_each_history_offset_once():
