@@ -5,13 +5,16 @@ against brute force timed in the same process.
         --grid 1000:20:100:2:nan:f32:0,1000:20:100:2:0.2:f32:0,1000:20:100:2:nan:int8:0,1000:10:500:2:nan:f32:256
 
 Each setting is leaves:searched:reordered:dims_per_block:anisotropic_threshold:reorder_type:pca_dims
-(reorder_type f32 or int8; pca_dims 0 = no PCA projection), or `autopilot` (ScaNN chooses). The
+(reorder_type f32 or int8; pca_dims 0 = no PCA projection), optionally followed by :soar_lambda
+(SOAR spilling: each item also goes to a second, orthogonality-amplified partition; nan = off) and
+:avq (anisotropic partition centres; nan = off), or `autopilot` (ScaNN chooses). The
 searcher is built with `scann_ops.builder` — what TFRS's layer builds, with the extra options —
 and searched with `search_batched_parallel`, as the layer does. The package keeps TFRS's layer:
 this script says whether an option would be worth a layer of our own (docs/scale.md).
 """
 import argparse
 import gc
+import math
 import os
 import time
 
@@ -25,10 +28,12 @@ def _searcher(db, k: int, spec: str):
     builder = scann_ops.builder(db, k, "dot_product")
     if spec == "autopilot":
         return builder.autopilot().build(shared_name=f"bench/{spec}")
-    leaves, searched, reorder, per_block, threshold, reorder_type, pca = spec.split(":")
+    leaves, searched, reorder, per_block, threshold, reorder_type, pca, *tree = spec.split(":")
+    soar, avq = [float(v) for v in tree] + [float("nan")] * (2 - len(tree))
     if int(pca):
         builder = builder.pca(reduction_dim=int(pca), pca_significance_threshold=None)
-    builder = builder.tree(num_leaves=int(leaves), num_leaves_to_search=int(searched), training_iterations=12)
+    builder = builder.tree(num_leaves=int(leaves), num_leaves_to_search=int(searched), training_iterations=12,
+                           soar_lambda=None if math.isnan(soar) else soar, avq=None if math.isnan(avq) else avq)
     builder = builder.score_ah(int(per_block), anisotropic_quantization_threshold=float(threshold))
     builder = builder.reorder(int(reorder), quantize=ReorderType.INT8 if reorder_type == "int8" else ReorderType.FLOAT32)
     return builder.build(shared_name=f"bench/{spec}")
