@@ -250,7 +250,7 @@ def test_list_metrics_hand_computed():
     assert m["popularity_bias@2"] == pytest.approx(np.mean([4, 2, 4, 1]) / 2.0)
 
 
-def test_diversity_in_batches_equals_the_whole_comparison():
+def test_diversity_from_category_counts_equals_the_pairwise_comparison_in_any_batches():
     from recsys_tf.evaluation.metrics import _category_diversity
 
     rng = np.random.default_rng(3)
@@ -263,6 +263,8 @@ def test_diversity_in_batches_equals_the_whole_comparison():
     pairs = n * (n - 1)
     expected = np.where(pairs > 0, (pairs - (same.sum(axis=(1, 2)) - n)) / np.maximum(pairs, 1), 0.0)
     np.testing.assert_array_equal(_category_diversity(lists, valid, categories, batch_size=7), expected)
+    np.testing.assert_array_equal(_category_diversity(lists, valid, categories), expected)
+    np.testing.assert_array_equal(_category_diversity(lists[:3] * 0, valid[:3] & False, categories), [0, 0, 0])
 
 
 def test_popularity_deciles_sum_to_one_and_put_popular_items_last():
