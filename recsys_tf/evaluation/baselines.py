@@ -4,10 +4,11 @@ BM25 for search (the `bm25s` library)."""
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import scipy.sparse as sp
+
+from recsys_tf.resources import available_memory
 
 
 def interaction_matrix(user_rows: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -97,17 +98,6 @@ class ItemKNN:
 
 
 EASE_BYTES_PER_ENTRY = 20  # float64 Gram matrix and its inverse, float32 weights: bytes per item pair
-
-
-def available_memory() -> int:
-    """Bytes this machine can still allocate (`MemAvailable`, else total physical memory)."""
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def ease_item_cap(memory: int | None = None) -> int:

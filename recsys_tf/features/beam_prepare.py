@@ -37,6 +37,28 @@ from recsys_tf.features.prepare_examples import (
 )
 
 SUMMARY_FILE = "_beam_summary.json"
+IN_MEMORY_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+# Beam's local runners hold what the pipeline groups (the events, then the serialized examples) in
+# memory: peak RSS was 2.69 GiB at 993,625 events and 6.22 GiB at 2,978,941 (docs/scale.md), i.e.
+# ~1.0 GB plus ~1,910 bytes an event
+IN_MEMORY_BASE_BYTES = 1_000_000_000
+IN_MEMORY_BYTES_PER_EVENT = 1_910
+
+
+def check_runner_memory(runner: str, n_events: int, memory: int | None = None) -> None:
+    """Refuse, before anything is read, a local in-memory runner that would need more memory than the
+    machine has available for `n_events` events; cluster runners spread the groups over workers."""
+    from recsys_tf.errors import InputError
+    from recsys_tf.resources import available_memory
+
+    if runner not in IN_MEMORY_RUNNERS:
+        return
+    need, have = IN_MEMORY_BASE_BYTES + IN_MEMORY_BYTES_PER_EVENT * n_events, memory or available_memory()
+    if need > have:
+        raise InputError(f"--runner {runner} holds the pipeline's groups in memory: {n_events:,} events would "
+                         f"need ~{need / 2 ** 30:.1f} GiB, this machine has {have / 2 ** 30:.1f} GiB available. "
+                         "Fix: drop --runner to prepare in process (~1 GiB at any size), or run the pipeline on a "
+                         "cluster (--runner FlinkRunner, SparkRunner or DataflowRunner with its options).")
 
 
 def _row_groups(events_path: Path) -> list[tuple[str, int, int]]:
@@ -140,6 +162,7 @@ def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int
     data_dir, out = Path(data_dir), Path(out)
     items = read_items(data_dir)
     columns, n_events = event_file_layout(data_dir)
+    check_runner_memory(runner, n_events)
     groups = _row_groups(data_dir / EVENTS_FILE)
     buckets = max(1, math.ceil(n_events / EVENTS_PER_BUCKET))
     tmp = shards.new_temporary(out)

@@ -94,6 +94,21 @@ def test_beam_direct_runner_equals_the_in_process_writer(data_dir, in_process, t
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+def test_in_memory_runner_says_no_before_reading_when_the_events_would_not_fit(data_dir, tmp_path, monkeypatch):
+    import recsys_tf.resources
+    from recsys_tf.features.beam_prepare import check_runner_memory, prepare_with_beam
+
+    with pytest.raises(InputError, match=r"10,000,000 events would need ~18\.7 GiB, this machine has 8\.0 GiB "
+                                         r"available\. Fix: drop --runner to prepare in process"):
+        check_runner_memory("DirectRunner", 10_000_000, memory=8 * 2 ** 30)
+    check_runner_memory("DirectRunner", 1_000_000, memory=8 * 2 ** 30)  # ~2.8 GiB: fits
+    check_runner_memory("FlinkRunner", 10 ** 9, memory=8 * 2 ** 30)  # a cluster holds the groups
+    monkeypatch.setattr(recsys_tf.resources, "available_memory", lambda: 2 ** 20)
+    with pytest.raises(InputError, match="--runner DirectRunner holds the pipeline's groups in memory"):
+        prepare_with_beam(data_dir, tmp_path / "beam", max_history=MAX_HISTORY, runner="DirectRunner", log=None)
+    assert not list(tmp_path.iterdir())
+
+
 def test_stream_reads_every_example_once_and_shuffles_by_seed(in_process):
     out, manifest = in_process
     n = manifest["splits"]["train"]["examples"]
