@@ -62,10 +62,11 @@ class Vocabularies:
         list is replaced or grows (kept outside the dataclass fields: not saved, not compared)."""
         vocabulary = getattr(self, name)
         cache = self.__dict__.setdefault("_lookups", {})
-        key = (id(vocabulary), len(vocabulary))
-        if name not in cache or cache[name][0] != key:
-            cache[name] = (key, VocabularyLookup(vocabulary))
-        return cache[name][1](values)
+        built_from, size, lookup = cache.get(name, (None, 0, None))
+        if built_from is not vocabulary or size != len(vocabulary):  # holding the list keeps its identity
+            lookup = VocabularyLookup(vocabulary)
+            cache[name] = (vocabulary, len(vocabulary), lookup)
+        return lookup(values)
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self)))

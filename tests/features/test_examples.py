@@ -50,6 +50,8 @@ def test_vocabulary_lookup_matches_a_dict_of_strings_for_every_kind_of_input(tmp
     assert vocab == Vocabularies(items=["d"], categories=["x"], brands=["y"], user_bins=64)
     vocab.save(tmp_path / "vocab.json")
     assert Vocabularies.load(tmp_path / "vocab.json") == vocab
+    vocab.items.append("a")  # a vocabulary that grows is looked up afresh too
+    np.testing.assert_array_equal(vocab.item_index(["d", "a"]), [1, 2])
 
 
 def test_history_is_the_newest_earlier_events_right_aligned():
