@@ -117,7 +117,8 @@ def register(subparsers) -> None:
                          "DataflowRunner); default: the in-process writer (same shards, no Beam)")
     prepare.add_argument("--pipeline-option", action="append", default=[], metavar="KEY=VALUE",
                          help="a Beam pipeline option passed through as --KEY=VALUE (repeatable)")
-    prepare.add_argument("--shards", type=int, default=2, help="files per split (default 2)")
+    prepare.add_argument("--shards", type=int, default=2,
+                         help="files per split (default 2); on DirectRunner the runner chooses, one per bundle")
     prepare.add_argument("--encode-texts", action="store_true",
                          help="also encode the catalog's item texts into text.cache_dir (frozen mode; on the "
                               "Beam runner too; resumable), which `train --set text.cache_dir=...` then reads")

@@ -10,7 +10,9 @@ passed through, on Flink, Spark or Dataflow:
 3. rows are keyed by a hash bucket of their user and grouped, so every group holds whole users; one
    vectorised `users_examples` call per group builds their examples (the in-process code, with the
    vocabularies as side inputs);
-4. each split's records go to `WriteToTFRecord` with a fixed shard count.
+4. each split's records go to `WriteToTFRecord`: `num_shards` files on a cluster runner; on
+   Beam's in-memory local runners the runner chooses the files (a fixed count would group every
+   serialized example in memory first).
 
 The catalog (items file) is read on the launcher: item vocabularies follow the catalog's order and
 a catalog is small next to its events. The output is built in a temporary directory next to `out`
@@ -38,11 +40,12 @@ from recsys_tf.features.prepare_examples import (
 
 SUMMARY_FILE = "_beam_summary.json"
 IN_MEMORY_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
-# Beam's local runners hold what the pipeline groups (the events, then the serialized examples) in
-# memory: peak RSS was 2.69 GiB at 993,625 events and 6.22 GiB at 2,978,941 (docs/scale.md), i.e.
-# ~1.0 GB plus ~1,910 bytes an event
+# Beam's local runners hold what the pipeline groups in memory. Its users' events are grouped by
+# bucket; a fixed file count would also group every serialized example by file before writing it,
+# so on these runners the runner chooses the files (one a bundle). Peak RSS then was 1.44 GiB at
+# 993,625 events and 2.30 GiB at 2,978,941 (docs/scale.md): ~1.0 GB plus ~470 bytes an event
 IN_MEMORY_BASE_BYTES = 1_000_000_000
-IN_MEMORY_BYTES_PER_EVENT = 1_910
+IN_MEMORY_BYTES_PER_EVENT = 470
 
 
 def check_runner_memory(runner: str, n_events: int, memory: int | None = None) -> None:
@@ -59,6 +62,16 @@ def check_runner_memory(runner: str, n_events: int, memory: int | None = None) -
                          f"need ~{need / 2 ** 30:.1f} GiB, this machine has {have / 2 ** 30:.1f} GiB available. "
                          "Fix: drop --runner to prepare in process (~1 GiB at any size), or run the pipeline on a "
                          "cluster (--runner FlinkRunner, SparkRunner or DataflowRunner with its options).")
+
+
+def _written(tmp: Path, split: str, files: int) -> list[str]:
+    """The shard files the pipeline wrote for `split` (`files` of them; any number when 0, at least
+    one: Beam writes an empty file for an empty split)."""
+    names = sorted(path.name for path in tmp.glob(f"{split}-*-of-*.tfrecord"))
+    if not names or (files and names != [shards.shard_name(split, i, files) for i in range(files)]):
+        raise RuntimeError(f"the Beam pipeline finished with {names or 'no files'} for the {split} split in {tmp}, "
+                           f"not {files or 'one or more'} files")
+    return names
 
 
 def _row_groups(events_path: Path) -> list[tuple[str, int, int]]:
@@ -169,17 +182,14 @@ def prepare_with_beam(data_dir: str | Path, out: str | Path, *, max_history: int
 
     try:
         options = PipelineOptions(pipeline_args or [], runner=runner)
+        files = 0 if runner in IN_MEMORY_RUNNERS else num_shards  # 0: the runner chooses
         with beam.Pipeline(options=options) as pipeline:
-            _build(pipeline, groups, columns, buckets, items, user_bins, max_history, block_size, num_shards, tmp)
+            _build(pipeline, groups, columns, buckets, items, user_bins, max_history, block_size, files, tmp)
         summary = json.loads((tmp / SUMMARY_FILE).read_text())
         (tmp / SUMMARY_FILE).unlink()
         vocab = Vocabularies.from_catalog(items, summary["devices"], summary["users"], user_bins)
-        splits = {name: {"examples": int(summary["counts"].get(name, 0)),
-                         "shards": [shards.shard_name(name, i, num_shards) for i in range(num_shards)]}
+        splits = {name: {"examples": int(summary["counts"].get(name, 0)), "shards": _written(tmp, name, files)}
                   for name in shards.SPLIT_SOURCES}
-        missing = [s for entry in splits.values() for s in entry["shards"] if not (tmp / s).exists()]
-        if missing:
-            raise RuntimeError(f"the Beam pipeline finished without writing {missing} in {tmp}")
         manifest = shards.publish(tmp, out, vocab=vocab, queries=summary["queries"], splits=splits,
                                   max_history=max_history, events_hash=int(summary["hash"]),
                                   texts_hash=shards.texts_fingerprint(Catalog.from_items(items, vocab).texts),

@@ -98,15 +98,29 @@ def test_in_memory_runner_says_no_before_reading_when_the_events_would_not_fit(d
     import recsys_tf.resources
     from recsys_tf.features.beam_prepare import check_runner_memory, prepare_with_beam
 
-    with pytest.raises(InputError, match=r"10,000,000 events would need ~18\.7 GiB, this machine has 8\.0 GiB "
+    with pytest.raises(InputError, match=r"10,000,000 events would need ~5\.3 GiB, this machine has 4\.0 GiB "
                                          r"available\. Fix: drop --runner to prepare in process"):
-        check_runner_memory("DirectRunner", 10_000_000, memory=8 * 2 ** 30)
-    check_runner_memory("DirectRunner", 1_000_000, memory=8 * 2 ** 30)  # ~2.8 GiB: fits
-    check_runner_memory("FlinkRunner", 10 ** 9, memory=8 * 2 ** 30)  # a cluster holds the groups
+        check_runner_memory("DirectRunner", 10_000_000, memory=4 * 2 ** 30)
+    check_runner_memory("DirectRunner", 1_000_000, memory=4 * 2 ** 30)  # ~1.4 GiB: fits
+    check_runner_memory("FlinkRunner", 10 ** 9, memory=4 * 2 ** 30)  # a cluster holds the groups
     monkeypatch.setattr(recsys_tf.resources, "available_memory", lambda: 2 ** 20)
     with pytest.raises(InputError, match="--runner DirectRunner holds the pipeline's groups in memory"):
         prepare_with_beam(data_dir, tmp_path / "beam", max_history=MAX_HISTORY, runner="DirectRunner", log=None)
     assert not list(tmp_path.iterdir())
+
+
+def test_beam_shard_files_are_the_fixed_count_on_clusters_and_any_on_local_runners(tmp_path):
+    from recsys_tf.features.beam_prepare import _written
+
+    for name in ("train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord", "test-00000-of-00001.tfrecord"):
+        (tmp_path / name).write_bytes(b"")
+    assert _written(tmp_path, "train", 2) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    assert _written(tmp_path, "train", 0) == _written(tmp_path, "train", 2)
+    assert _written(tmp_path, "test", 0) == ["test-00000-of-00001.tfrecord"]
+    with pytest.raises(RuntimeError, match="the test split.*not 2 files"):
+        _written(tmp_path, "test", 2)
+    with pytest.raises(RuntimeError, match="no files for the validation split.*not one or more files"):
+        _written(tmp_path, "validation", 0)
 
 
 def test_stream_reads_every_example_once_and_shuffles_by_seed(in_process):
