@@ -42,10 +42,10 @@ SUMMARY_FILE = "_beam_summary.json"
 IN_MEMORY_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 # Beam's local runners hold what the pipeline groups in memory. Its users' events are grouped by
 # bucket; a fixed file count would also group every serialized example by file before writing it,
-# so on these runners the runner chooses the files (one a bundle). Peak RSS then was 1.44 GiB at
-# 993,625 events and 2.30 GiB at 2,978,941 (docs/scale.md): ~1.0 GB plus ~470 bytes an event
+# so on these runners the runner chooses the files (one a bundle). Peak RSS then was 1.43 / 2.47 /
+# 7.27 GiB at 1M / 3M / 10M events (docs/scale.md); 1.0 GB plus 700 bytes an event covers all three
 IN_MEMORY_BASE_BYTES = 1_000_000_000
-IN_MEMORY_BYTES_PER_EVENT = 470
+IN_MEMORY_BYTES_PER_EVENT = 700
 
 
 def check_runner_memory(runner: str, n_events: int, memory: int | None = None) -> None:

@@ -98,10 +98,10 @@ def test_in_memory_runner_says_no_before_reading_when_the_events_would_not_fit(d
     import recsys_tf.resources
     from recsys_tf.features.beam_prepare import check_runner_memory, prepare_with_beam
 
-    with pytest.raises(InputError, match=r"10,000,000 events would need ~5\.3 GiB, this machine has 4\.0 GiB "
+    with pytest.raises(InputError, match=r"10,000,000 events would need ~7\.5 GiB, this machine has 4\.0 GiB "
                                          r"available\. Fix: drop --runner to prepare in process"):
         check_runner_memory("DirectRunner", 10_000_000, memory=4 * 2 ** 30)
-    check_runner_memory("DirectRunner", 1_000_000, memory=4 * 2 ** 30)  # ~1.4 GiB: fits
+    check_runner_memory("DirectRunner", 1_000_000, memory=4 * 2 ** 30)  # ~1.6 GiB: fits
     check_runner_memory("FlinkRunner", 10 ** 9, memory=4 * 2 ** 30)  # a cluster holds the groups
     monkeypatch.setattr(recsys_tf.resources, "available_memory", lambda: 2 ** 20)
     with pytest.raises(InputError, match="--runner DirectRunner holds the pipeline's groups in memory"):
