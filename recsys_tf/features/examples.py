@@ -21,12 +21,7 @@ from recsys_tf.features.vocabulary import (
 
 CLICK_EVENTS = {"click", "cart", "purchase", "search_click", "rating"}
 
-
-_EVENT_LOOKUP = VocabularyLookup(EVENT_VOCABULARY)
-
-
-def _event_index(events: pd.Series) -> np.ndarray:
-    return _EVENT_LOOKUP(events)
+_event_index = VocabularyLookup(EVENT_VOCABULARY)  # event type -> 1 + position, 0 when unknown
 
 
 def _history_positions(target_events: pd.DataFrame, history_events: pd.DataFrame, same_frame: bool):
