@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/index_bench.py --items 1000000 --dim 448 --queries 512 \
         --grid 1000:20:100,1000:10:200,2000:16:200
 
-Brute force and every ScaNN setting are timed in the same run (one process, same queries), so the
+Brute force and every ScaNN setting are timed in the same run (one process, same queries, batches of
+BATCH queries), alternating `--rounds` times per setting, and each row reports medians, so the
 speed-up is not divided by a brute force slowed by other load. `--grid` takes
 num_leaves:num_leaves_to_search:num_reordering_candidates[:dimensions_per_block] settings (the
 options TFRS's ScaNN layer exposes; default: the package's `default_scann_params`, or
@@ -12,12 +13,16 @@ options TFRS's ScaNN layer exposes; default: the package's `default_scann_params
 does not expose.
 """
 import argparse
-import gc
 import os
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Queries per timed batch. ScaNN's parallel batched search hands each thread a chunk of up to 256
+# queries, so a batch of 256 runs on one core while brute force's matmul uses every core; batches of
+# 1,024 let both sides use all the cores of this 2-core machine (and of a 4-core one).
+BATCH = 1024
 
 # --grid fields, in order (the last is optional)
 GRID_FIELDS = ("num_leaves", "num_leaves_to_search", "num_reordering_candidates", "dimensions_per_block")
@@ -30,13 +35,14 @@ def main():
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--leaves-to-search", type=int)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating brute force / ScaNN timings per setting")
     parser.add_argument("--grid", help="num_leaves:num_leaves_to_search:num_reordering_candidates[:dimensions_per_block],...")
     args = parser.parse_args()
 
     import numpy as np
     import tensorflow as tf
 
-    from recsys_tf.index.build import build_index, default_scann_params
+    from recsys_tf.index.build import build_index, default_scann_params, release_dropped_indexes
 
     items, queries = synthetic_vectors(args.items, args.dim, args.queries)
     ids = np.array([f"SKU{i}" for i in range(args.items)], dtype=object)
@@ -47,11 +53,10 @@ def main():
         settings = [dict(defaults, **dict(zip(GRID_FIELDS, map(int, item.split(":"))))) for item in args.grid.split(",")]
     _, truth = exact(tf.constant(queries), k=args.k)
     truth = truth.numpy()
-    exact_qps, exact_p50, exact_p99 = _timed(exact, queries, args)
-    print(f"items={args.items} dim={args.dim} queries={args.queries}\n"
-          f"brute_force: batched_qps={exact_qps:.0f} p50_ms={exact_p50:.2f} p99_ms={exact_p99:.2f}")
-    print("| leaves | searched | reorder | dims/block | build s | recall@10 | batched q/s | x brute force | p50 ms | "
-          "x single |\n|---|---|---|---|---|---|---|---|---|---|")
+    print(f"items={args.items} dim={args.dim} queries={args.queries} batch={min(BATCH, args.queries)}\n"
+          f"Each row: medians of {args.rounds} alternating brute force / ScaNN timings.")
+    print("| leaves | searched | reorder | dims/block | build s | recall@10 | batched q/s | brute force q/s | "
+          "x brute force | p50 ms | brute p50 ms | x single |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for params in settings:
         t = time.perf_counter()
         scann = build_index("scann", items, ids, k=args.k, **params)
@@ -59,12 +64,12 @@ def main():
         _, found = scann(tf.constant(queries), k=args.k)
         found = found.numpy()
         recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
-        qps, p50, _ = _timed(scann, queries, args)
+        exact_qps, qps, ratio, exact_p50, p50 = compare(_traced(exact, args), _traced(scann, args), queries, args.rounds)
         print(f"| {params['num_leaves']} | {params['num_leaves_to_search']} | {params['num_reordering_candidates']} | "
-              f"{params['dimensions_per_block']} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / exact_qps:.1f} | {p50:.2f} | {exact_p50 / p50:.1f} |",
-              flush=True)
-        del scann, found  # one 1M-item index at a time (each holds several GB)
-        gc.collect()
+              f"{params['dimensions_per_block']} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {exact_qps:.0f} | "
+              f"{ratio:.1f} | {p50:.2f} | {exact_p50:.2f} | {exact_p50 / p50:.1f} |", flush=True)
+        del scann, found
+        release_dropped_indexes()  # one 1M-item index at a time (each holds several GB)
 
 
 def synthetic_vectors(n_items: int, dim: int, n_queries: int):
@@ -79,27 +84,41 @@ def synthetic_vectors(n_items: int, dim: int, n_queries: int):
     return items, (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
 
 
-def _timed(index, queries, args):
-    """(batched queries/s in batches of 256, p50 and p99 single-query ms) of one traced search."""
+def _traced(index, args):
+    """The index's search traced once for every batch size: timing must not include a retrace."""
     import tensorflow as tf
 
-    # one trace for every batch size: timing must not include a retrace
-    fn = tf.function(lambda q: index(q, k=args.k), input_signature=[tf.TensorSpec([None, args.dim], tf.float32)])
-    return timed_search(fn, queries)
+    return tf.function(lambda q: index(q, k=args.k), input_signature=[tf.TensorSpec([None, args.dim], tf.float32)])
 
 
-def timed_search(fn, queries):
-    """(batched queries/s in batches of 256, p50 and p99 single-query ms) of a traced search `fn`,
-    after warm-up calls at both shapes."""
+def compare(brute, fn, queries, rounds: int):
+    """Medians over `rounds` alternating timings (`timed_search`) of brute force and of `fn`: brute
+    force q/s, q/s, the ratio of the two within a round, brute force p50 ms, p50 ms. The machine's
+    speed drifts by ±15% from minute to minute; alternating and taking medians keeps the ratio."""
+    import numpy as np
+
+    runs = [(timed_search(brute, queries), timed_search(fn, queries)) for _ in range(rounds)]
+    return tuple(float(np.median(v)) for v in (
+        [b[0] for b, _ in runs], [f[0] for _, f in runs], [f[0] / b[0] for b, f in runs],
+        [b[1] for b, _ in runs], [f[1] for _, f in runs]))
+
+
+def timed_search(fn, queries, batch: int = None, min_seconds: float = 3.0):
+    """(batched queries/s, p50 and p99 single-query ms) of a traced search `fn`: passes over all the
+    queries in batches of `batch` (default BATCH), repeated until `min_seconds` have passed, after
+    warm-up calls at both shapes."""
     import numpy as np
     import tensorflow as tf
 
-    fn(tf.constant(queries[:64]))
+    batch = min(batch or BATCH, len(queries))
+    fn(tf.constant(queries[:batch]))
     fn(tf.constant(queries[:1]))
-    t = time.perf_counter()
-    for start in range(0, len(queries), 256):
-        fn(tf.constant(queries[start:start + 256]))
-    qps = len(queries) / (time.perf_counter() - t)
+    done, t = 0, time.perf_counter()
+    while time.perf_counter() - t < min_seconds:
+        for start in range(0, len(queries), batch):
+            fn(tf.constant(queries[start:start + batch]))
+        done += len(queries)
+    qps = done / (time.perf_counter() - t)
     latencies = []
     for q in queries[:200]:
         t = time.perf_counter()

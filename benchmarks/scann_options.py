@@ -5,15 +5,14 @@ against brute force timed in the same process.
         --grid 1000:20:100:2:nan:f32:0,1000:20:100:2:0.2:f32:0,1000:20:100:2:nan:int8:0,1000:10:500:2:nan:f32:256
 
 Each setting is leaves:searched:reordered:dims_per_block:anisotropic_threshold:reorder_type:pca_dims
-(reorder_type f32 or int8; pca_dims 0 = no PCA projection), optionally followed by :soar_lambda
+(reorder_type f32, int8 or bf16; pca_dims 0 = no PCA projection), optionally followed by :soar_lambda
 (SOAR spilling: each item also goes to a second, orthogonality-amplified partition; nan = off) and
-:avq (anisotropic partition centres; nan = off), or `autopilot` (ScaNN chooses). The
+:avq (anisotropic partition centres; nan = off) and :spherical (1 = spherical k-means partitions), or `autopilot` (ScaNN chooses). The
 searcher is built with `scann_ops.builder` — what TFRS's layer builds, with the extra options —
 and searched with `search_batched_parallel`, as the layer does. The package keeps TFRS's layer:
 this script says whether an option would be worth a layer of our own (docs/scale.md).
 """
 import argparse
-import gc
 import math
 import os
 import time
@@ -29,13 +28,15 @@ def _searcher(db, k: int, spec: str):
     if spec == "autopilot":
         return builder.autopilot().build(shared_name=f"bench/{spec}")
     leaves, searched, reorder, per_block, threshold, reorder_type, pca, *tree = spec.split(":")
-    soar, avq = [float(v) for v in tree] + [float("nan")] * (2 - len(tree))
+    soar, avq, spherical = [float(v) for v in tree] + [float("nan"), float("nan"), 0.0][len(tree):]
     if int(pca):
         builder = builder.pca(reduction_dim=int(pca), pca_significance_threshold=None)
     builder = builder.tree(num_leaves=int(leaves), num_leaves_to_search=int(searched), training_iterations=12,
-                           soar_lambda=None if math.isnan(soar) else soar, avq=None if math.isnan(avq) else avq)
+                           soar_lambda=None if math.isnan(soar) else soar, avq=None if math.isnan(avq) else avq,
+                           spherical=bool(spherical))
     builder = builder.score_ah(int(per_block), anisotropic_quantization_threshold=float(threshold))
-    builder = builder.reorder(int(reorder), quantize=ReorderType.INT8 if reorder_type == "int8" else ReorderType.FLOAT32)
+    quantize = {"f32": ReorderType.FLOAT32, "int8": ReorderType.INT8, "bf16": ReorderType.BFLOAT16}[reorder_type]
+    builder = builder.reorder(int(reorder), quantize=quantize)
     return builder.build(shared_name=f"bench/{spec}")
 
 
@@ -46,21 +47,24 @@ def main():
     parser.add_argument("--queries", type=int, default=512)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--grid", required=True)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating brute force / ScaNN timings per setting")
     args = parser.parse_args()
 
     import numpy as np
     import tensorflow as tf
-    from index_bench import synthetic_vectors, timed_search
+    from index_bench import BATCH, compare, synthetic_vectors
+
+    from recsys_tf.index.build import release_dropped_indexes
 
     items, queries = synthetic_vectors(args.items, args.dim, args.queries)
     truth = np.argsort(-(queries @ items.T), axis=1)[:, :args.k]
     db = tf.constant(items)
     signature = [tf.TensorSpec([None, args.dim], tf.float32)]
     brute = tf.function(lambda q: tf.math.top_k(tf.matmul(q, db, transpose_b=True), args.k), input_signature=signature)
-    brute_qps, brute_p50, _ = timed_search(brute, queries)
-    print(f"items={args.items} dim={args.dim} queries={args.queries}\nbrute force: {brute_qps:.0f} q/s, "
-          f"p50 {brute_p50:.2f} ms\n| setting | build s | recall@10 | batched q/s | x brute force | p50 ms | x single |\n"
-          "|---|---|---|---|---|---|---|")
+    print(f"items={args.items} dim={args.dim} queries={args.queries} batch={min(BATCH, args.queries)}; "
+          f"each row: medians of {args.rounds} alternating brute force / ScaNN timings\n"
+          "| setting | build s | recall@10 | batched q/s | brute force q/s | x brute force | p50 ms | x single |\n"
+          "|---|---|---|---|---|---|---|---|")
     for spec in args.grid.split(","):
         started = time.perf_counter()
         searcher = _searcher(db, args.k, spec)
@@ -69,11 +73,13 @@ def main():
                              input_signature=signature)
         found = search(tf.constant(queries)).indices.numpy()
         recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(truth, found)])
-        qps, p50, _ = timed_search(search, queries)
-        print(f"| {spec} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {qps / brute_qps:.1f} | {p50:.2f} | "
-              f"{brute_p50 / p50:.0f} |", flush=True)
-        del searcher, search  # one 1M-item searcher at a time
-        gc.collect()
+        brute_qps, qps, ratio, brute_p50, p50 = compare(brute, search, queries, args.rounds)
+        print(f"| {spec} | {build_s:.0f} | {recall:.3f} | {qps:.0f} | {brute_qps:.0f} | {ratio:.1f} | "
+              f"{p50:.2f} | {brute_p50 / p50:.0f} |", flush=True)
+        # one 1M-item searcher at a time: built under a shared name, it lives until destroyed
+        tf.raw_ops.DestroyResourceOp(resource=searcher.searcher_handle)
+        del searcher, search
+        release_dropped_indexes()
 
 
 if __name__ == "__main__":

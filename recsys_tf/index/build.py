@@ -17,12 +17,12 @@ from recsys_tf.errors import InputError
 def default_scann_params(num_items: int, k: int) -> dict:
     """ScaNN settings from catalog size: leaves ≈ √N; search max(20, 2% of the leaves) of them
     (capped at all leaves); exact re-scoring of max(4·k, 100) candidates. Measured with
-    `benchmarks/index_bench.py --items 1000000 --dim 448 --queries 512 --grid ...` (brute force and
-    each setting timed in one run, idle 2-core machine): 1M items -> recall@10 0.973 at 18x
-    brute-force batched QPS and 68x single-query latency; searching 10 leaves with 200 re-scored
-    candidates gives 0.953 at 22x, 2,000 leaves 0.952 at 21x (docs/scale.md); the 2,000-item demo
-    catalog -> 0.998. Real embeddings may need more: `recsys-tf index tune` picks the fastest
-    setting for a recall target."""
+    `benchmarks/index_bench.py --items 1000000 --dim 448 --queries 512 --grid ... --rounds 5` (brute
+    force and each setting timed alternately in one run, batches of 512 queries, medians;
+    docs/scale.md): 1M items -> recall@10 0.974 at 39x brute-force batched QPS and 100x single-query
+    latency; 12 leaves searched give 0.955 at 54x, a margin too thin for the default (rebuilds of a
+    setting vary by a few recall points); the 2,000-item demo catalog -> 0.998. Real embeddings may
+    need more: `recsys-tf index tune` picks the fastest setting for a recall target."""
     leaves = max(1, int(round(math.sqrt(num_items))))
     to_search = max(20, math.ceil(0.02 * leaves))
     # Catalogs of <= 1,000 items are re-scored exactly in full (well under a millisecond): ScaNN
@@ -52,9 +52,49 @@ def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_
     params.update(scann_params)
     params["num_leaves"] = min(params["num_leaves"], len(embeddings))
     params["num_leaves_to_search"] = min(params["num_leaves_to_search"], params["num_leaves"])
-    layer = tfrs.layers.factorized_top_k.ScaNN(k=k, **params).index(embeddings, identifiers)
+    layer = tfrs.layers.factorized_top_k.ScaNN(k=k, **params)
+    build_searcher = layer._build_searcher
+    layer._build_searcher = lambda candidates: ReleasedAfterSerializing(build_searcher(candidates))
+    layer.index(embeddings, identifiers)
     layer._recsys_params = params  # recorded in the export report (assets.extra/recsys_tf_export.json)
     return layer
+
+
+class ReleasedAfterSerializing:
+    """A built ScaNN searcher that is destroyed once it has been serialized.
+
+    TFRS's `ScaNN.index` builds the searcher under a unique shared name, copies it into the layer's
+    variables (`serialize_to_module`) and drops the handle; the searcher itself — its own copy of
+    the item vectors and codes — stays in TensorFlow's resource manager until the process ends
+    (0.6 GB per build at 300k x 448, so `index tune`'s grid on a big catalog ran out of memory).
+    The layer searches with a searcher recreated from its variables, so this one can go."""
+
+    def __init__(self, searcher):
+        self.searcher = searcher
+
+    def serialize_to_module(self):
+        import tensorflow as tf
+
+        state = self.searcher.serialize_to_module()
+        tf.raw_ops.DestroyResourceOp(resource=self.searcher.searcher_handle)
+        return state
+
+
+def release_dropped_indexes() -> None:
+    """Frees the searchers of ScaNN layers that are no longer referenced.
+
+    A ScaNN layer recreates its searcher inside a traced function whose kernel owns it, and eager
+    TensorFlow caches kernels for the life of the process, so deleting the layer frees nothing
+    (0.6 GB per 300k x 448 index). Call after dropping indexes built in a loop; TensorFlow has no
+    public API for this, hence the private `clear_kernel_cache` (a no-op if it goes away)."""
+    import gc
+
+    from tensorflow.python.eager import context
+
+    gc.collect()
+    clear = getattr(context.context(), "clear_kernel_cache", None)
+    if clear is not None:
+        clear()
 
 
 def kth_best_scores(queries: np.ndarray, embeddings: np.ndarray, k: int) -> np.ndarray:

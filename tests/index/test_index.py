@@ -4,7 +4,13 @@ import json
 import numpy as np
 import pytest
 
-from recsys_tf.index.build import build_index, default_scann_params, recall_against_exact
+from recsys_tf.index.build import (
+    ReleasedAfterSerializing,
+    build_index,
+    default_scann_params,
+    recall_against_exact,
+    release_dropped_indexes,
+)
 from recsys_tf.index.tune import candidate_params, probe_queries, tune_scann
 
 
@@ -25,6 +31,40 @@ def test_brute_force_matches_numpy_and_scann_recall():
     assert (found.numpy().astype(str) == ids[exact]).mean() > 0.99  # ties aside, identical
     assert recall_against_exact(brute, items, ids, queries, 10) > 0.99  # the exact side is the exact top 10
     assert recall_against_exact(build_index("scann", items, ids, k=10), items, ids, queries, 10) >= 0.95
+
+
+def test_the_built_searcher_is_destroyed_once_serialized_and_the_copy_searches_the_same():
+    import tensorflow as tf
+    from scann.scann_ops.py import scann_ops
+
+    items = _clustered(n=2000)
+    queries = tf.constant(probe_queries(items, 50))
+    searcher = scann_ops.builder(tf.constant(items), 10, "dot_product").tree(
+        num_leaves=40, num_leaves_to_search=10).score_ah(2).reorder(100).build()
+    before = searcher.search_batched(queries, final_num_neighbors=10).indices.numpy()
+    state = ReleasedAfterSerializing(searcher).serialize_to_module()
+    with pytest.raises(tf.errors.NotFoundError):  # the built searcher is gone from the resource manager
+        searcher.search_batched(queries, final_num_neighbors=10)
+    again = scann_ops.searcher_from_module(state).search_batched(queries, final_num_neighbors=10)
+    np.testing.assert_array_equal(again.indices.numpy(), before)
+
+
+def test_build_index_releases_its_searcher_and_live_indexes_survive_releasing_dropped_ones(monkeypatch):
+    serialized = []
+    original = ReleasedAfterSerializing.serialize_to_module
+    monkeypatch.setattr(ReleasedAfterSerializing, "serialize_to_module",
+                        lambda self: serialized.append(self) or original(self))
+    items = _clustered()
+    ids = np.array([f"I{i}" for i in range(len(items))])
+    queries = probe_queries(items, 100)
+    kept = build_index("scann", items, ids, k=10)
+    assert len(serialized) == 1
+    before = kept(queries, k=10)[1].numpy()
+    dropped = build_index("scann", items, ids, k=10)
+    dropped(queries, k=10)
+    del dropped
+    release_dropped_indexes()  # clears cached kernels: the live index recreates its searcher
+    np.testing.assert_array_equal(kept(queries, k=10)[1].numpy(), before)
 
 
 def test_recall_counts_items_tied_with_the_kth_whichever_is_returned():
