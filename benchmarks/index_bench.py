@@ -103,7 +103,7 @@ def compare(brute, fn, queries, rounds: int):
         [b[1] for b, _ in runs], [f[1] for _, f in runs]))
 
 
-def timed_search(fn, queries, batch: int = None, min_seconds: float = 3.0):
+def timed_search(fn, queries, batch: int | None = None, min_seconds: float = 3.0):
     """(batched queries/s, p50 and p99 single-query ms) of a traced search `fn`: passes over all the
     queries in batches of `batch` (default BATCH), repeated until `min_seconds` have passed, after
     warm-up calls at both shapes."""

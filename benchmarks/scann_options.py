@@ -5,12 +5,14 @@ against brute force timed in the same process.
         --grid 1000:20:100:2:nan:f32:0,1000:20:100:2:0.2:f32:0,1000:20:100:2:nan:int8:0,1000:10:500:2:nan:f32:256
 
 Each setting is leaves:searched:reordered:dims_per_block:anisotropic_threshold:reorder_type:pca_dims
-(reorder_type f32, int8 or bf16; pca_dims 0 = no PCA projection), optionally followed by :soar_lambda
-(SOAR spilling: each item also goes to a second, orthogonality-amplified partition; nan = off) and
-:avq (anisotropic partition centres; nan = off) and :spherical (1 = spherical k-means partitions), or `autopilot` (ScaNN chooses). The
-searcher is built with `scann_ops.builder` — what TFRS's layer builds, with the extra options —
-and searched with `search_batched_parallel`, as the layer does. The package keeps TFRS's layer:
-this script says whether an option would be worth a layer of our own (docs/scale.md).
+(reorder_type f32, int8 or bf16 — bf16 cannot be restored from a layer's variables, so it cannot be
+exported; pca_dims 0 = no PCA projection), optionally followed by :soar_lambda (SOAR spilling: each
+item also goes to a second, orthogonality-amplified partition; nan = off), :avq (anisotropic
+partition centres; nan = off) and :spherical (1 = spherical k-means partitions), or `autopilot`
+(ScaNN chooses). Brute force and each setting are timed alternately `--rounds` times, as
+`index_bench.compare` does. The searcher is built with `scann_ops.builder` — what TFRS's layer
+builds, with the extra options — and searched with `search_batched_parallel`, as the layer does.
+The package keeps TFRS's layer: this script says whether an option would be worth a layer of our own (docs/scale.md).
 """
 import argparse
 import math

@@ -53,6 +53,7 @@ def build_index(kind: str, embeddings: np.ndarray, identifiers, k: int, **scann_
     params["num_leaves"] = min(params["num_leaves"], len(embeddings))
     params["num_leaves_to_search"] = min(params["num_leaves_to_search"], params["num_leaves"])
     layer = tfrs.layers.factorized_top_k.ScaNN(k=k, **params)
+    # TFRS's layer has no hook to free the searcher it builds, so its builder is wrapped.
     build_searcher = layer._build_searcher
     layer._build_searcher = lambda candidates: ReleasedAfterSerializing(build_searcher(candidates))
     layer.index(embeddings, identifiers)
@@ -66,7 +67,7 @@ class ReleasedAfterSerializing:
     TFRS's `ScaNN.index` builds the searcher under a unique shared name, copies it into the layer's
     variables (`serialize_to_module`) and drops the handle; the searcher itself — its own copy of
     the item vectors and codes — stays in TensorFlow's resource manager until the process ends
-    (0.6 GB per build at 300k x 448, so `index tune`'s grid on a big catalog ran out of memory).
+    (0.6 GB per build at 300k x 448: a grid of builds such as `index tune`'s exhausts the memory).
     The layer searches with a searcher recreated from its variables, so this one can go."""
 
     def __init__(self, searcher):
