@@ -12,7 +12,8 @@ partition centres; nan = off) and :spherical (1 = spherical k-means partitions),
 (ScaNN chooses). Brute force and each setting are timed alternately `--rounds` times, as
 `index_bench.compare` does. The searcher is built with `scann_ops.builder` — what TFRS's layer
 builds, with the extra options — and searched with `search_batched_parallel`, as the layer does.
-The package keeps TFRS's layer: this script says whether an option would be worth a layer of our own (docs/scale.md).
+The package keeps TFRS's layer: this script says whether an option would be worth a layer of our
+own (docs/scale.md).
 """
 import argparse
 import math
