@@ -5,8 +5,8 @@
         --grid 1000:20:100,1000:10:200,2000:16:200
 
 Brute force and every ScaNN setting are timed in the same run (one process, same queries, batches of
-BATCH queries), alternating `--rounds` times per setting, and each row reports medians, so the
-speed-up is not divided by a brute force slowed by other load. `--grid` takes
+`index tune`'s TIMING_BATCH queries), alternating `--rounds` times per setting, and each row reports
+medians, so the speed-up is not divided by a brute force slowed by other load. `--grid` takes
 num_leaves:num_leaves_to_search:num_reordering_candidates[:dimensions_per_block] settings (the
 options TFRS's ScaNN layer exposes; default: the package's `default_scann_params`, or
 `--leaves-to-search` on top of them). `benchmarks/scann_options.py` tries the ScaNN options TFRS
@@ -18,11 +18,6 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Queries per timed batch. ScaNN's parallel batched search hands each thread a chunk of up to 256
-# queries, so a batch of 256 runs on one core while brute force's matmul uses every core; batches of
-# 1,024 let both sides use all the cores of this 2-core machine (and of a 4-core one).
-BATCH = 1024
 
 # --grid fields, in order (the last is optional)
 GRID_FIELDS = ("num_leaves", "num_leaves_to_search", "num_reordering_candidates", "dimensions_per_block")
@@ -43,6 +38,7 @@ def main():
     import tensorflow as tf
 
     from recsys_tf.index.build import build_index, default_scann_params, release_dropped_indexes
+    from recsys_tf.index.tune import TIMING_BATCH
 
     items, queries = synthetic_vectors(args.items, args.dim, args.queries)
     ids = np.array([f"SKU{i}" for i in range(args.items)], dtype=object)
@@ -53,7 +49,7 @@ def main():
         settings = [dict(defaults, **dict(zip(GRID_FIELDS, map(int, item.split(":"))))) for item in args.grid.split(",")]
     _, truth = exact(tf.constant(queries), k=args.k)
     truth = truth.numpy()
-    print(f"items={args.items} dim={args.dim} queries={args.queries} batch={min(BATCH, args.queries)}\n"
+    print(f"items={args.items} dim={args.dim} queries={args.queries} batch={min(TIMING_BATCH, args.queries)}\n"
           f"Each row: medians of {args.rounds} alternating brute force / ScaNN timings.")
     print("| leaves | searched | reorder | dims/block | build s | recall@10 | batched q/s | brute force q/s | "
           "x brute force | p50 ms | brute p50 ms | x single |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -105,12 +101,14 @@ def compare(brute, fn, queries, rounds: int):
 
 def timed_search(fn, queries, batch: int | None = None, min_seconds: float = 3.0):
     """(batched queries/s, p50 and p99 single-query ms) of a traced search `fn`: passes over all the
-    queries in batches of `batch` (default BATCH), repeated until `min_seconds` have passed, after
-    warm-up calls at both shapes."""
+    queries in batches of `batch` (default: `index tune`'s TIMING_BATCH), repeated until
+    `min_seconds` have passed, after warm-up calls at both shapes."""
     import numpy as np
     import tensorflow as tf
 
-    batch = min(batch or BATCH, len(queries))
+    from recsys_tf.index.tune import TIMING_BATCH
+
+    batch = min(batch or TIMING_BATCH, len(queries))
     fn(tf.constant(queries[:batch]))
     fn(tf.constant(queries[:1]))
     done, t = 0, time.perf_counter()

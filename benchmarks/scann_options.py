@@ -55,16 +55,17 @@ def main():
 
     import numpy as np
     import tensorflow as tf
-    from index_bench import BATCH, compare, synthetic_vectors
+    from index_bench import compare, synthetic_vectors
 
     from recsys_tf.index.build import release_dropped_indexes
+    from recsys_tf.index.tune import TIMING_BATCH
 
     items, queries = synthetic_vectors(args.items, args.dim, args.queries)
     truth = np.argsort(-(queries @ items.T), axis=1)[:, :args.k]
     db = tf.constant(items)
     signature = [tf.TensorSpec([None, args.dim], tf.float32)]
     brute = tf.function(lambda q: tf.math.top_k(tf.matmul(q, db, transpose_b=True), args.k), input_signature=signature)
-    print(f"items={args.items} dim={args.dim} queries={args.queries} batch={min(BATCH, args.queries)}; "
+    print(f"items={args.items} dim={args.dim} queries={args.queries} batch={min(TIMING_BATCH, args.queries)}; "
           f"each row: medians of {args.rounds} alternating brute force / ScaNN timings\n"
           "| setting | build s | recall@10 | batched q/s | brute force q/s | x brute force | p50 ms | x single |\n"
           "|---|---|---|---|---|---|---|---|")

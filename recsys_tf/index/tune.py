@@ -44,8 +44,9 @@ def probe_queries(embeddings: np.ndarray, n: int = 1000, noise: float = 0.05, se
     return (picked + rng.normal(scale=noise, size=picked.shape)).astype(np.float32)
 
 
-# Queries per timed call. ScaNN's parallel batched search gives each thread a chunk of up to 256
-# queries, so batches of 256 search on one core while brute force's matmul uses every core.
+# Queries per timed call (here and in benchmarks/). ScaNN's parallel batched search gives each thread
+# a chunk of up to 256 queries, so batches of 256 search on one core while brute force's matmul uses
+# every core; 1,024 lets both use all the cores of a 2- or 4-core machine.
 TIMING_BATCH = 1024
 
 
