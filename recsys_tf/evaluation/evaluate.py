@@ -251,6 +251,7 @@ def build_systems(run, others: dict, data: EvalData, tasks: list[Task], chosen: 
             FrequencyRecency(data.history.items, n_items), repeat_matrix[data.test_rows],
             k_max, n_items, tasks=("buy_again", "recommend") if include_seen else ("buy_again",))
     _search_systems(run, data, systems, extras[""])
+    _recommend_systems(run, data, systems, extras[""])
     if "bm25" in chosen:
         systems["baselines/bm25/"] = _bm25_ranker(BM25Search(data.catalog.texts), k_max)
     if "zero_shot_text" in chosen:
@@ -288,6 +289,40 @@ def _search_systems(run, data: EvalData, systems: dict, vectors: dict) -> None:
         systems[""] = ranker(run.fusion_weight, dense)
         systems["ablations/dense_search/"] = lambda task, m: dense(task, m) if task.name in SEARCH_TASKS else None
     systems["ablations/lexical_search/"] = ranker(1.0, None)
+
+
+RECOMMEND_TASKS = ("recommend", "recommend_exclude_seen", "buy_again", "related")
+
+
+def _recommend_systems(run, data: EvalData, systems: dict, vectors: dict) -> None:
+    """Recommend as exported: with a co-occurrence table, the run's hybrid ranking
+    (`index/cooccurrence.py::hybrid_top_k`, its fusion weight from run.json) replaces the dense one on
+    the recommend tasks (buy again and related items too), and its two parts are reported beside it as
+    `ablations/dense_recommend/` and `ablations/cooccurrence_recommend/`. `recommend_new_items` stays
+    dense: new items have no co-occurrence."""
+    from recsys_tf.index.cooccurrence import CooccurrenceIndex, hybrid_top_k
+
+    table = run.cooccurrence
+    if table is None:
+        return
+    index = CooccurrenceIndex(table)
+    dense = systems[""]
+
+    def ranker(weight: float, other):
+        def rank(task: Task, exclude_matrix):
+            if task.name not in RECOMMEND_TASKS:
+                return other(task, exclude_matrix) if other is not None else None
+            users = vectors["queries"].get(task.name)
+            if users is None:
+                return None
+            return hybrid_top_k(users, vectors["items"], index, vectors["history"][task.name], weight, data.k_max,
+                                exclude=task.exclude, boost=vectors["boost"].get(task.name))
+        return rank
+
+    if run.recommend_fusion_weight > 0:
+        systems[""] = ranker(run.recommend_fusion_weight, dense)
+        systems["ablations/dense_recommend/"] = lambda task, m: dense(task, m) if task.name in RECOMMEND_TASKS else None
+    systems["ablations/cooccurrence_recommend/"] = ranker(1.0, None)
 
 
 def score(data: EvalData, tasks: list[Task], systems: dict, extras: dict, ks) -> tuple[dict, list, dict]:
@@ -385,6 +420,8 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, ks=DEF
     # the validation half of the judgments may have tuned the run: reports use the test half
     tasks = build_tasks(data, judgment_half(run.dataset.judgments, "test"), protocol, include_seen)
     results_params.update(_text_coverage(run, tasks, strict_text or run.config.text.strict_coverage, log))
+    if run.cooccurrence is not None:
+        results_params["params/recommend/fusion_weight"] = run.recommend_fusion_weight
     systems, extras = build_systems(run, others, data, tasks, chosen, retrieval, batch_size, include_seen)
     results, rows, distributions = score(data, tasks, systems, extras, ks)
     results.update(results_params)
@@ -468,18 +505,22 @@ def _model_vectors(run, data: EvalData, tasks, batch_size) -> dict:
     if has_query_tower and texts:
         query_vectors[1:] = encode_texts(query_encoder, fold_full_width(texts))
     users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors if has_query_tower else None)
-    out = {"items": item_vectors, "queries": {}, "boost": {}}
+    # "history": the items each task's co-occurrence scores read (hybrid recommend): the newest
+    # max_history known items the export would see, or the query item of `related`
+    out = {"items": item_vectors, "queries": {}, "boost": {}, "history": {}}
     if model.repeat_head is not None:
         offsets = _in_batches(lambda items: model.repeat_head.history_bonus(items).numpy(), examples["history_items"])
     for task in tasks:
         if task.name.startswith("recommend") or task.name == "buy_again":
             out["queries"][task.name] = users[task.query_rows]
+            out["history"][task.name] = examples["history_items"][task.query_rows]
             if model.repeat_head is not None:
                 out["boost"][task.name] = (examples["history_items"][task.query_rows], offsets[task.query_rows])
         elif task.name == "search" and searches is not None:
             out["queries"][task.name] = searches[task.query_rows]
         elif task.name == "related":
             out["queries"][task.name] = item_vectors[task.query_items]
+            out["history"][task.name] = np.asarray(task.query_items)[:, None]
         elif task.name == "search_judged" and has_query_tower:
             out["queries"][task.name] = run.query_vectors(task.query_texts)
     if model.rating_head is not None:

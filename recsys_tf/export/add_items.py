@@ -124,6 +124,16 @@ def _fusion_weight(info: dict, run) -> float:
     return float(search.get("fusion_weight", 0.0)) if search else run.fusion_weight
 
 
+def _recommend_fusion_weight(info: dict, run) -> float:
+    """The base export's hybrid-recommend weight (a dense export stays dense); exports from before
+    hybrid recommend: the run's chosen weight. New items have no co-occurrence (empty rows of
+    `CooccurrenceTable.extended`): the dense score alone brings them in."""
+    recommend = info.get("recommend")
+    if recommend:
+        return float(recommend.get("fusion_weight", 0.0)) if recommend.get("kind") == "hybrid" else 0.0
+    return run.recommend_fusion_weight
+
+
 def add_items(export_dir: str | Path, items_file: str | Path, export_root: str | Path | None = None,
               model_name: str | None = None, index_kind: str | None = None, verify: bool = True, log=print,
               strict_text: bool = False) -> Path:
@@ -171,6 +181,8 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
                         model_name=model_name, index_kind=index_kind, max_k=int(info.get("max_k", 100)), verify=verify,
                         log=log,  # ScaNN settings: defaults for the new catalog size
                         fusion_weight=_fusion_weight(info, run),
+                        cooccurrence=run.cooccurrence.extended(len(new_vocab.items)) if run.cooccurrence is not None
+                        else None, recommend_fusion_weight=_recommend_fusion_weight(info, run),
                         provenance={"run_dir": info.get("run_dir"), "added_items": int(len(added)),
                                     "based_on": str(export_dir.resolve()),
                                     "text_coverage": {**(info.get("text_coverage") or {}), **coverage}},

@@ -38,8 +38,9 @@ def build_archive(graph, functions):
         if layer is not None:
             archive.track(layer)
     archive.track(graph.index)
-    if graph.lexical is not None:
-        archive.track(graph.lexical)
+    for module in (graph.lexical, graph.cooccurrence):
+        if module is not None:
+            archive.track(module)
     for name, (fn, spec) in functions.items():
         archive.add_endpoint(name, _endpoint(fn), input_signature=spec)
     return archive
@@ -111,10 +112,11 @@ def verify_reload(in_process, reload, clock) -> None:
         raise RuntimeError(problem)
 
 
-def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers, lexical_bytes: int = 0) -> dict:
+def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers, lexical_bytes: int = 0,
+                cooccurrence_bytes: int = 0) -> dict:
     """Bytes of the SavedModel's variables vs. what they must hold: every distinct weight of the
-    model and text encoders once, plus the index (embeddings + identifiers) and the lexical index's
-    tensors. Goal: ratio ≤ 1.15, i.e. no weight is stored twice (a text encoder tracked by two
+    model and text encoders once, plus the index (embeddings + identifiers), the lexical index's
+    and the co-occurrence table's tensors (`cooccurrence_bytes`, also reported on its own). Goal: ratio ≤ 1.15, i.e. no weight is stored twice (a text encoder tracked by two
     layers would be)."""
     seen, weights = set(), 0
     for layer in layers:
@@ -124,18 +126,21 @@ def size_report(version_dir: Path, layers, embeddings: np.ndarray, identifiers, 
                 seen.add(key)
                 weights += int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
     index = int(np.asarray(embeddings, np.float32).nbytes) + sum(len(str(i).encode()) + 1 for i in identifiers)
-    index += int(lexical_bytes)
+    index += int(lexical_bytes) + int(cooccurrence_bytes)
     written = sum(f.stat().st_size for f in (version_dir / "variables").iterdir())
     return {"variables_bytes": written, "weights_bytes": weights, "index_bytes": index,
+            "cooccurrence_bytes": int(cooccurrence_bytes),
             "size_ratio": round(written / max(weights + index, 1), 4)}
 
 
 def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str = "brute_force",
                max_k: int = 100, max_exclude: int = 64, version: int | None = None, verify: bool = True,
                scann_params: dict | None = None, log=print, fusion_weight: float | None = None,
-               strict_text: bool = False) -> Path:
+               strict_text: bool = False, recommend_fusion_weight: float | None = None) -> Path:
     """Export a trained run as the next version of ROOT/NAME (see the module docstring).
-    `fusion_weight` None = the run's (chosen on validation queries, `TrainedRun.fusion_weight`).
+    `fusion_weight` None = the run's (chosen on validation queries, `TrainedRun.fusion_weight`);
+    `recommend_fusion_weight` None = the run's hybrid recommend weight (`TrainedRun.recommend_fusion_weight`,
+    0 = dense recommend; a run without a co-occurrence table is dense whatever the value).
     The run's [UNK] text coverage is warned about again and recorded in the export metadata
     (`strict_text` or the run's `text.strict_coverage`: poor coverage refuses the export)."""
     from recsys_tf.text.coverage import warn_recorded
@@ -149,7 +154,9 @@ def export_run(run_dir, export_root, model_name: str = "recsys", index_kind: str
                         version=version, verify=verify, scann_params=scann_params, log=log,
                         fusion_weight=run.fusion_weight if fusion_weight is None else fusion_weight,
                         provenance={"run_dir": str(Path(run_dir).resolve()), "text_coverage": coverage},
-                        bundle=(run.dataset.items, run.bundle_info(), run.path))
+                        bundle=(run.dataset.items, run.bundle_info(), run.path), cooccurrence=run.cooccurrence,
+                        recommend_fusion_weight=run.recommend_fusion_weight if recommend_fusion_weight is None
+                        else recommend_fusion_weight)
 
 
 SCANN_RECALL_WARNING = 0.9  # an export whose ScaNN index finds less of the exact top 10 warns with the fix
@@ -201,6 +208,15 @@ def _search_report(graph) -> dict:
             "lexical_index": graph.lexical.describe()}
 
 
+def _recommend_report(graph, table) -> dict:
+    """How the export's recommend signatures score: hybrid (fusion weight, candidates, the table's
+    method, size and why) or dense (and why, when the run has a table)."""
+    if graph.cooccurrence is None:
+        return {"kind": "dense", **({"cooccurrence": "weight 0: dense only"} if table is not None else {})}
+    return {"kind": "hybrid", "fusion_weight": graph.recommend_fusion_weight, "candidates": graph.fetch,
+            "cooccurrence": table.report | {"bytes": graph.cooccurrence.nbytes}}
+
+
 def _verify_in_fresh_process(tmp: Path, functions: dict, samples: dict, index_kind: str) -> None:
     """Every signature of the written SavedModel, reloaded in a fresh process, returns what the
     in-memory functions return on the warm-up samples."""
@@ -219,30 +235,39 @@ def _verify_in_fresh_process(tmp: Path, functions: dict, samples: dict, index_ki
 def export_model(model, config, vocab, item_encoder, query_encoder, export_root, *, model_name: str = "recsys",
                  index_kind: str = "brute_force", max_k: int = 100, max_exclude: int = 64, version: int | None = None,
                  verify: bool = True, scann_params: dict | None = None, log=print, provenance: dict | None = None,
-                 extra_assets: dict | None = None, bundle: tuple | None = None, fusion_weight: float = 0.0) -> Path:
+                 extra_assets: dict | None = None, bundle: tuple | None = None, fusion_weight: float = 0.0,
+                 cooccurrence=None, recommend_fusion_weight: float = 0.0) -> Path:
     """Export an in-memory model (`export_run`, `add_items`); `extra_assets` = {file name: writer(path)}
     written into assets.extra/; `bundle` = (catalog items, bundle info, directory of the distilled query
     encoder's files): the model bundle `add-items` rebuilds the model from (`trained_run.write_bundle`);
-    its items' texts are also what the lexical index of hybrid search (`fusion_weight` > 0) is built over."""
+    its items' texts are also what the lexical index of hybrid search (`fusion_weight` > 0) is built over;
+    `cooccurrence` (a `CooccurrenceTable` of the model's catalog) with `recommend_fusion_weight` > 0:
+    hybrid recommend (`index/cooccurrence.py`), the table also written into the bundle."""
     import tensorflow as tf
 
     from recsys_tf.export.signatures import ServingGraph, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
     from recsys_tf.index.build import build_index
+    from recsys_tf.index.cooccurrence import CooccurrenceIndex
     from recsys_tf.training.trained_run import BUNDLE_DIR, item_vectors, write_bundle
 
     target_dir = version_dirs.model_dir(export_root, model_name)
     n_items, embeddings = len(vocab.items), item_vectors(model)[1:]
     index = build_index(index_kind, embeddings, vocab.items, k=min(max_k + max_exclude, n_items), **(scann_params or {}))
     lexical = _lexical_index(model, query_encoder, vocab, bundle, fusion_weight)
+    if cooccurrence is not None and cooccurrence.n_items != n_items:
+        raise ValueError(f"the co-occurrence table has {cooccurrence.n_items} items, the catalog {n_items}")
     graph = ServingGraph(model, vocab, index, query_encoder, max_k=min(max_k, n_items),
                          max_exclude=min(max_exclude, max(0, n_items - min(max_k, n_items))),
                          max_history=config.model.max_history, item_encoder=item_encoder, lexical=lexical,
-                         fusion_weight=fusion_weight)
+                         fusion_weight=fusion_weight,
+                         cooccurrence=CooccurrenceIndex(cooccurrence) if cooccurrence is not None and
+                         recommend_fusion_weight > 0 else None, recommend_fusion_weight=recommend_fusion_weight)
     functions = signature_functions(graph)
     report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
               "scann_params": dict(getattr(index, "_recsys_params", {})),
-              "search": _search_report(graph), **(provenance or {})}
+              "search": _search_report(graph), "recommend": _recommend_report(graph, cooccurrence),
+              **(provenance or {})}
     if index_kind == "scann":
         report["scann_recall@10"] = _scann_recall(index, embeddings, vocab.items, log)
     tmp = version_dirs.new_temporary(target_dir)
@@ -251,7 +276,8 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         archive.write_out(str(tmp), options=tf.saved_model.SaveOptions(namespace_whitelist=SAVE_NAMESPACES),
                           verbose=False)
         report.update(size_report(tmp, [model, item_encoder, query_encoder], embeddings, vocab.items,
-                                  graph.lexical.nbytes if graph.lexical is not None else 0))
+                                  graph.lexical.nbytes if graph.lexical is not None else 0,
+                                  graph.cooccurrence.nbytes if graph.cooccurrence is not None else 0))
         samples = sample_inputs(vocab, functions)
         write_warmup(tmp, model_name, samples)
         if verify:
@@ -263,7 +289,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         if bundle is not None:
             items, bundle_info, query_encoder_dir = bundle
             write_bundle(tmp / "assets.extra" / BUNDLE_DIR, model, config, vocab, items, bundle_info,
-                         query_encoder_dir)
+                         query_encoder_dir, cooccurrence)
         for leftover in tmp.parent.glob(f"{tmp.name}.check*"):
             leftover.unlink()
         final = version_dirs.commit(tmp, target_dir, version)

@@ -46,8 +46,13 @@ class ServingGraph:
     """Holds the pieces the signature functions close over (built once, tracked by the archive)."""
 
     def __init__(self, model, vocab, index, query_encoder, max_k: int, max_exclude: int, max_history: int,
-                 item_encoder=None, lexical=None, fusion_weight: float = 0.0):
+                 item_encoder=None, lexical=None, fusion_weight: float = 0.0, cooccurrence=None,
+                 recommend_fusion_weight: float = 0.0):
         self.model, self.vocab, self.index = model, vocab, index
+        # hybrid recommend (`index/cooccurrence.py`): the co-occurrence table's score fused with the
+        # dense score in recommend*, buy again and similar_items; None = dense recommend only
+        self.cooccurrence = cooccurrence if cooccurrence is not None and recommend_fusion_weight > 0 else None
+        self.recommend_fusion_weight = float(recommend_fusion_weight) if self.cooccurrence is not None else 0.0
         # hybrid search (`index/lexical.py`): BM25 over the catalog text fused with the dense score;
         # None = dense search only
         self.lexical = lexical if lexical is not None and fusion_weight > 0 else None
@@ -123,23 +128,42 @@ class ServingGraph:
         """The recommend* signatures: top-k for the user, history and `exclude_item_ids` excluded,
         with the history item that explains each result; `context` = (hour, weekday, device).
         `include_history` `(B,)` bool: rows where it is true keep their history items as candidates
-        ("buy it again"), scored `user · item` + the model's repeat offset (`RepeatHead`)."""
+        ("buy it again"), scored `user · item` + the model's repeat offset (`RepeatHead`). With a
+        co-occurrence table, the candidates and their scores are the hybrid ones (`hybrid_candidates`)."""
         user, history = self.user_embedding(user_id, history_item_ids, *context)
         names = self.item_names()  # one copy of the id list in the signature's graph
         history_names = tf.gather(names, history)
         own = None
         if include_history is not None:
-            own = self.history_candidates(user, history, history_names, include_history)
+            own = self.history_candidates(user, history, include_history)
             history_names = tf.where(include_history[:, None], "", history_names)
         # the history the model saw (its newest max_history known items) first, then the caller's
         # ids; `retrieve` keeps the first max_exclude columns of this
         exclude = tf.concat([history_names, exclude_item_ids], axis=1)
-        scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category, extra=own)
+        candidates = None
+        if self.cooccurrence is not None:
+            candidates = self.hybrid_candidates(user, history, names, own)
+        elif own is not None:
+            own = (own[0], tf.gather(names, own[1]))
+        scores, ids = self.retrieve(user, k, exclude, mmr_lambda, max_per_category,
+                                    extra=own if candidates is None else None, candidates=candidates)
         return {"item_ids": ids, "scores": scores, "because_item_ids": self.explain(ids, history, names)}
 
-    def history_candidates(self, user, history, history_names, include_history):
-        """`(scores, ids)` `(B, H)` of each row's own history items (the newest position of each
-        item; padding, repeats and rows without `include_history` get PAD_SCORE / "")."""
+    def hybrid_candidates(self, queries, history, names, extra=None):
+        """(fused scores, ids) of hybrid recommend (`index/cooccurrence.py::fuse`): the index's dense
+        top `fetch` for `queries` merged with the co-occurrence top `fetch` of the `history` items
+        `(B, H)` (and `extra` = (dense scores, item indices) of the buy-again history candidates)."""
+        from recsys_tf.index.cooccurrence import fuse
+
+        _, dense_ids = self.index(queries, k=self.fetch)
+        extra_scores, extra_items = extra if extra is not None else (None, None)
+        fused, items = fuse(queries, self.item_vectors, self.lookup(dense_ids), self.cooccurrence.scores(history),
+                            self.recommend_fusion_weight, extra_items, extra_scores, PAD_SCORE)
+        return fused, tf.gather(names, items)
+
+    def history_candidates(self, user, history, include_history):
+        """`(scores, item indices)` `(B, H)` of each row's own history items (the newest position of
+        each item; padding, repeats and rows without `include_history` get PAD_SCORE / 0)."""
         scores = tf.einsum("bd,bhd->bh", user, tf.gather(self.item_vectors, history))
         if self.model.repeat_head is not None:
             scores += self.model.repeat_head.history_bonus(history)
@@ -147,7 +171,7 @@ class ServingGraph:
         later = tf.range(width)[None, :] > tf.range(width)[:, None]  # [p, q]: q after p
         repeated_later = tf.reduce_any(tf.equal(history[:, :, None], history[:, None, :]) & later[None], axis=2)
         keep = (history > 0) & ~repeated_later & include_history[:, None]
-        return tf.where(keep, scores, PAD_SCORE), tf.where(keep, history_names, "")
+        return tf.where(keep, scores, PAD_SCORE), tf.where(keep, history, 0)
 
     def query_embedding(self, query, user=None):
         from recsys_tf.index.lexical import _fold_full_width
@@ -359,7 +383,10 @@ def signature_functions(graph: ServingGraph) -> dict:
 
     def similar_items(item_id, k):
         vectors = tf.gather(graph.item_vectors, graph.lookup(item_id))
-        scores, ids = graph.retrieve(vectors, k, tf.reshape(item_id, [-1, 1]))
+        candidates = None
+        if graph.cooccurrence is not None:  # hybrid: the item is a one-item history
+            candidates = graph.hybrid_candidates(vectors, graph.lookup(item_id)[:, None], graph.item_names())
+        scores, ids = graph.retrieve(vectors, k, tf.reshape(item_id, [-1, 1]), candidates=candidates)
         known = graph.lookup(item_id)[:, None] > 0
         return {"item_ids": tf.where(known, ids, ""), "scores": tf.where(known, scores, PAD_SCORE)}
 

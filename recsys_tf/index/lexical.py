@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from recsys_tf.index.cooccurrence import mix
+
 HASH_BUCKETS = 2 ** 62
 MAX_QUERY_TERMS = 64
 K1, B = 1.2, 0.75
@@ -167,14 +169,7 @@ def fuse(query_vectors, item_vectors, dense_items, lexical_scores, weight: float
     valid = tf.concat([dense_items > 0, (lexical_top > 0) & ~in_dense], axis=1)
     dense = tf.einsum("bd,bcd->bc", tf.cast(query_vectors, tf.float32), tf.gather(item_vectors, items))
     lexical = tf.gather(lexical_scores, items, batch_dims=1)
-    big = tf.constant(np.finfo(np.float32).max, tf.float32)
-    low = tf.reduce_min(tf.where(valid, dense, big), axis=1, keepdims=True)
-    high = tf.reduce_max(tf.where(valid, dense, -big), axis=1, keepdims=True)
-    dense = (dense - low) / tf.maximum(high - low, 1e-6)
-    lexical = lexical / tf.maximum(tf.reduce_max(tf.where(valid, lexical, 0.0), axis=1, keepdims=True), 1e-6)
-    fused = (1.0 - weight) * dense + weight * lexical
-    fused = tf.where(valid & tf.math.is_finite(fused), fused, pad_score)
-    return fused, tf.where(valid, items, 0)
+    return mix(dense, lexical, valid, weight, pad_score), tf.where(valid, items, 0)
 
 
 def hybrid_top_k(query_vectors, item_vectors, lexical: LexicalIndex, texts: list[str], weight: float, k: int,

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from recsys_tf.constants import (
+    COOCCURRENCE_METHODS,
     HISTORY_ENCODERS,
     LR_SCHEDULES,
     POOLINGS,
@@ -108,6 +109,12 @@ class ModelConfig:
                          "(set higher, e.g. 32768 for MovieLens' 943 users, when per-user memory matters)", low=0)
     rating_factors: int = opt(0, "> 0: biased-MF factors of this size in the rating head", low=0)
     rating_l2: float = opt(0.0, "per-example L2 on the rated pair's biases and factors", low=0.0)
+    cooccurrence: str = opt("auto", "hybrid recommend's item-to-item co-occurrence table, fitted on the training "
+                            "events after training (index/cooccurrence.py): ease (closed form, lambda chosen on "
+                            "validation), item_knn (cosine), auto = ease up to 20,000 items with events when it fits "
+                            "in memory, else item_knn; none = dense recommend only", choices=COOCCURRENCE_METHODS)
+    cooccurrence_neighbours: int = opt(100, "neighbours kept per item in the co-occurrence table (its size: "
+                                       "8 bytes x items x neighbours)", low=1)
 
 
 @dataclass
@@ -153,6 +160,10 @@ class TrainConfig:
     fusion_weight: float = opt(-1.0, "hybrid search: weight of BM25 in the exported search score (0 = dense only, "
                                "1 = BM25 only); -1 = chosen with the text weight on validation queries",
                                low=-1.0, high=1.0)
+    recommend_fusion_weight: float = opt(-1.0, "hybrid recommend: weight of the co-occurrence score in the exported "
+                                         "recommend score (0 = dense only, 1 = co-occurrence only); -1 = chosen "
+                                         "for the best NDCG@10 on the validation split after training",
+                                         low=-1.0, high=1.0)
 
 
 # The defaults as objects, for the layers' own keyword defaults (one home for every default).

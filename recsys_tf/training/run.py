@@ -113,15 +113,18 @@ def _train(data_dir: Path, run_dir: Path, config: ExperimentConfig, strategy, lo
     trainer.logger.hparams(_hparams(config))
     result = trainer.fit(log=log)
     if is_chief():
-        _finish(trainer, data, prepared, config, item_encoder, query_encoder, run_dir, log)
+        _finish(trainer, data, prepared, config, item_encoder, query_encoder, run_dir, log, data_dir)
     elif examples_dir is None:  # a non-chief worker's own copy of the examples (`training_examples`)
         shutil.rmtree(data.examples_dir.parent, ignore_errors=True)
     return result
 
 
-def _finish(trainer, data, prepared, config: ExperimentConfig, item_encoder, query_encoder, run_dir: Path, log):
-    """The chief's last steps: the best weights back in the model, search calibration, the projector."""
+def _finish(trainer, data, prepared, config: ExperimentConfig, item_encoder, query_encoder, run_dir: Path, log,
+            data_dir: Path):
+    """The chief's last steps: the best weights back in the model, search calibration, hybrid
+    recommend's co-occurrence table and fusion weight, the projector."""
     from recsys_tf.evaluation.judgments import search_validation_from
+    from recsys_tf.training.recommend_calibration import calibrate_recommend
 
     model, catalog = trainer.model, prepared.catalog
     load_weights(model, run_dir / BEST_WEIGHTS)
@@ -129,6 +132,8 @@ def _finish(trainer, data, prepared, config: ExperimentConfig, item_encoder, que
         calibrate_search(model, query_encoder, search_validation_from(data.judgments, data.validation_search_clicks()),
                          prepared.vocab, run_dir, log, catalog.texts, config.train.fusion_weight,
                          item_encoder if config.text.mode == "frozen" else None)
+    calibrate_recommend(model, config, data_dir, prepared.vocab, data.validation, data.seen, data.validation_users,
+                        run_dir, log)
     trainer.logger.projector(item_vectors(model)[1:], list(zip(catalog.item_ids, catalog.titles, catalog.categories)))
     trainer.logger.flush()
 

@@ -12,10 +12,13 @@ RUN/
   logs/                  TensorBoard: train/, validation/, projector/
   text_cache/            frozen-mode embedding cache (unless text.cache_dir names another)
   query_encoder.npz/.json   the distilled query encoder's blocks and its distillation report
+  cooccurrence.npz       hybrid recommend's item-to-item table (`index/cooccurrence.py`); its report
+                         and fusion weight: run.json `recommend_calibration`
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -34,6 +37,7 @@ HISTORY_FILE = "history.json"
 BACKUP_DIR = Path("checkpoints") / "backup"
 LOGS_DIR = "logs"
 TEXT_CACHE_DIR = "text_cache"
+COOCCURRENCE_FILE = "cooccurrence.npz"  # `index/cooccurrence.py::FILE`
 REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, INFO_FILE, BEST_WEIGHTS)
 
 
@@ -146,7 +150,8 @@ class TrainedRun:
         """What an export's bundle records about the training data (`write_bundle`)."""
         return {"rating_range": self.info.get("rating_range"), "search_rows": bool(self.info.get("search_rows", True)),
                 "trained_run": self.info.get("trained_run", str(self.path.resolve())),
-                "search_calibration": self.info.get("search_calibration")}
+                "search_calibration": self.info.get("search_calibration"),
+                "recommend_calibration": self.info.get("recommend_calibration")}
 
     @property
     def fusion_weight(self) -> float:
@@ -154,6 +159,32 @@ class TrainedRun:
         `search_calibration.fusion.weight`); 0 (dense search only) for runs never calibrated."""
         calibration = self.info.get("search_calibration") or {}
         return float((calibration.get("fusion") or {}).get("weight", 0.0))
+
+    @functools.cached_property
+    def cooccurrence(self):
+        """Hybrid recommend's `CooccurrenceTable` (RUN/cooccurrence.npz, or the export bundle's), None
+        for runs without one (dense recommend)."""
+        # deferred: the module imports TensorFlow, and loading a run's files does not need it
+        from recsys_tf.index.cooccurrence import CooccurrenceTable, table_path
+
+        path = table_path(self.path)
+        if not path.exists():
+            return None
+        try:
+            table = CooccurrenceTable.load(path)
+        except (OSError, ValueError, KeyError) as err:
+            raise InputError(f"{path} is damaged ({str(err).splitlines()[0][:200]}). {DAMAGED_FIX}") from None
+        if table.n_items != len(self.vocab.items):
+            raise InputError(f"{path} holds {table.n_items} items but {self.path} has {len(self.vocab.items)}. "
+                             f"{DAMAGED_FIX}")
+        return table
+
+    @property
+    def recommend_fusion_weight(self) -> float:
+        """Hybrid recommend's co-occurrence weight chosen on validation (run.json
+        `recommend_calibration.fusion_weight`); 0 (dense recommend) without a co-occurrence table."""
+        calibration = self.info.get("recommend_calibration") or {}
+        return float(calibration.get("fusion_weight", 0.0)) if self.cooccurrence is not None else 0.0
 
     @property
     def catalog(self):
@@ -224,8 +255,9 @@ BUNDLE_FILES = (CONFIG_FILE, VOCAB_FILE, INFO_FILE, BEST_WEIGHTS, BUNDLE_ITEMS)
 
 
 def write_bundle(directory: Path, model, config: ExperimentConfig, vocab, items, info: dict,
-                 query_encoder_dir: Path | None = None) -> None:
-    """Write the model bundle of an export (`items`: the catalog rows of `vocab.items`)."""
+                 query_encoder_dir: Path | None = None, cooccurrence=None) -> None:
+    """Write the model bundle of an export (`items`: the catalog rows of `vocab.items`;
+    `cooccurrence`: the export's `CooccurrenceTable`, or None)."""
     import shutil
 
     from recsys_tf.text.distill import INFO_FILE as STUDENT_INFO
@@ -237,6 +269,8 @@ def write_bundle(directory: Path, model, config: ExperimentConfig, vocab, items,
     (directory / INFO_FILE).write_text(json.dumps(info, indent=2))
     model.save_weights(str(directory / BEST_WEIGHTS))
     items.set_index("item_id").loc[list(vocab.items)].reset_index().to_parquet(directory / BUNDLE_ITEMS, index=False)
+    if cooccurrence is not None:
+        cooccurrence.save(directory / COOCCURRENCE_FILE)
     for name in (STUDENT_WEIGHTS, STUDENT_INFO):
         if query_encoder_dir is not None and (Path(query_encoder_dir) / name).exists():
             shutil.copyfile(Path(query_encoder_dir) / name, directory / name)
