@@ -54,8 +54,10 @@ def main():
         for batch in (1, 64):
             feed = {k: tf.constant(np.repeat(v[:1], batch, axis=0)) for k, v in inputs.items()}
             report(name, batch, time_calls(model.signatures[name], feed, args.seconds))
-    if args.catalog_size and "search" in samples:
+    if args.catalog_size and "search" in samples and (not args.signatures or "search" in args.signatures):
         search_at_scale(model, samples["search"], args)
+    if args.catalog_size and (not args.signatures or "recommend" in args.signatures):
+        recommend_at_scale(model, args)
 
 
 def time_calls(fn, feed, seconds: float) -> np.ndarray:
@@ -131,6 +133,50 @@ def search_at_scale(model, sample: dict, args) -> None:
         rotation = itertools.cycle(feed)
         report(f"hybrid_search@{args.catalog_size // 1000}k", batch,
                time_calls(lambda _, rotation=rotation: hybrid(next(rotation)), None, args.seconds))
+
+
+def recommend_at_scale(model, args) -> None:
+    """Hybrid recommend's retrieval at catalog size N, as `ServingGraph.recommend` runs it after the
+    user tower: the vector index's dense top `fetch` (ScaNN over N synthetic vectors of the export's
+    dimension, the exporter's default parameters for N items), the co-occurrence scores of a
+    20-item history (a table of N items x 100 neighbours, the default), their fusion and the top 10
+    (`index/cooccurrence.py::fuse`). The user tower's own cost does not grow with the catalog: it is
+    the export's `recommend` above minus its retrieval (`dense_recommend@N` times the dense part alone)."""
+    from recsys_tf.index.build import build_index
+    from recsys_tf.index.cooccurrence import RECOMMEND_POOL, CooccurrenceIndex, CooccurrenceTable, fuse
+
+    n, neighbours = args.catalog_size, 100
+    dim = int(model.signatures["embed_items"](item_id=tf.constant(["x"]))["embedding"].shape[-1])
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(256, dim))
+    items = centers[rng.integers(0, 256, n)] + 0.5 * rng.normal(size=(n, dim))
+    items = (items / np.linalg.norm(items, axis=1, keepdims=True)).astype(np.float32)
+    names = np.array([f"SKU{i}" for i in range(n)], dtype=object)
+    index = build_index("scann", items, names, k=RECOMMEND_POOL)
+    table = CooccurrenceTable(rng.integers(1, n + 1, (n + 1, neighbours)).astype(np.int32),
+                              np.sort(rng.random((n + 1, neighbours)).astype(np.float32), axis=1)[:, ::-1].copy(), {})
+    cooccurrence = CooccurrenceIndex(table)
+    print(f"co-occurrence table over {n} items: {table.nbytes / 2 ** 20:.1f} MB ({neighbours} neighbours)")
+    padded = tf.constant(np.vstack([np.zeros((1, dim), np.float32), items]))
+    position = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(names.astype(str)), tf.range(1, n + 1)), 0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32), tf.TensorSpec([None, None], tf.int32)])
+    def hybrid(users, history):
+        _, dense_ids = index(users, k=RECOMMEND_POOL)
+        fused, _ = fuse(users, padded, position.lookup(dense_ids), cooccurrence.scores(history), 0.5)
+        return tf.math.top_k(fused, k=10)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32)])
+    def dense(users):
+        return index(users, k=RECOMMEND_POOL)
+
+    for batch in (1, 64):
+        users = rng.normal(size=(batch, dim)).astype(np.float32)
+        history = tf.constant(rng.integers(1, n + 1, (batch, 20)).astype(np.int32))
+        report(f"dense_recommend@{n // 1000}k", batch, time_calls(lambda _: dense(users), None, args.seconds))
+        report(f"hybrid_recommend@{n // 1000}k", batch, time_calls(lambda _: hybrid(users, history), None,
+                                                                   args.seconds))
 
 
 if __name__ == "__main__":

@@ -51,15 +51,18 @@ def tiny_run(tmp_path_factory, split_dir):
 @pytest.fixture(scope="session")
 def tiny_exports(tiny_run, tmp_path_factory):
     """`tiny_run` exported once per session, each checked in a fresh process (the exporter's reload
-    check): (brute-force version dir, ScaNN version dir), both with hybrid search (fusion weight 0.5). Read-only: a test that adds versions or
+    check): (brute-force version dir, ScaNN version dir), both with hybrid search and hybrid recommend
+    (fusion weights 0.5). Read-only: a test that adds versions or
     serves a model root copies them with `copy_export` first."""
     from recsys_tf.export.exporter import export_run
 
     root = tmp_path_factory.mktemp("tiny_exports")
     # hybrid search with a fixed fusion weight (the tiny run's own choice may be 0 = dense only), so
     # every export, client and CLI test goes through the lexical index as well
-    brute = export_run(tiny_run, root, "brute", "brute_force", max_k=20, log=lambda *_: None, fusion_weight=0.5)
-    scann = export_run(tiny_run, root, "scann", "scann", max_k=20, log=lambda *_: None, fusion_weight=0.5)
+    # hybrid recommend likewise (co-occurrence weight 0.5), through its table and fusion
+    hybrid = {"fusion_weight": 0.5, "recommend_fusion_weight": 0.5}
+    brute = export_run(tiny_run, root, "brute", "brute_force", max_k=20, log=lambda *_: None, **hybrid)
+    scann = export_run(tiny_run, root, "scann", "scann", max_k=20, log=lambda *_: None, **hybrid)
     return brute, scann
 
 

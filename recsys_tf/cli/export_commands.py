@@ -23,6 +23,10 @@ def register(subparsers) -> None:
     export.add_argument("--fusion-weight", type=float, default=None,
                         help="hybrid search's BM25 weight in [0, 1] (0 = dense search only); default: the weight "
                              "the run chose on its validation queries (run.json search_calibration)")
+    export.add_argument("--recommend-fusion-weight", type=float, default=None,
+                        help="hybrid recommend's co-occurrence weight in [0, 1] (0 = dense recommend only); "
+                             "default: the weight the run chose on its validation split (run.json "
+                             "recommend_calibration)")
     add_strict_text(export, "the run's text (as recorded when it was trained)")
     export.set_defaults(func=cmd_export)
     sub = export.add_subparsers(dest="export_command")
@@ -42,6 +46,10 @@ def cmd_export(args) -> int:
         raise UserError(f"`--max-k` must be in [1, 1000]. Received: {args.max_k}.")
     if args.fusion_weight is not None and not 0.0 <= args.fusion_weight <= 1.0:
         raise UserError(f"`--fusion-weight` must be in [0, 1] (0 = dense search only). Received: {args.fusion_weight}.")
+    weight = args.recommend_fusion_weight
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise UserError(f"`--recommend-fusion-weight` must be in [0, 1] (0 = dense recommend only). Received: {weight}. "
+                        "Fix: e.g. --recommend-fusion-weight 0.5, or leave it out for the run's own choice.")
     scann_params = None
     if args.scann_params:
         try:
@@ -62,7 +70,7 @@ def cmd_export(args) -> int:
     with run_lock(args.run, "export", exclusive=False):
         export_run(args.run, args.export_root, args.model_name, args.index, max_k=args.max_k, version=args.version,
                    verify=not args.no_verify, scann_params=scann_params, fusion_weight=args.fusion_weight,
-                   strict_text=args.strict_text)
+                   strict_text=args.strict_text, recommend_fusion_weight=weight)
     return 0
 
 

@@ -44,6 +44,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys_tf.errors import InputError
+from recsys_tf.index.fusion import fuse
 from recsys_tf.resources import available_memory
 
 METHODS = ("auto", "ease", "item_knn", "none")
@@ -281,49 +282,6 @@ class CooccurrenceIndex(tf.Module):
         return tf.concat([tf.zeros([batch, 1]), scores[:, 1:]], axis=1)
 
 
-def fuse(user_vectors, item_vectors, dense_items, cooccurrence_scores, weight: float, extra_items=None,
-         extra_dense=None, pad_score: float = -1e9):
-    """Hybrid recommend candidates: `(scores, item indices)` `(B, X + 2P)`: the `extra` items first
-    (`extra_items` `(B, X)` with their own dense scores `extra_dense`, e.g. history items with the
-    repeat offset for buy again; 0 = none), then the dense top P (`dense_items` `(B, P)`, from the
-    vector index, 0 = none), then the co-occurrence top P of `cooccurrence_scores` `(B, N + 1)`. A
-    candidate already listed earlier in the row, padding and a co-occurrence candidate scoring 0 are
-    invalid (`pad_score`). Each valid candidate gets its dense score (`user · item`, or its extra
-    score) min-max normalised over the row's valid candidates, its co-occurrence score divided by the
-    row's best, and the score `(1 − weight) · dense + weight · co-occurrence`."""
-    dense_items = tf.cast(dense_items, tf.int32)
-    batch, pool = tf.shape(dense_items)[0], tf.shape(dense_items)[1]
-    if extra_items is None:
-        extra_items = tf.zeros([batch, 0], tf.int32)
-        extra_dense = tf.zeros([batch, 0], tf.float32)
-    extra_items = tf.cast(extra_items, tf.int32)
-    top, co_items = tf.math.top_k(cooccurrence_scores[:, 1:], k=tf.minimum(pool, tf.shape(cooccurrence_scores)[1] - 1))
-    co_items = co_items + 1
-    items = tf.concat([extra_items, dense_items, tf.where(top > 0, co_items, 0)], axis=1)
-    width = tf.shape(items)[1]
-    earlier = tf.range(width)[None, :] < tf.range(width)[:, None]
-    listed = tf.reduce_any(tf.equal(items[:, :, None], items[:, None, :]) & earlier[None], axis=2)
-    valid = (items > 0) & ~listed
-    dense = tf.einsum("bd,bcd->bc", tf.cast(user_vectors, tf.float32), tf.gather(item_vectors, items))
-    n_extra = tf.shape(extra_items)[1]
-    dense = tf.concat([tf.cast(extra_dense, tf.float32), dense[:, n_extra:]], axis=1)
-    cooccurrence = tf.gather(cooccurrence_scores, items, batch_dims=1)
-    return mix(dense, cooccurrence, valid, weight, pad_score), tf.where(valid, items, 0)
-
-
-def mix(dense, other, valid, weight, pad_score: float):
-    """`(1 − weight) · dense + weight · other` over candidates: `dense` min-max normalised over the
-    row's `valid` candidates, `other` (≥ 0) divided by the row's best; invalid or non-finite:
-    `pad_score`. The one fusion rule of hybrid search (BM25) and hybrid recommend (co-occurrence)."""
-    big = tf.constant(np.finfo(np.float32).max, tf.float32)
-    low = tf.reduce_min(tf.where(valid, dense, big), axis=1, keepdims=True)
-    high = tf.reduce_max(tf.where(valid, dense, -big), axis=1, keepdims=True)
-    dense = (dense - low) / tf.maximum(high - low, 1e-6)
-    other = other / tf.maximum(tf.reduce_max(tf.where(valid, other, 0.0), axis=1, keepdims=True), 1e-6)
-    fused = (1.0 - weight) * dense + weight * other
-    return tf.where(valid & tf.math.is_finite(fused), fused, pad_score)
-
-
 RECOMMEND_POOL = 164
 """Dense and co-occurrence candidates fused per request when evaluating or calibrating: the exported
 recommend's `fetch` (max_k + max_exclude) at the export defaults 100 + 64."""
@@ -406,5 +364,5 @@ def table_path(directory: str | Path) -> Path:
     return Path(directory) / FILE
 
 
-__all__ = ["CooccurrenceIndex", "CooccurrenceTable", "fit_cooccurrence", "fuse", "hybrid_top_k", "mix",
+__all__ = ["CooccurrenceIndex", "CooccurrenceTable", "fit_cooccurrence", "fuse", "hybrid_top_k",
            "interactions", "ease_precision"]

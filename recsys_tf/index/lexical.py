@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from recsys_tf.index.cooccurrence import mix
+from recsys_tf.index import fusion
 
 HASH_BUCKETS = 2 ** 62
 MAX_QUERY_TERMS = 64
@@ -152,24 +152,13 @@ class LexicalIndex(tf.Module):
 
 
 def fuse(query_vectors, item_vectors, dense_items, lexical_scores, weight: float, pad_score: float = -1e9):
-    """Hybrid candidates: `(scores, item indices)` `(B, 2P)` of the dense top P (`dense_items`
+    """Hybrid search candidates: `(scores, item indices)` `(B, 2P)` of the dense top P (`dense_items`
     `(B, P)` item indices from the vector index, 0 = none) merged with the lexical top P of
-    `lexical_scores` `(B, N + 1)`, so an item found by either can rank. Each candidate gets both its
-    exact dense score (`query · item`) and its BM25 score, normalised per query over the candidates
-    (dense: min-max; BM25: divided by the best, BM25 ≥ 0), and the score
-    `(1 − weight) · dense + weight · bm25` (convex combination, which beats reciprocal-rank fusion
-    when the weight is tuned: Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval",
-    2023). Invalid slots (no item, no lexical match, an item already in the dense list) get `pad_score`."""
-    dense_items = tf.cast(dense_items, tf.int32)
-    pool = tf.shape(dense_items)[1]
-    lexical_top, lexical_items = tf.math.top_k(lexical_scores[:, 1:], k=tf.minimum(pool, tf.shape(lexical_scores)[1] - 1))
-    lexical_items = lexical_items + 1
-    in_dense = tf.reduce_any(tf.equal(lexical_items[:, :, None], dense_items[:, None, :]), axis=2)
-    items = tf.concat([dense_items, lexical_items], axis=1)
-    valid = tf.concat([dense_items > 0, (lexical_top > 0) & ~in_dense], axis=1)
-    dense = tf.einsum("bd,bcd->bc", tf.cast(query_vectors, tf.float32), tf.gather(item_vectors, items))
-    lexical = tf.gather(lexical_scores, items, batch_dims=1)
-    return mix(dense, lexical, valid, weight, pad_score), tf.where(valid, items, 0)
+    `lexical_scores` `(B, N + 1)`, so an item found by either can rank; each candidate's exact dense
+    score (`query · item`) and BM25 score fused by `index/fusion.py::fuse` (dense min-max, BM25 / best,
+    `(1 − weight) · dense + weight · bm25`). Invalid slots (no item, no lexical match, an item
+    already in the dense list) get `pad_score`."""
+    return fusion.fuse(query_vectors, item_vectors, dense_items, lexical_scores, weight, pad_score=pad_score)
 
 
 def hybrid_top_k(query_vectors, item_vectors, lexical: LexicalIndex, texts: list[str], weight: float, k: int,

@@ -364,6 +364,13 @@ def test_evaluate_cli_writes_report(tiny_run, tmp_path, capsys):
     assert np.isfinite(metrics["ablations/lexical_search/search_judged/ndcg@10"])
     assert "ablations/lexical_search/recommend/recall@10" not in metrics  # search tasks only
     assert ("ablations/dense_search/search_judged/ndcg@10" in metrics) == (load_run(tiny_run).fusion_weight > 0)
+    # recommend as exported: hybrid with the run's co-occurrence weight, beside its two parts
+    run = load_run(tiny_run)
+    assert run.cooccurrence is not None and metrics["params/recommend/fusion_weight"] == run.recommend_fusion_weight
+    for task in ("recommend", "buy_again", "related"):
+        assert np.isfinite(metrics[f"ablations/cooccurrence_recommend/{task}/ndcg@10"]), task
+        assert (f"ablations/dense_recommend/{task}/ndcg@10" in metrics) == (run.recommend_fusion_weight > 0)
+    assert "ablations/cooccurrence_recommend/search_judged/ndcg@10" not in metrics
     # judged search is reported on the test half of the judged queries only (the validation half calibrated the run)
     from recsys_tf.evaluation.judgments import judgment_half
 

@@ -300,15 +300,27 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
                                twin, atol=1e-5)
     vectors = new.signatures["embed_items"](item_id=tf.constant(["NEW-TWIN", "NEW-2"]))["embedding"].numpy()
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-    # the twin (same text and attributes, no id signal) is the nearest neighbour of its original
-    out = new.signatures["similar_items"](item_id=tf.constant(["SKU000005"]), k=tf.constant([3]))
+    # the twin (same text and attributes, no id signal) is among the 3 nearest items to its original; it
+    # has no co-occurrence yet, so hybrid similar_items finds it by the dense score alone
+    everything = new.signatures["embed_items"](item_id=tf.constant(dataset.items["item_id"].tolist() + ["NEW-TWIN"]))
+    dense = everything["embedding"].numpy() @ twin[0]
+    dense[dataset.items["item_id"].tolist().index("SKU000005")] = -np.inf
+    assert len(dense) - 1 in np.argsort(-dense)[:3]
+    out = new.signatures["similar_items"](item_id=tf.constant(["SKU000005"]), k=tf.constant([10]))
     assert "NEW-TWIN" in _strings_out(out["item_ids"])[0]
+    from recsys_tf.index.cooccurrence import CooccurrenceTable
+
+    table_v1 = CooccurrenceTable.load(v1 / "assets.extra" / "model" / "cooccurrence.npz")
+    table_v2 = CooccurrenceTable.load(v2 / "assets.extra" / "model" / "cooccurrence.npz")
+    assert table_v2.n_items == table_v1.n_items + 2 and (table_v2.weights[-2:] == 0).all()
+    np.testing.assert_array_equal(table_v2.neighbours[:-2], table_v1.neighbours)
     similar = new.signatures["similar_items"](item_id=tf.constant(["NEW-2"]), k=tf.constant([5]))
     _assert_clean(similar["item_ids"], similar["scores"])
     # the lexical index of hybrid search holds the new items too (the fusion weight carries over)
     info_v1 = json.loads((v1 / "assets.extra" / "recsys_tf_export.json").read_text())
     info_v2 = json.loads((v2 / "assets.extra" / "recsys_tf_export.json").read_text())
     assert info_v2["search"]["fusion_weight"] == info_v1["search"]["fusion_weight"] == 0.5
+    assert info_v2["recommend"]["fusion_weight"] == info_v1["recommend"]["fusion_weight"] == 0.5
     assert info_v2["search"]["lexical_index"]["items"] == info_v1["search"]["lexical_index"]["items"] + 2
     found = new.signatures["search"](query=tf.constant(["Brand new thing"]), k=tf.constant([5]))
     assert "NEW-2" in _strings_out(found["item_ids"])[0]
@@ -392,6 +404,60 @@ def test_hybrid_search_matches_a_numpy_reference(loaded, tiny_run, brute_force_e
     # the title's own item is found (its words match), wherever the dense part ranks it
     out = loaded.signatures["search"](query=tf.constant([title]), k=tf.constant([10]))
     assert trained.vocab.items[7] in _strings_out(out["item_ids"])[0]
+
+
+def _recommend_reference(dense, cooc, weight, pool, banned=()):
+    """{item position: fused score} of hybrid recommend, written from docs/real_catalogs.md: the dense
+    top `pool` and the co-occurrence top `pool` (score > 0), dense min-max and co-occurrence / max
+    normalised over the candidates, (1 - w) dense + w co-occurrence; `banned` removed afterwards."""
+    candidates = set(np.argsort(-dense, kind="stable")[:pool].tolist())
+    candidates |= {i for i in np.argsort(-cooc, kind="stable")[:pool].tolist() if cooc[i] > 0}
+    chosen = sorted(candidates)
+    d, c = dense[chosen], cooc[chosen]
+    d = (d - d.min()) / max(d.max() - d.min(), 1e-6)
+    c = c / max(c.max(), 1e-6)
+    return {i: (1 - weight) * dv + weight * cv for i, dv, cv in zip(chosen, d, c) if i not in banned}
+
+
+def test_hybrid_recommend_and_similar_items_match_a_numpy_reference(loaded, tiny_run, brute_force_export):
+    """The exported recommend and similar_items: the co-occurrence scores of the history (or the item)
+    fused with the dense score, both candidate lists merged, scores = the fused scores."""
+    from recsys_tf.index.cooccurrence import CooccurrenceTable
+    from recsys_tf.training.run import load_run
+
+    trained = load_run(tiny_run)
+    items = trained.vocab.items
+    info = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
+    assert info["recommend"]["kind"] == "hybrid" and info["recommend"]["fusion_weight"] == 0.5
+    table = CooccurrenceTable.load(brute_force_export[1] / "assets.extra" / "model" / "cooccurrence.npz")
+    assert info["recommend"]["cooccurrence"]["bytes"] == table.nbytes == info["cooccurrence_bytes"]
+    np.testing.assert_array_equal(table.neighbours, trained.cooccurrence.neighbours)
+    fetch = info["max_k"] + min(64, info["items"] - info["max_k"])
+    vectors = loaded.signatures["embed_items"](item_id=tf.constant(items))["embedding"].numpy()
+    with_neighbours = [i for i in range(1, len(items) + 1) if table.weights[i, 0] > 0]
+    for index in with_neighbours[:3]:
+        cooc = table.scores(np.array([[index]]))[0, 1:]
+        fused = _recommend_reference(vectors @ vectors[index - 1], cooc, 0.5, fetch, banned={index - 1})
+        out = loaded.signatures["similar_items"](item_id=tf.constant([items[index - 1]]), k=tf.constant([10]))
+        ids, scores = _assert_clean(out["item_ids"], out["scores"])
+        expected = sorted(fused.values(), reverse=True)[:10]
+        np.testing.assert_allclose(scores[0], expected, atol=1e-4)
+        np.testing.assert_allclose([fused[items.index(i)] for i in ids[0]], expected, atol=1e-4)
+    history = [items[with_neighbours[0] - 1], items[with_neighbours[1] - 1]]
+    args = {"user_id": tf.constant(["U00001"]), "history_item_ids": _strings([history])}
+
+    banned = {with_neighbours[0] - 1, with_neighbours[1] - 1}
+    cooc = table.scores(np.array([[with_neighbours[0], with_neighbours[1]]]))[0, 1:]
+
+    def check():  # the user signatures read the clock's hour: both calls within one hour
+        dense = loaded.signatures["score"](**args, candidate_item_ids=tf.constant([items]))["retrieval_score"]
+        out = loaded.signatures["recommend"](**args, exclude_item_ids=_strings([[]]), k=tf.constant([10]))
+        fused = _recommend_reference(dense.numpy()[0], cooc, 0.5, fetch, banned=banned)
+        ids, scores = _assert_clean(out["item_ids"], out["scores"])
+        np.testing.assert_allclose(scores[0], sorted(fused.values(), reverse=True)[:10], atol=1e-4)
+        assert not set(history) & set(ids[0])
+
+    within_one_clock_hour(check)
 
 
 def test_diverse_signatures_match_numpy_mmr_and_cap(loaded, tiny_run, brute_force_export):
