@@ -298,10 +298,11 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
     max_k + max_exclude of each). `boost` = (history items, offsets) `(B, H)`: buy again, the history
     items join the candidates with `user · item + offset`. With `weights` (a tuple of weights), a
     dict weight -> top k, sharing the scores between the weights (the calibration grid)."""
-    from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.evaluation.topk import rows_per_block, top_k_items
 
     user_vectors, item_vectors = np.asarray(user_vectors, np.float32), np.asarray(item_vectors, np.float32)
     n_items = len(item_vectors) - 1
+    batch_size = rows_per_block(n_items, batch_size, 12)  # co-occurrence scores, their top-k and the scatter
     pool = max(1, min(int(pool), n_items))
     grid = tuple(weights) if weights is not None else (float(weight),)
     items = tf.constant(item_vectors)

@@ -162,7 +162,7 @@ def recalibrate_run(run_dir: str | Path, log=print) -> dict | None:
     from recsys_tf.training.trained_run import load_run
 
     run = load_run(run_dir)
-    examples = Path(run.info["train_shards"]).parent
+    examples = Path(run.info["train_shards"])  # the examples directory the run trained from
     data = TrainingData.read(Path(run.data_dir), examples, run.dataset.items)
     return calibrate_recommend(run.model, run.config, Path(run.data_dir), run.vocab, data.validation, data.seen,
                                data.validation_users, Path(run_dir), log)
