@@ -143,7 +143,12 @@ def recommend_at_scale(model, args) -> None:
     (`index/cooccurrence.py::fuse`). The user tower's own cost does not grow with the catalog: it is
     the export's `recommend` above minus its retrieval (`dense_recommend@N` times the dense part alone)."""
     from recsys_tf.index.build import build_index
-    from recsys_tf.index.cooccurrence import RECOMMEND_POOL, CooccurrenceIndex, CooccurrenceTable, fuse
+    from recsys_tf.index.cooccurrence import (
+        RECOMMEND_POOL,
+        CooccurrenceIndex,
+        CooccurrenceTable,
+        fuse,
+    )
 
     n, neighbours = args.catalog_size, 100
     dim = int(model.signatures["embed_items"](item_id=tf.constant(["x"]))["embedding"].shape[-1])
@@ -174,9 +179,10 @@ def recommend_at_scale(model, args) -> None:
     for batch in (1, 64):
         users = rng.normal(size=(batch, dim)).astype(np.float32)
         history = tf.constant(rng.integers(1, n + 1, (batch, 20)).astype(np.int32))
-        report(f"dense_recommend@{n // 1000}k", batch, time_calls(lambda _: dense(users), None, args.seconds))
-        report(f"hybrid_recommend@{n // 1000}k", batch, time_calls(lambda _: hybrid(users, history), None,
-                                                                   args.seconds))
+        report(f"dense_recommend@{n // 1000}k", batch,
+               time_calls(lambda _, users=users: dense(users), None, args.seconds))
+        report(f"hybrid_recommend@{n // 1000}k", batch,
+               time_calls(lambda _, users=users, history=history: hybrid(users, history), None, args.seconds))
 
 
 if __name__ == "__main__":

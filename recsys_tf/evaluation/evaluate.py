@@ -273,22 +273,33 @@ def _search_systems(run, data: EvalData, systems: dict, vectors: dict) -> None:
     if run.model.query_tower is None or run.query_encoder is None:
         return
     lexical = LexicalIndex(data.catalog.texts)
+
+    def rank(weight: float, task: Task):
+        queries = vectors["queries"].get(task.name)
+        if queries is None:
+            return None
+        return hybrid_top_k(queries, vectors["items"], lexical, task.query_texts, weight, data.k_max, FUSION_POOL)
+
+    _add_fused(systems, SEARCH_TASKS, rank, run.fusion_weight, ("dense_search", "lexical_search"))
+
+
+def _add_fused(systems: dict, tasks: tuple, rank, weight: float, parts: tuple[str, str]) -> None:
+    """A hybrid ranking as the model's on `tasks` (`rank(weight, task)` -> top k, or None) when its
+    `weight` > 0, with its parts beside it: `ablations/<parts[0]>/` = the model's dense ranking on
+    those tasks, `ablations/<parts[1]>/` = the other signal alone (weight 1)."""
     dense = systems[""]
 
-    def ranker(weight: float, other):
-        def rank(task: Task, exclude_matrix):
-            if task.name not in SEARCH_TASKS:
+    def ranker(w: float, other):
+        def ranked(task: Task, exclude_matrix):
+            if task.name not in tasks:
                 return other(task, exclude_matrix) if other is not None else None
-            queries = vectors["queries"].get(task.name)
-            if queries is None:
-                return None
-            return hybrid_top_k(queries, vectors["items"], lexical, task.query_texts, weight, data.k_max, FUSION_POOL)
-        return rank
+            return rank(w, task)
+        return ranked
 
-    if run.fusion_weight > 0:
-        systems[""] = ranker(run.fusion_weight, dense)
-        systems["ablations/dense_search/"] = lambda task, m: dense(task, m) if task.name in SEARCH_TASKS else None
-    systems["ablations/lexical_search/"] = ranker(1.0, None)
+    if weight > 0:
+        systems[""] = ranker(weight, dense)
+        systems[f"ablations/{parts[0]}/"] = lambda task, m: dense(task, m) if task.name in tasks else None
+    systems[f"ablations/{parts[1]}/"] = ranker(1.0, None)
 
 
 RECOMMEND_TASKS = ("recommend", "recommend_exclude_seen", "buy_again", "related")
@@ -306,23 +317,15 @@ def _recommend_systems(run, data: EvalData, systems: dict, vectors: dict) -> Non
     if table is None:
         return
     index = CooccurrenceIndex(table)
-    dense = systems[""]
 
-    def ranker(weight: float, other):
-        def rank(task: Task, exclude_matrix):
-            if task.name not in RECOMMEND_TASKS:
-                return other(task, exclude_matrix) if other is not None else None
-            users = vectors["queries"].get(task.name)
-            if users is None:
-                return None
-            return hybrid_top_k(users, vectors["items"], index, vectors["history"][task.name], weight, data.k_max,
-                                exclude=task.exclude, boost=vectors["boost"].get(task.name))
-        return rank
+    def rank(weight: float, task: Task):
+        users = vectors["queries"].get(task.name)
+        if users is None:
+            return None
+        return hybrid_top_k(users, vectors["items"], index, vectors["history"][task.name], weight, data.k_max,
+                            exclude=task.exclude, boost=vectors["boost"].get(task.name))
 
-    if run.recommend_fusion_weight > 0:
-        systems[""] = ranker(run.recommend_fusion_weight, dense)
-        systems["ablations/dense_recommend/"] = lambda task, m: dense(task, m) if task.name in RECOMMEND_TASKS else None
-    systems["ablations/cooccurrence_recommend/"] = ranker(1.0, None)
+    _add_fused(systems, RECOMMEND_TASKS, rank, run.recommend_fusion_weight, ("dense_recommend", "cooccurrence_recommend"))
 
 
 def score(data: EvalData, tasks: list[Task], systems: dict, extras: dict, ks) -> tuple[dict, list, dict]:

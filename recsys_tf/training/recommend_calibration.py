@@ -109,7 +109,12 @@ def _best_table(config, matrix, history, users, targets, exclude, log):
     """The train-split table with the λ of the best co-occurrence-only NDCG@10 (EASE), and the curve.
     The grid is extended (λ / 4 below, λ x 4 above, up to `EXTEND_L2` times) while its best λ is at an
     end, so the λ chosen is never the edge of the values tried."""
-    from recsys_tf.index.cooccurrence import EASE_L2_GRID, CooccurrenceIndex, choose_method, hybrid_top_k
+    from recsys_tf.index.cooccurrence import (
+        EASE_L2_GRID,
+        CooccurrenceIndex,
+        choose_method,
+        hybrid_top_k,
+    )
 
     method, _ = choose_method(config.model.cooccurrence, int((np.asarray(matrix.sum(axis=0)).ravel()[1:] > 0).sum()))
     tables, curve = {}, {}

@@ -367,17 +367,22 @@ def _bm25_reference(texts, query):
 
 
 def _hybrid_reference(q, vectors, bm25, weight, pool):
-    """{item position: fused score} of the hybrid candidates, written from docs/hybrid_search.md: the
-    dense top `pool` and the BM25 top `pool` (score > 0), dense min-max and BM25 / max normalised
-    over the candidates, (1 - w) dense + w bm25."""
-    dense = vectors @ q
+    """{item position: fused score} of the hybrid search candidates, written from
+    docs/hybrid_search.md: `_fusion_reference` of the dense and the BM25 scores."""
+    return _fusion_reference(vectors @ q, bm25, weight, pool)
+
+
+def _fusion_reference(dense, other, weight, pool, banned=()):
+    """{item position: fused score}: the dense top `pool` and the other signal's top `pool` (score > 0),
+    dense min-max and other / max normalised over the candidates, (1 - w) dense + w other; `banned`
+    removed afterwards (hybrid search: BM25; hybrid recommend: co-occurrence)."""
     candidates = set(np.argsort(-dense, kind="stable")[:pool].tolist())
-    candidates |= {i for i in np.argsort(-bm25, kind="stable")[:pool].tolist() if bm25[i] > 0}
+    candidates |= {i for i in np.argsort(-other, kind="stable")[:pool].tolist() if other[i] > 0}
     chosen = sorted(candidates)
-    d, b = dense[chosen], bm25[chosen]
+    d, o = dense[chosen], other[chosen]
     d = (d - d.min()) / max(d.max() - d.min(), 1e-6)
-    b = b / max(b.max(), 1e-6)
-    return {i: (1 - weight) * dv + weight * bv for i, dv, bv in zip(chosen, d, b)}
+    o = o / max(o.max(), 1e-6)
+    return {i: (1 - weight) * dv + weight * ov for i, dv, ov in zip(chosen, d, o) if i not in banned}
 
 
 def test_hybrid_search_matches_a_numpy_reference(loaded, tiny_run, brute_force_export):
@@ -406,19 +411,6 @@ def test_hybrid_search_matches_a_numpy_reference(loaded, tiny_run, brute_force_e
     assert trained.vocab.items[7] in _strings_out(out["item_ids"])[0]
 
 
-def _recommend_reference(dense, cooc, weight, pool, banned=()):
-    """{item position: fused score} of hybrid recommend, written from docs/real_catalogs.md: the dense
-    top `pool` and the co-occurrence top `pool` (score > 0), dense min-max and co-occurrence / max
-    normalised over the candidates, (1 - w) dense + w co-occurrence; `banned` removed afterwards."""
-    candidates = set(np.argsort(-dense, kind="stable")[:pool].tolist())
-    candidates |= {i for i in np.argsort(-cooc, kind="stable")[:pool].tolist() if cooc[i] > 0}
-    chosen = sorted(candidates)
-    d, c = dense[chosen], cooc[chosen]
-    d = (d - d.min()) / max(d.max() - d.min(), 1e-6)
-    c = c / max(c.max(), 1e-6)
-    return {i: (1 - weight) * dv + weight * cv for i, dv, cv in zip(chosen, d, c) if i not in banned}
-
-
 def test_hybrid_recommend_and_similar_items_match_a_numpy_reference(loaded, tiny_run, brute_force_export):
     """The exported recommend and similar_items: the co-occurrence scores of the history (or the item)
     fused with the dense score, both candidate lists merged, scores = the fused scores."""
@@ -437,7 +429,7 @@ def test_hybrid_recommend_and_similar_items_match_a_numpy_reference(loaded, tiny
     with_neighbours = [i for i in range(1, len(items) + 1) if table.weights[i, 0] > 0]
     for index in with_neighbours[:3]:
         cooc = table.scores(np.array([[index]]))[0, 1:]
-        fused = _recommend_reference(vectors @ vectors[index - 1], cooc, 0.5, fetch, banned={index - 1})
+        fused = _fusion_reference(vectors @ vectors[index - 1], cooc, 0.5, fetch, banned={index - 1})
         out = loaded.signatures["similar_items"](item_id=tf.constant([items[index - 1]]), k=tf.constant([10]))
         ids, scores = _assert_clean(out["item_ids"], out["scores"])
         expected = sorted(fused.values(), reverse=True)[:10]
@@ -452,7 +444,7 @@ def test_hybrid_recommend_and_similar_items_match_a_numpy_reference(loaded, tiny
     def check():  # the user signatures read the clock's hour: both calls within one hour
         dense = loaded.signatures["score"](**args, candidate_item_ids=tf.constant([items]))["retrieval_score"]
         out = loaded.signatures["recommend"](**args, exclude_item_ids=_strings([[]]), k=tf.constant([10]))
-        fused = _recommend_reference(dense.numpy()[0], cooc, 0.5, fetch, banned=banned)
+        fused = _fusion_reference(dense.numpy()[0], cooc, 0.5, fetch, banned=banned)
         ids, scores = _assert_clean(out["item_ids"], out["scores"])
         np.testing.assert_allclose(scores[0], sorted(fused.values(), reverse=True)[:10], atol=1e-4)
         assert not set(history) & set(ids[0])
