@@ -8,6 +8,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from recsys_tf.index.cooccurrence import ease_precision
 from recsys_tf.resources import available_memory
 
 
@@ -97,7 +98,7 @@ class ItemKNN:
         return (sp.csr_matrix(history, dtype=np.float32) @ self.similarity).tocsr()
 
 
-EASE_BYTES_PER_ENTRY = 20  # float64 Gram matrix and its inverse, float32 weights: bytes per item pair
+EASE_BYTES_PER_ENTRY = 12  # the float64 Gram matrix inverted in place (`ease_precision`) + float32 weights
 
 
 def ease_item_cap(memory: int | None = None) -> int:
@@ -106,7 +107,9 @@ def ease_item_cap(memory: int | None = None) -> int:
 
 
 class EASE:
-    """Embarrassingly Shallow Autoencoder: B = I - P diag(1/diag(P)), P = (X^T X + λI)^-1.
+    """Embarrassingly Shallow Autoencoder: B = I - P diag(1/diag(P)), P = (X^T X + λI)^-1, inverted in
+    place by Cholesky (`index/cooccurrence.py::ease_precision`: the Gram matrix is symmetric positive
+    definite, so one float64 matrix is its own workspace) and kept as float32 weights.
 
     EASE is dense in items x items. When the catalog needs more than half the available memory
     (`ease_item_cap`), it is fitted on the most frequent items that fit and every other item scores
@@ -125,13 +128,14 @@ class EASE:
                     f"(this machine has {available_memory() / 2 ** 30:.1f} GB available); fitted on the {cap:,} most "
                     "frequent items, the others are not recommended by EASE. Fix: more memory, or "
                     "--baselines without ease")
-        gram = (matrix.T @ matrix).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += l2
-        precision = np.linalg.inv(gram)
-        del gram
-        precision /= -np.diag(precision)[None, :]
-        np.fill_diagonal(precision, 0.0)
-        self.weights = precision.astype(np.float32)
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
+        precision = ease_precision((matrix.T @ matrix).toarray(order="F"), l2)  # in place: one float64 matrix
+        diagonal = np.diag(precision).copy()
+        self.weights = np.empty(precision.shape, np.float32)
+        for start in range(0, len(diagonal), 1024):  # B = -P / diag(P), a block of rows at a time
+            self.weights[start:start + 1024] = -precision[start:start + 1024] / diagonal[None, :]
+        np.fill_diagonal(self.weights, 0.0)
+        del precision
 
     def scores(self, history: sp.csr_matrix) -> np.ndarray:
         if self.kept is None:
