@@ -13,3 +13,8 @@ class RecsysError(Exception):
 class InputError(RecsysError, ValueError):
     """An argument, configuration value or input row that recsys_tf cannot use. Also a `ValueError`,
     so callers of the Python API catch it the way they catch Keras' argument errors."""
+
+
+class TrainingDiverged(RecsysError):
+    """A training loss became NaN or infinite: training stopped at that step, before anything of the
+    diverged weights was written (the last crash backup and best weights are from finite steps)."""

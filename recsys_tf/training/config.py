@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,6 +246,8 @@ def _checked(key: str, f, value):
             pass
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is float and isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"`{key}` must be a finite number. Received: {_shown(value)}. {fix}")
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InputError(f"`{key}` must be {'an' if kind is int else 'a'} {kind.__name__}. Received: {_shown(value)} ({type(value).__name__}). {fix}")
     allowed = meta.get("choices") or meta.get("items")

@@ -295,7 +295,7 @@ class Trainer:
             if train.histogram_every_epochs and (epoch + 1) % train.histogram_every_epochs == 0:
                 self.logger.histograms(self.model.trainable_variables, step)
             self.logger.flush()
-            history.append(record)
+            history.append({k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in record.items()})
             log("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
@@ -323,6 +323,9 @@ class Trainer:
                    disable=None if self.chief else True, mininterval=10)
         for batch in self._dataset(epoch, skip):
             losses = {k: float(v) for k, v in self._step_fn(batch).items()}
+            if not all(math.isfinite(v) for v in losses.values()):
+                bar.close()
+                self._diverged(losses, int(self.global_step.numpy()) + 1)
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + v
             self.step_in_epoch.assign_add(1)
@@ -338,6 +341,20 @@ class Trainer:
                 self.manager.save(checkpoint_number=step)
         bar.close()
         return totals
+
+    def _diverged(self, losses: dict, step: int) -> None:
+        """Stop at the first non-finite loss, before the step's weights reach a backup or a weights
+        file (the run directory keeps the last finite backup, best weights and history)."""
+        from recsys_tf.errors import TrainingDiverged
+
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        lr = self.optimizer.learning_rate
+        lr = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+        raise TrainingDiverged(
+            f"training diverged at step {step} (epoch {int(self.epoch.numpy()) + 1}): non-finite loss {bad} with "
+            f"train.learning_rate={self.config.train.learning_rate:g} (now {lr:g}). Nothing of this step was saved; "
+            f"{self.run_dir} keeps the last finite backup and best weights. Fix: train into a new --out with a "
+            "smaller learning rate (e.g. --set train.learning_rate=1e-3) or check the input data.")
 
     def _validate_and_keep_best(self) -> dict[str, float]:
         """Validate the averaged weights; on improvement save them as best, else count patience."""
