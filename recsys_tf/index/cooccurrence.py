@@ -290,14 +290,15 @@ FUSION_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 21))
 
 def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, history: np.ndarray, weight: float,
                  k: int, pool: int = RECOMMEND_POOL, exclude: list | None = None, boost: tuple | None = None,
-                 batch_size: int = 512, weights: tuple | None = None) -> np.ndarray | dict:
+                 batch_size: int = 512, weights: tuple | None = None, dense: bool = True) -> np.ndarray | dict:
     """`(B, k)` item indices (0 = none) of the fused ranking (`fuse`) of users with these `history`
     rows `(B, H)` (what the co-occurrence scores read), with the exact dense top `pool` as the dense
     candidates (the brute-force flavour). `exclude[i]`: item indices never returned for row i; they
     are removed from both candidate lists before fusion (the export removes them after fetching
     max_k + max_exclude of each). `boost` = (history items, offsets) `(B, H)`: buy again, the history
     items join the candidates with `user · item + offset`. With `weights` (a tuple of weights), a
-    dict weight -> top k, sharing the scores between the weights (the calibration grid)."""
+    dict weight -> top k, sharing the scores between the weights (the calibration grid). `dense`
+    False: no dense candidates (the co-occurrence ranking alone, without scoring the catalog)."""
     from recsys_tf.evaluation.topk import rows_per_block, top_k_items
 
     user_vectors, item_vectors = np.asarray(user_vectors, np.float32), np.asarray(item_vectors, np.float32)
@@ -311,7 +312,8 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
         stop = min(start + batch_size, len(user_vectors))
         users = user_vectors[start:stop]
         banned = exclude[start:stop] if exclude is not None else None
-        dense_top, _ = top_k_items(users, item_vectors, pool, exclude=banned)
+        dense_top = top_k_items(users, item_vectors, pool, exclude=banned)[0] if dense else \
+            np.zeros((stop - start, pool), np.int32)
         cooccurrence = table_index.scores(tf.constant(history[start:stop], tf.int32))
         if banned is not None:
             cooccurrence = _zero_pairs(cooccurrence, banned)

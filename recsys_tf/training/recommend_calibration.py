@@ -118,12 +118,13 @@ def _best_table(config, matrix, history, users, targets, exclude, log):
 
     method, _ = choose_method(config.model.cooccurrence, int((np.asarray(matrix.sum(axis=0)).ravel()[1:] > 0).sum()))
     tables, curve = {}, {}
-    no_items = np.zeros((matrix.shape[1], users.shape[1]), np.float32)
+    no_items = np.zeros((matrix.shape[1], 1), np.float32)
 
     def trial(l2):
         started = time.time()
         table = _fit(config, matrix, l2)
-        top = hybrid_top_k(users, no_items, CooccurrenceIndex(table), history, 1.0, 10, exclude=exclude)
+        top = hybrid_top_k(users[:, :1], no_items, CooccurrenceIndex(table), history, 1.0, 10, exclude=exclude,
+                           dense=False)
         tables[l2], curve[l2] = table, _quality(top, targets)
         if l2 is not None:
             log(f"  co-occurrence {table.report['method']} λ={l2:g}: validation NDCG@10 {curve[l2]['ndcg@10']:.4f} "

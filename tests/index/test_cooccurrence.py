@@ -194,3 +194,17 @@ def test_cooccurrence_index_saved_and_scored_in_a_fresh_process(matrix, tmp_path
     """)
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), table.scores(np.array(history)), atol=1e-6)
+
+
+def test_hybrid_top_k_without_dense_candidates_is_the_cooccurrence_ranking(matrix):
+    table = fit_cooccurrence(matrix, "ease", 50.0, neighbours=10)
+    history = np.array([[3, 7, 0], [12, 0, 0]])
+    exclude = [np.array([3, 7]), np.array([12])]
+    alone = hybrid_top_k(np.zeros((2, 1), np.float32), np.zeros((61, 1), np.float32), CooccurrenceIndex(table),
+                         history, 1.0, 5, pool=20, exclude=exclude, dense=False)
+    scores = table.scores(history)
+    for row in range(2):
+        allowed = np.setdiff1d(np.flatnonzero(scores[row] > 0), exclude[row])
+        expected = allowed[np.lexsort((allowed, -scores[row][allowed]))][:5]
+        np.testing.assert_array_equal(alone[row][:len(expected)], expected)
+        assert (alone[row][len(expected):] == 0).all()
