@@ -24,9 +24,13 @@ def register(subparsers) -> None:
 def cmd_embed(args) -> int:
     import numpy as np
 
+    from recsys_tf.atomic import atomic_write
     from recsys_tf.cli.main import UserError
 
-    source = Path(args.input)
+    source, output = Path(args.input), Path(args.output)
+    if output.is_dir():
+        raise UserError(f"--output {str(output)!r} is a directory. Fix: name the .npy file to write, e.g. "
+                        f"--output {output / 'embeddings.npy'}")
     if not source.is_file():
         raise UserError(f"--input {str(source)!r} is not a file. Fix: pass a UTF-8 text file, one text per line.")
     try:
@@ -44,8 +48,11 @@ def cmd_embed(args) -> int:
     encoder = TextEncoder.from_preset(args.preset, sequence_length=args.sequence_length, pooling=args.pooling)
     check_text_coverage(encoder, {f"the lines of {source}": lines}, strict=args.strict_text, log=stderr_log)
     vectors = encode_texts(encoder, lines, batch_size=args.batch_size, progress=len(lines) > args.batch_size)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.output, vectors.astype(np.float32))
-    print(f"wrote {args.output}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({args.preset}, "
+    def write(tmp):
+        with open(tmp, "wb") as handle:  # a handle: `np.save` appends ".npy" to a name without it
+            np.save(handle, vectors.astype(np.float32))
+
+    atomic_write(output, write)
+    print(f"wrote {output}: {vectors.shape[0]} x {vectors.shape[1]} float32 ({args.preset}, "
           f"{args.pooling} pooling, sequence length {args.sequence_length})")
     return 0

@@ -22,3 +22,13 @@ def test_text_embed_errors(tmp_path, capsys):
     assert main(["text", "embed", "--preset", "tiny", "--input", str(tmp_path / "bad.txt"),
                  "--output", str(tmp_path / "o.npy")]) == 2
     assert "not valid UTF-8" in capsys.readouterr().err
+    # an existing directory as --output is refused before encoding (it used to write DIR.npy beside it)
+    (tmp_path / "good.txt").write_text("a\nb\n")
+    (tmp_path / "out").mkdir()
+    assert main(["text", "embed", "--preset", "tiny", "--input", str(tmp_path / "good.txt"),
+                 "--output", str(tmp_path / "out")]) == 2
+    assert "is a directory" in capsys.readouterr().err and not (tmp_path / "out.npy").exists()
+    # a name without .npy is written as given
+    assert main(["text", "embed", "--preset", "tiny", "--input", str(tmp_path / "good.txt"),
+                 "--output", str(tmp_path / "vectors")]) == 0
+    assert np.load(tmp_path / "vectors").shape[0] == 2 and not (tmp_path / "vectors.npy").exists()
