@@ -190,12 +190,38 @@ def publish(tmp: Path, out: Path, *, vocab, queries: list[str], splits: dict, ma
 
 
 def new_temporary(out: Path) -> Path:
-    """An empty directory next to `out` to build a shard set in (removed by `commit` or `discard`)."""
+    """An empty directory next to `out` to build a shard set in (removed by `commit` or `discard`).
+    Refuses an `out` that is a file (a shard set is a directory; the file is never replaced), and
+    removes the temporary and set-aside directories that killed writers of `out` left behind."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file: an examples directory would replace it. Fix: choose a "
+                         "directory path (new, or an examples directory to overwrite).")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out)
     tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     return tmp
+
+
+def _remove_leftovers(out: Path) -> None:
+    """`.tmp-PID-NAME` / `.old-PID-NAME` directories next to `out` whose process is gone (a writer
+    killed before `commit` or `discard`); those of live processes are another writer's, kept."""
+    for kind in ("tmp", "old"):
+        for path in out.parent.glob(f".{kind}-*-{out.name}"):
+            pid = path.name[len(kind) + 2:-len(out.name) - 1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def commit(tmp: Path, out: Path) -> Path:

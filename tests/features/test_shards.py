@@ -205,3 +205,24 @@ def test_events_fingerprint_is_pandas_hash_of_the_rows_as_strings_summed_over_an
     assert shards.events_fingerprint(events.astype({c: object for c in columns[1:4]})) == int(reference)
     assert shards.events_fingerprint(events.drop(columns=["row", "timestamp"])) == int(
         pd.util.hash_pandas_object(events[columns[1:4] + columns[5:]].astype(str), index=False).sum())
+
+
+def test_a_file_as_out_is_refused_and_dead_writers_leftovers_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "afile").write_text("keep me")
+    with pytest.raises(InputError, match="is a file"):
+        shards.new_temporary(tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "keep me"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "examples"
+    for kind in ("tmp", "old"):
+        (tmp_path / f".{kind}-{dead.pid}-examples").mkdir()
+    (tmp_path / f".tmp-{os.getppid()}-examples").mkdir()  # a live process's: another writer, kept
+    (tmp_path / f".tmp-{dead.pid}-other").mkdir()  # another output's
+    tmp = shards.new_temporary(out)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["afile", tmp.name, f".tmp-{os.getppid()}-examples", f".tmp-{dead.pid}-other"])
