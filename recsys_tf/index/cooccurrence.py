@@ -44,7 +44,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys_tf.errors import InputError
-from recsys_tf.index.fusion import fuse
+from recsys_tf.index.fusion import candidates, fuse, mix
 from recsys_tf.resources import available_memory
 
 METHODS = ("auto", "ease", "item_knn", "none")
@@ -320,10 +320,11 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
         extra_items = extra_dense = None
         if boost is not None:
             extra_items, extra_dense = _boosted(users, item_vectors, boost[0][start:stop], boost[1][start:stop])
-        for w in grid:
-            scores, ids = fuse(users, items, dense_top, cooccurrence, float(w), extra_items, extra_dense)
-            values, order = tf.math.top_k(scores, k=min(k, int(scores.shape[1])))
-            top = np.where(values.numpy() > -1e8, np.take_along_axis(ids.numpy(), order.numpy(), 1), 0)
+        dense_scores, other, valid, ids = candidates(users, items, dense_top, cooccurrence, extra_items, extra_dense)
+        ids = ids.numpy()
+        for w in grid:  # the candidates are shared: each weight only mixes and ranks
+            values, order = tf.math.top_k(mix(dense_scores, other, valid, float(w), -1e9), k=min(k, ids.shape[1]))
+            top = np.where(values.numpy() > -1e8, np.take_along_axis(ids, order.numpy(), 1), 0)
             out[w][start:stop, :top.shape[1]] = top
     return out if weights is not None else out[grid[0]]
 

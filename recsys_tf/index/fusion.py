@@ -13,13 +13,21 @@ import tensorflow as tf
 
 def fuse(user_vectors, item_vectors, dense_items, other_scores, weight: float, extra_items=None,
          extra_dense=None, pad_score: float = -1e9):
-    """Hybrid candidates: `(scores, item indices)` `(B, X + 2P)`: the `extra` items first
+    """Hybrid candidates: `(scores, item indices)` `(B, X + 2P)` of `candidates(...)`, each valid
+    candidate's dense and other score fused by `mix` (invalid slots: `pad_score`, item 0)."""
+    dense, other, valid, items = candidates(user_vectors, item_vectors, dense_items, other_scores, extra_items,
+                                            extra_dense)
+    return mix(dense, other, valid, weight, pad_score), items
+
+
+def candidates(user_vectors, item_vectors, dense_items, other_scores, extra_items=None, extra_dense=None):
+    """`(dense, other, valid, items)` `(B, X + 2P)` of the hybrid candidates: the `extra` items first
     (`extra_items` `(B, X)` with their own dense scores `extra_dense`, e.g. history items with the
     repeat offset for buy again; 0 = none), then the dense top P (`dense_items` `(B, P)`, from the
     vector index, 0 = none), then the top P of the other signal's `other_scores` `(B, N + 1)` (≥ 0:
     BM25 or co-occurrence; column 0 is padding). A candidate already listed earlier in the row,
-    padding and an other-signal candidate scoring 0 are invalid (`pad_score`). Each valid candidate
-    gets its dense score (`user · item`, or its extra score) and its other score, fused by `mix`."""
+    padding and an other-signal candidate scoring 0 are invalid (and their item is 0). `dense` is
+    each candidate's `user · item` (or its extra score), `other` its other-signal score."""
     dense_items = tf.cast(dense_items, tf.int32)
     batch, pool = tf.shape(dense_items)[0], tf.shape(dense_items)[1]
     if extra_items is None:
@@ -37,7 +45,7 @@ def fuse(user_vectors, item_vectors, dense_items, other_scores, weight: float, e
     n_extra = tf.shape(extra_items)[1]
     dense = tf.concat([tf.cast(extra_dense, tf.float32), dense[:, n_extra:]], axis=1)
     other = tf.gather(other_scores, items, batch_dims=1)
-    return mix(dense, other, valid, weight, pad_score), tf.where(valid, items, 0)
+    return dense, other, valid, tf.where(valid, items, 0)
 
 
 def mix(dense, other, valid, weight, pad_score: float):
