@@ -320,6 +320,10 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
         extra_items = extra_dense = None
         if boost is not None:
             extra_items, extra_dense = _boosted(users, item_vectors, boost[0][start:stop], boost[1][start:stop])
+            if banned is not None:  # an excluded item is never a candidate, boosted or not
+                for row, excluded in enumerate(banned):
+                    if excluded is not None and len(excluded):
+                        extra_items[row][np.isin(extra_items[row], excluded)] = 0
         dense_scores, other, valid, ids = candidates(users, items, dense_top, cooccurrence, extra_items, extra_dense)
         ids = ids.numpy()
         for w in grid:  # the candidates are shared: each weight only mixes and ranks

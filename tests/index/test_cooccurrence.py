@@ -208,3 +208,22 @@ def test_hybrid_top_k_without_dense_candidates_is_the_cooccurrence_ranking(matri
         expected = allowed[np.lexsort((allowed, -scores[row][allowed]))][:5]
         np.testing.assert_array_equal(alone[row][:len(expected)], expected)
         assert (alone[row][len(expected):] == 0).all()
+
+
+def test_hybrid_top_k_never_returns_an_excluded_item_even_a_boosted_one(matrix):
+    """Buy-again offsets make history items candidates; where they are also excluded (recommend with
+    seen items excluded), exclusion wins, as in `top_k_items`."""
+    rng = np.random.default_rng(5)
+    items = rng.normal(size=(61, 4)).astype(np.float32)
+    users = rng.normal(size=(3, 4)).astype(np.float32)
+    history = np.array([[3, 7, 12], [5, 6, 0], [1, 2, 3]])
+    offsets = np.full(history.shape, 100.0, np.float32)  # would put every history item first
+    exclude = [np.array([3, 7, 12]), np.array([5]), np.array([], int)]
+    index = CooccurrenceIndex(fit_cooccurrence(matrix, "ease", 50.0, neighbours=10))
+    for weight in (0.0, 0.5, 1.0):
+        top = hybrid_top_k(users, items, index, history, weight, 5, pool=10, exclude=exclude,
+                           boost=(history, offsets))
+        for row in range(3):
+            assert not set(top[row]) & set(exclude[row].tolist()), (weight, row, top[row])
+        if weight == 0.0:  # dense only: the allowed history items, boosted, come first
+            assert top[1][0] == 6 and set(top[2][:3]) == {1, 2, 3}
