@@ -1,4 +1,4 @@
-"""Exact top-k over a big catalog (`evaluation/topk.py::top_k_items`, what `evaluate` and the
+"""Exact top-k over a big catalog (`index/topk.py::top_k_items`, what `evaluate` and the
 trainer's validation rank with): milliseconds per query with 20 excluded and 20 boosted items each.
 
     .venv/bin/python benchmarks/topk_speed.py --items 1000000 --dim 64 --queries 660
@@ -25,7 +25,7 @@ def main():
 
     import numpy as np
 
-    from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.index.topk import top_k_items
 
     rng = np.random.default_rng(0)
     items = rng.normal(size=(args.items, args.dim)).astype(np.float32)

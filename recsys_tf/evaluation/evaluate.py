@@ -60,7 +60,7 @@ from recsys_tf.evaluation.metrics import (
     popularity_decile_share,
     ranking_metrics,
 )
-from recsys_tf.evaluation.topk import rows_per_block, top_k_items
+from recsys_tf.index.topk import rows_per_block, top_k_items
 
 SHORT_HISTORY = 5          # users with fewer distinct history items form the `short_history` breakdown
 LIST_METRIC_TASKS = ("recommend", "related")

@@ -137,8 +137,8 @@ def calibrate_search(model, query_encoder, judgments: pd.DataFrame, vocab, lexic
     import tensorflow as tf
 
     from recsys_tf.evaluation.metrics import graded_ndcg
-    from recsys_tf.evaluation.topk import top_k_items
     from recsys_tf.index.lexical import FUSION_POOL, fold_full_width, hybrid_top_k
+    from recsys_tf.index.topk import top_k_items
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.trained_run import item_vectors
 
@@ -240,7 +240,7 @@ def zero_shot_ndcg(model, item_encoder, texts, grades, k: int, per_query: bool =
     """Mean NDCG@k (per query with `per_query`) of the pretrained text encoder alone: cosine of the
     query's and the items' text vectors."""
     from recsys_tf.evaluation.metrics import graded_ndcg
-    from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.index.topk import top_k_items
     from recsys_tf.text.embedding_cache import encode_texts
 
     items = np.asarray(model.item_tower.catalog_text.numpy(), np.float32)

@@ -132,3 +132,10 @@ def graded_ndcg(top: np.ndarray, relevance: list[dict], k: int) -> np.ndarray:
         if ideal.sum() > 0:
             out[row] = float((gains * discounts[:len(gains)]).sum() / (ideal * discounts[:len(ideal)]).sum())
     return out
+
+
+def hit_metrics(top_indices: np.ndarray, targets: np.ndarray, ks) -> dict[str, np.ndarray]:
+    """Per-query recall@k (= hit rate with one target), NDCG@k and MRR for a single relevant item
+    (the validation metrics of training; the full set is `metrics.ranking_metrics`)."""
+    full = ranking_metrics(top_indices, np.asarray(targets), ks)
+    return {name: values for name, values in full.items() if name.split("@")[0] in ("recall", "ndcg", "mrr")}

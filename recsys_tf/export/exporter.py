@@ -200,6 +200,33 @@ def _lexical_index(model, query_encoder, vocab, bundle, fusion_weight: float):
     return LexicalIndex(Catalog.from_items(items, vocab).texts)
 
 
+def _write_assets(assets: Path, report: dict, extra_assets: dict | None, bundle: tuple | None, model, config, vocab,
+                  cooccurrence) -> None:
+    """assets.extra/: the export report, the caller's extra files and the model bundle (with the
+    co-occurrence table) that `add-items` rebuilds the model from."""
+    from recsys_tf.training.trained_run import BUNDLE_DIR, write_bundle
+
+    (assets / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
+    for name, writer in (extra_assets or {}).items():
+        writer(assets / name)
+    if bundle is not None:
+        items, bundle_info, query_encoder_dir = bundle
+        write_bundle(assets / BUNDLE_DIR, model, config, vocab, items, bundle_info, query_encoder_dir, cooccurrence)
+
+
+def _cooccurrence_index(table, n_items: int, weight: float):
+    """The in-graph scorer of hybrid recommend's table, or None (no table, or weight 0: dense)."""
+    if table is None or weight <= 0:
+        return None
+    if table.n_items != n_items:
+        raise ValueError(f"the co-occurrence table has {table.n_items} items, the catalog {n_items}")
+    from recsys_tf.index.cooccurrence import (
+        CooccurrenceIndex,  # deferred: TensorFlow, as the exporter's others
+    )
+
+    return CooccurrenceIndex(table)
+
+
 def _search_report(graph) -> dict:
     """How the export's search signatures score: hybrid (with its fusion weight and BM25 index) or dense."""
     if graph.lexical is None:
@@ -248,21 +275,18 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
     from recsys_tf.export.signatures import ServingGraph, signature_functions
     from recsys_tf.export.warmup import sample_inputs, write_warmup
     from recsys_tf.index.build import build_index
-    from recsys_tf.index.cooccurrence import CooccurrenceIndex
-    from recsys_tf.training.trained_run import BUNDLE_DIR, item_vectors, write_bundle
+    from recsys_tf.training.trained_run import item_vectors
 
     target_dir = version_dirs.model_dir(export_root, model_name)
     n_items, embeddings = len(vocab.items), item_vectors(model)[1:]
     index = build_index(index_kind, embeddings, vocab.items, k=min(max_k + max_exclude, n_items), **(scann_params or {}))
-    lexical = _lexical_index(model, query_encoder, vocab, bundle, fusion_weight)
-    if cooccurrence is not None and cooccurrence.n_items != n_items:
-        raise ValueError(f"the co-occurrence table has {cooccurrence.n_items} items, the catalog {n_items}")
     graph = ServingGraph(model, vocab, index, query_encoder, max_k=min(max_k, n_items),
                          max_exclude=min(max_exclude, max(0, n_items - min(max_k, n_items))),
-                         max_history=config.model.max_history, item_encoder=item_encoder, lexical=lexical,
-                         fusion_weight=fusion_weight,
-                         cooccurrence=CooccurrenceIndex(cooccurrence) if cooccurrence is not None and
-                         recommend_fusion_weight > 0 else None, recommend_fusion_weight=recommend_fusion_weight)
+                         max_history=config.model.max_history, item_encoder=item_encoder,
+                         lexical=_lexical_index(model, query_encoder, vocab, bundle, fusion_weight),
+                         fusion_weight=fusion_weight, cooccurrence=_cooccurrence_index(cooccurrence, n_items,
+                                                                                       recommend_fusion_weight),
+                         recommend_fusion_weight=recommend_fusion_weight)
     functions = signature_functions(graph)
     report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
               "scann_params": dict(getattr(index, "_recsys_params", {})),
@@ -283,13 +307,7 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
         if verify:
             _verify_in_fresh_process(tmp, functions, samples, index_kind)
             report["reload_check"] = "identical outputs in a fresh process (tensorflow + tensorflow_text only)"
-        (tmp / "assets.extra" / "recsys_tf_export.json").write_text(json.dumps(report, indent=2))
-        for name, writer in (extra_assets or {}).items():
-            writer(tmp / "assets.extra" / name)
-        if bundle is not None:
-            items, bundle_info, query_encoder_dir = bundle
-            write_bundle(tmp / "assets.extra" / BUNDLE_DIR, model, config, vocab, items, bundle_info,
-                         query_encoder_dir, cooccurrence)
+        _write_assets(tmp / "assets.extra", report, extra_assets, bundle, model, config, vocab, cooccurrence)
         for leftover in tmp.parent.glob(f"{tmp.name}.check*"):
             leftover.unlink()
         final = version_dirs.commit(tmp, target_dir, version)

@@ -173,6 +173,17 @@ class ServingGraph:
         keep = (history > 0) & ~repeated_later & include_history[:, None]
         return tf.where(keep, scores, PAD_SCORE), tf.where(keep, history, 0)
 
+    def similar_items(self, item_id, k):
+        """The similar_items signature: the items nearest to each item's vector (the item excluded),
+        hybrid with a co-occurrence table (the item as a one-item history); unknown ids get no result."""
+        items = self.lookup(item_id)
+        vectors = tf.gather(self.item_vectors, items)
+        candidates = self.hybrid_candidates(vectors, items[:, None], self.item_names()) \
+            if self.cooccurrence is not None else None
+        scores, ids = self.retrieve(vectors, k, tf.reshape(item_id, [-1, 1]), candidates=candidates)
+        known = items[:, None] > 0
+        return {"item_ids": tf.where(known, ids, ""), "scores": tf.where(known, scores, PAD_SCORE)}
+
     def query_embedding(self, query, user=None):
         from recsys_tf.index.lexical import _fold_full_width
 
@@ -382,13 +393,7 @@ def signature_functions(graph: ServingGraph) -> dict:
         return {"item_ids": ids, "scores": scores}
 
     def similar_items(item_id, k):
-        vectors = tf.gather(graph.item_vectors, graph.lookup(item_id))
-        candidates = None
-        if graph.cooccurrence is not None:  # hybrid: the item is a one-item history
-            candidates = graph.hybrid_candidates(vectors, graph.lookup(item_id)[:, None], graph.item_names())
-        scores, ids = graph.retrieve(vectors, k, tf.reshape(item_id, [-1, 1]), candidates=candidates)
-        known = graph.lookup(item_id)[:, None] > 0
-        return {"item_ids": tf.where(known, ids, ""), "scores": tf.where(known, scores, PAD_SCORE)}
+        return graph.similar_items(item_id, k)
 
     def similar_to_text(item_text, k):
         text = graph.item_encoder(tf.strings.substr(item_text, 0, 4096, unit="UTF8_CHAR"), training=False)

@@ -12,6 +12,7 @@ import numpy as np
 
 from recsys_tf.constants import INDEX_KINDS
 from recsys_tf.errors import InputError
+from recsys_tf.index.topk import top_k_items
 
 
 def default_scann_params(num_items: int, k: int) -> dict:
@@ -101,8 +102,6 @@ def release_dropped_indexes() -> None:
 def kth_best_scores(queries: np.ndarray, embeddings: np.ndarray, k: int) -> np.ndarray:
     """The exact k-th best inner-product score of each query (`top_k_items`, a block of queries at a
     time: a whole queries x items argsort took ~8 GB for 500 queries over 1M items)."""
-    from recsys_tf.evaluation.topk import top_k_items
-
     return top_k_items(np.asarray(queries, np.float32), np.asarray(embeddings, np.float32), k,
                        exclude_index_zero=False)[1][:, k - 1]
 

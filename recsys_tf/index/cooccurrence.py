@@ -45,6 +45,7 @@ import tensorflow as tf
 
 from recsys_tf.errors import InputError
 from recsys_tf.index.fusion import candidates, fuse, mix
+from recsys_tf.index.topk import rows_per_block, top_k_items
 from recsys_tf.resources import available_memory
 
 METHODS = ("auto", "ease", "item_knn", "none")
@@ -299,8 +300,6 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
     items join the candidates with `user · item + offset`. With `weights` (a tuple of weights), a
     dict weight -> top k, sharing the scores between the weights (the calibration grid). `dense`
     False: no dense candidates (the co-occurrence ranking alone, without scoring the catalog)."""
-    from recsys_tf.evaluation.topk import rows_per_block, top_k_items
-
     user_vectors, item_vectors = np.asarray(user_vectors, np.float32), np.asarray(item_vectors, np.float32)
     n_items = len(item_vectors) - 1
     batch_size = rows_per_block(n_items, batch_size, 12)  # co-occurrence scores, their top-k and the scatter

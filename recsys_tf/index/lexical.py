@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from recsys_tf.index import fusion
+from recsys_tf.index.topk import rows_per_block, top_k_items
 
 HASH_BUCKETS = 2 ** 62
 MAX_QUERY_TERMS = 64
@@ -168,8 +169,6 @@ def hybrid_top_k(query_vectors, item_vectors, lexical: LexicalIndex, texts: list
     brute-force flavour; ScaNN's are its approximate top `pool`). Used by the calibration,
     `evaluate` and the benchmarks, so their numbers are the exported path's. `cache` (a dict the
     caller keeps) holds the BM25 scores of each batch between calls with the same texts."""
-    from recsys_tf.evaluation.topk import rows_per_block, top_k_items
-
     query_vectors, item_vectors = np.asarray(query_vectors, np.float32), np.asarray(item_vectors, np.float32)
     pool = max(1, min(int(pool), len(item_vectors) - 1))
     batch_size = rows_per_block(len(item_vectors), batch_size, 16)  # BM25 scores and their fusion: 16 bytes a score

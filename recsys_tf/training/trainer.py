@@ -76,7 +76,8 @@ def _row_metrics(model, items: np.ndarray, examples: dict, seen: dict | None, us
     query) and `rating/error` (prediction - rating, rows with a rating)."""
     import tensorflow as tf
 
-    from recsys_tf.evaluation.topk import hit_metrics, top_k_items
+    from recsys_tf.evaluation.metrics import hit_metrics
+    from recsys_tf.index.topk import top_k_items
 
     search_rows = np.flatnonzero(examples["has_query"] > 0) if model.query_tower is not None else np.array([], int)
     users, searches = user_and_query_vectors(model, examples, batch_size, query_vectors, with_queries=len(search_rows) > 0)

@@ -40,8 +40,8 @@ def test_training_calibrates_search_on_validation_judgments(tiny_run):
     carry it, and the exported ranking (`hybrid_top_k`) reproduces the validation NDCG it reports."""
     from recsys_tf.evaluation.judgments import FUSION_WEIGHTS, MAX_SCALE, MIN_SCALE
     from recsys_tf.evaluation.metrics import graded_ndcg
-    from recsys_tf.evaluation.topk import top_k_items
     from recsys_tf.index.lexical import FUSION_POOL, LexicalIndex, hybrid_top_k
+    from recsys_tf.index.topk import top_k_items
     from recsys_tf.text.embedding_cache import encode_texts
     from recsys_tf.training.run import load_run
 

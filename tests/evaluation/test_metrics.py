@@ -18,11 +18,12 @@ from recsys_tf.evaluation.baselines import (
 )
 from recsys_tf.evaluation.metrics import (
     graded_ndcg,
+    hit_metrics,
     list_metrics,
     popularity_decile_share,
     ranking_metrics,
 )
-from recsys_tf.evaluation.topk import hit_metrics, top_k_items
+from recsys_tf.index.topk import top_k_items
 
 
 def test_hit_metrics_hand_computed():
@@ -47,7 +48,7 @@ def test_top_k_excludes_seen_and_padding():
 def test_big_catalogs_score_fewer_queries_at_a_time_with_the_same_top_k(monkeypatch):
     """A block of queries x items never passes SCORE_BLOCK_BYTES: a catalog too big for the default
     rows per block is scored fewer rows at a time, with the same result (exclusions and boost too)."""
-    import recsys_tf.evaluation.topk as topk
+    import recsys_tf.index.topk as topk
     from recsys_tf.evaluation.evaluate import _score_ranker, score_rows
 
     assert topk.rows_per_block(2_000, 1024, 8) == 1024  # small catalogs: unchanged
@@ -120,7 +121,7 @@ def test_top_k_items_matches_a_numpy_ranking_with_ties_boosts_and_exclusions(mon
     """Against NumPy: score + each distinct boosted item's offset once, excluded items and padding
     never, best first with ties to the lower index, padding 0 where fewer than k items are allowed;
     the same in blocks of 3 queries."""
-    import recsys_tf.evaluation.topk as topk
+    import recsys_tf.index.topk as topk
 
     rng = np.random.default_rng(3)
     items = rng.integers(-2, 3, (41, 4)).astype(np.float32)  # small integers: many tied scores

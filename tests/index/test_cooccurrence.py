@@ -130,7 +130,7 @@ def test_fuse_merges_extra_dense_and_cooccurrence_candidates():
 
 
 def test_hybrid_top_k_ends_are_the_dense_and_the_cooccurrence_rankings(matrix):
-    from recsys_tf.evaluation.topk import top_k_items
+    from recsys_tf.index.topk import top_k_items
 
     rng = np.random.default_rng(3)
     items = rng.normal(size=(61, 8)).astype(np.float32)

@@ -88,12 +88,3 @@ def _block_top_k():
         return tf.math.top_k(scores, k=k)
 
     return block_top_k
-
-
-def hit_metrics(top_indices: np.ndarray, targets: np.ndarray, ks) -> dict[str, np.ndarray]:
-    """Per-query recall@k (= hit rate with one target), NDCG@k and MRR for a single relevant item
-    (the validation metrics of training; the full set is `metrics.ranking_metrics`)."""
-    from recsys_tf.evaluation.metrics import ranking_metrics
-
-    full = ranking_metrics(top_indices, np.asarray(targets), ks)
-    return {name: values for name, values in full.items() if name.split("@")[0] in ("recall", "ndcg", "mrr")}
