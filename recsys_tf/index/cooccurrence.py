@@ -58,7 +58,6 @@ EASE_WORK_BYTES = 256 * 2 ** 20
 EASE_L2_GRID = (10.0, 50.0, 200.0, 500.0, 2000.0)
 DEFAULT_NEIGHBOURS = 100
 ROW_BLOCK = 1024  # rows of B (or of the similarity) cut to their top N at a time
-FILE = "cooccurrence.npz"
 
 
 def interactions(user_rows: np.ndarray, item_index: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -354,21 +353,9 @@ def _boosted(users: np.ndarray, item_vectors: np.ndarray, history: np.ndarray, o
     return np.where(keep, history, 0).astype(np.int32), np.where(keep, dense, 0.0).astype(np.float32)
 
 
-def ranking_quality(top: np.ndarray, targets: np.ndarray, k: int = 10) -> tuple[float, float]:
-    """(recall@k, NDCG@k) of one target per row."""
-    hits = top[:, :k] == np.asarray(targets)[:, None]
-    found = hits.any(axis=1)
-    position = hits.argmax(axis=1)
-    return float(found.mean()), float(np.where(found, 1.0 / np.log2(position + 2.0), 0.0).mean())
-
-
 def neighbours_for(n_items: int, wanted: int = DEFAULT_NEIGHBOURS) -> int:
     """Neighbours per item: `wanted`, fewer for a catalog with fewer other items."""
     return max(1, min(int(wanted), max(n_items - 1, 1)))
-
-
-def table_path(directory: str | Path) -> Path:
-    return Path(directory) / FILE
 
 
 __all__ = ["CooccurrenceIndex", "CooccurrenceTable", "fit_cooccurrence", "fuse", "hybrid_top_k",

@@ -26,7 +26,12 @@ import numpy as np
 
 from recsys_tf.atomic import atomic_write, atomic_write_text
 from recsys_tf.training.config import ExperimentConfig
-from recsys_tf.training.trained_run import INFO_FILE, read_json, user_and_query_vectors
+from recsys_tf.training.trained_run import (
+    COOCCURRENCE_FILE,
+    INFO_FILE,
+    read_json,
+    user_and_query_vectors,
+)
 
 CALIBRATION_ROWS = 20_000
 """Validation rows the grids are scored on (a seeded sample of bigger splits): at NDCG@10 ~0.05 their
@@ -42,7 +47,7 @@ def calibrate_recommend(model, config: ExperimentConfig, data_dir: Path, vocab, 
     docstring); None (dense recommend, nothing written) when `model.cooccurrence` is none, the
     recommend task is off, or there are no validation rows."""
     from recsys_tf.evaluation.events import read_eval_events
-    from recsys_tf.index.cooccurrence import FUSION_GRID, interactions, table_path
+    from recsys_tf.index.cooccurrence import FUSION_GRID, interactions
 
     if config.model.cooccurrence == "none" or config.tasks.recommend <= 0 or not len(validation["target_item"]):
         return None
@@ -66,7 +71,7 @@ def calibrate_recommend(model, config: ExperimentConfig, data_dir: Path, vocab, 
     chosen = _best_weight(curve) if weight < 0 else float(weight)
     everything = interactions(history.rows[known], history.items[known], events.n_users, n_items)
     final = _fit(config, everything, table.report.get("l2"))
-    atomic_write(table_path(run_dir), lambda tmp: final.save(tmp))
+    atomic_write(run_dir / COOCCURRENCE_FILE, lambda tmp: final.save(tmp))
     rankings = {"hybrid": curve[_key(chosen)], "dense": curve[_key(0.0)], "cooccurrence": curve[_key(1.0)]}
     report = {"fusion_weight": chosen, "chosen_on": "validation NDCG@10" if weight < 0 else "configuration",
               "validation_rows": int(len(rows)), "fusion_curve": curve, "ease_l2_curve": l2_curve,
@@ -99,10 +104,10 @@ def _fit(config: ExperimentConfig, matrix, l2):
 
 
 def _quality(top, targets) -> dict:
-    from recsys_tf.index.cooccurrence import ranking_quality
+    from recsys_tf.evaluation.metrics import hit_metrics
 
-    recall, ndcg = ranking_quality(top, targets, 10)
-    return {"recall@10": round(recall, 5), "ndcg@10": round(ndcg, 5)}
+    rows = hit_metrics(top, targets, [10])
+    return {name: round(float(rows[name].mean()), 5) for name in ("recall@10", "ndcg@10")}
 
 
 def _best_table(config, matrix, history, users, targets, exclude, log):

@@ -37,7 +37,7 @@ HISTORY_FILE = "history.json"
 BACKUP_DIR = Path("checkpoints") / "backup"
 LOGS_DIR = "logs"
 TEXT_CACHE_DIR = "text_cache"
-COOCCURRENCE_FILE = "cooccurrence.npz"  # `index/cooccurrence.py::FILE`
+COOCCURRENCE_FILE = "cooccurrence.npz"  # hybrid recommend's table (`index/cooccurrence.py`)
 REQUIRED_FILES = (CONFIG_FILE, VOCAB_FILE, INFO_FILE, BEST_WEIGHTS)
 
 
@@ -165,9 +165,9 @@ class TrainedRun:
         """Hybrid recommend's `CooccurrenceTable` (RUN/cooccurrence.npz, or the export bundle's), None
         for runs without one (dense recommend)."""
         # deferred: the module imports TensorFlow, and loading a run's files does not need it
-        from recsys_tf.index.cooccurrence import CooccurrenceTable, table_path
+        from recsys_tf.index.cooccurrence import CooccurrenceTable
 
-        path = table_path(self.path)
+        path = self.path / COOCCURRENCE_FILE
         if not path.exists():
             return None
         try:
