@@ -169,7 +169,7 @@ def recommend_at_scale(model, args) -> None:
     @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32), tf.TensorSpec([None, None], tf.int32)])
     def hybrid(users, history):
         _, dense_ids = index(users, k=RECOMMEND_POOL)
-        fused, _ = fuse(users, padded, position.lookup(dense_ids), cooccurrence.scores(history), 0.5)
+        fused, _ = fuse(users, padded, position.lookup(dense_ids), cooccurrence.sparse_scores(history), 0.5)
         return tf.math.top_k(fused, k=10)
 
     @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32)])

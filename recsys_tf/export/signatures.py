@@ -157,7 +157,7 @@ class ServingGraph:
 
         _, dense_ids = self.index(queries, k=self.fetch)
         extra_scores, extra_items = extra if extra is not None else (None, None)
-        fused, items = fuse(queries, self.item_vectors, self.lookup(dense_ids), self.cooccurrence.scores(history),
+        fused, items = fuse(queries, self.item_vectors, self.lookup(dense_ids), self.cooccurrence.sparse_scores(history),
                             self.recommend_fusion_weight, extra_items, extra_scores, PAD_SCORE)
         return fused, tf.gather(names, items)
 

@@ -44,7 +44,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from recsys_tf.errors import InputError
-from recsys_tf.index.fusion import candidates, fuse, mix
+from recsys_tf.index.fusion import SparseScores, candidates, fuse, mix
 from recsys_tf.index.topk import rows_per_block, top_k_items
 from recsys_tf.resources import available_memory
 
@@ -266,12 +266,9 @@ class CooccurrenceIndex(tf.Module):
 
     def scores(self, history) -> tf.Tensor:
         """`(B, H)` int32 item indices (0 = padding; a repeated item counts once) -> `(B, num_items + 1)`
-        float32 co-occurrence scores (column 0 is 0)."""
-        history = tf.cast(history, tf.int32)
-        width = tf.shape(history)[1]
-        earlier = tf.range(width)[None, :] < tf.range(width)[:, None]  # [p, q]: q before p
-        repeated = tf.reduce_any(tf.equal(history[:, :, None], history[:, None, :]) & earlier[None], axis=2)
-        use = tf.cast((history > 0) & ~repeated, tf.float32)
+        float32 co-occurrence scores (column 0 is 0): the catalog-wide row (`sparse_scores` lists
+        only the items that score)."""
+        history, use = self._distinct(history)
         targets = tf.gather(self.neighbours, history)                      # (B, H, N)
         weights = tf.gather(self.weights, history) * use[:, :, None]
         batch = tf.shape(history)[0]
@@ -280,6 +277,35 @@ class CooccurrenceIndex(tf.Module):
         flat = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]), slots, batch * (self.num_items + 1))
         scores = tf.reshape(flat, [batch, self.num_items + 1])
         return tf.concat([tf.zeros([batch, 1]), scores[:, 1:]], axis=1)
+
+    def sparse_scores(self, history) -> SparseScores:
+        """The same scores as `scores`, as `SparseScores` over the at most H · N neighbours of the
+        history (what serving fuses: sorting H · N entries per request instead of scattering into
+        and ranking a catalog-wide row keeps the cost independent of the catalog's size)."""
+        history, use = self._distinct(history)
+        batch = tf.shape(history)[0]
+        weights = tf.reshape(tf.gather(self.weights, history) * use[:, :, None], [batch, -1])
+        targets = tf.where(weights > 0, tf.reshape(tf.gather(self.neighbours, history), [batch, -1]), 0)
+        # a leading empty slot: every row has one position, even for an empty history
+        targets = tf.concat([tf.zeros([batch, 1], tf.int32), targets], axis=1)
+        weights = tf.concat([tf.zeros([batch, 1]), weights], axis=1)
+        order = tf.argsort(targets, axis=1, stable=True)
+        items = tf.gather(targets, order, batch_dims=1)
+        weights = tf.gather(weights, order, batch_dims=1)
+        first = tf.concat([tf.ones([batch, 1], tf.bool), tf.not_equal(items[:, 1:], items[:, :-1])], axis=1)
+        run = tf.cumsum(tf.cast(tf.reshape(first, [-1]), tf.int32)) - 1  # one segment per (row, item)
+        totals = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]), run, tf.size(run))
+        scores = tf.where(items > 0, tf.reshape(tf.gather(totals, run), tf.shape(items)), 0.0)
+        return SparseScores(items, scores, first)
+
+    @staticmethod
+    def _distinct(history):
+        """(history as int32, `(B, H)` float 1 where the position is an item not seen earlier in the row)."""
+        history = tf.cast(history, tf.int32)
+        width = tf.shape(history)[1]
+        earlier = tf.range(width)[None, :] < tf.range(width)[:, None]  # [p, q]: q before p
+        repeated = tf.reduce_any(tf.equal(history[:, :, None], history[:, None, :]) & earlier[None], axis=2)
+        return history, tf.cast((history > 0) & ~repeated, tf.float32)
 
 
 RECOMMEND_POOL = 164
@@ -312,9 +338,9 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
         banned = exclude[start:stop] if exclude is not None else None
         dense_top = top_k_items(users, item_vectors, pool, exclude=banned)[0] if dense else \
             np.zeros((stop - start, pool), np.int32)
-        cooccurrence = table_index.scores(tf.constant(history[start:stop], tf.int32))
+        cooccurrence = table_index.sparse_scores(tf.constant(history[start:stop], tf.int32))
         if banned is not None:
-            cooccurrence = _zero_pairs(cooccurrence, banned)
+            cooccurrence = _without(cooccurrence, banned)
         extra_items = extra_dense = None
         if boost is not None:
             extra_items, extra_dense = _boosted(users, item_vectors, boost[0][start:stop], boost[1][start:stop])
@@ -331,15 +357,13 @@ def hybrid_top_k(user_vectors, item_vectors, table_index: CooccurrenceIndex, his
     return out if weights is not None else out[grid[0]]
 
 
-def _zero_pairs(scores, banned: list) -> tf.Tensor:
-    """`scores` with the (row, item) pairs of `banned` (per row, item indices) set to 0."""
-    rows = np.concatenate([np.full(len(b), r) for r, b in enumerate(banned) if b is not None and len(b)] or
-                          [np.zeros(0, np.int64)]).astype(np.int64)
-    cols = np.concatenate([np.asarray(b) for b in banned if b is not None and len(b)] or
-                          [np.zeros(0, np.int64)]).astype(np.int64)
-    if not len(rows):
-        return scores
-    return tf.tensor_scatter_nd_update(scores, np.stack([rows, cols], 1), tf.zeros(len(rows)))
+def _without(scores: SparseScores, banned: list) -> SparseScores:
+    """`scores` with the items of `banned` (per row, item indices) scoring 0."""
+    items, values = scores.items.numpy(), scores.scores.numpy().copy()
+    for row, excluded in enumerate(banned):
+        if excluded is not None and len(excluded):
+            values[row][np.isin(items[row], excluded)] = 0.0
+    return scores._replace(scores=tf.constant(values))
 
 
 def _boosted(users: np.ndarray, item_vectors: np.ndarray, history: np.ndarray, offsets: np.ndarray):

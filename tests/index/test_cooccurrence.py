@@ -110,6 +110,36 @@ def test_graph_scores_equal_the_numpy_reference(matrix, history):
     assert (got[:, 0] == 0).all()
 
 
+@pytest.mark.parametrize("method", ["ease", "item_knn"])
+@pytest.mark.parametrize("history", [[[3, 7, 7, 0, 12]], [[0, 0, 0, 0, 0]], [[59, 1, 2, 3, 3], [7, 0, 7, 0, 60]],
+                                     np.zeros((2, 0), int)])
+def test_sparse_scores_list_exactly_the_scoring_items_and_fuse_as_the_catalog_wide_row(matrix, method, history):
+    table = fit_cooccurrence(matrix, method, 20.0, neighbours=8)
+    index, history = CooccurrenceIndex(table), np.array(history, np.int32)
+    expected = table.scores(history)
+    sparse = index.sparse_scores(tf.constant(history))
+    items, scores, first = (t.numpy() for t in sparse)
+    for row in range(len(history)):
+        assert (np.diff(items[row]) >= 0).all()
+        listed = first[row] & (items[row] > 0) & (scores[row] > 0)
+        np.testing.assert_array_equal(np.sort(items[row][listed]), np.flatnonzero(expected[row] > 0))
+        np.testing.assert_allclose(scores[row][listed], expected[row][items[row][listed]], rtol=1e-6)
+    every = np.tile(np.arange(table.n_items + 1, dtype=np.int32), (len(history), 1))
+    np.testing.assert_allclose(sparse.lookup(tf.constant(every)).numpy(), expected, rtol=1e-6, atol=1e-7)
+    rng = np.random.default_rng(4)
+    vectors = tf.constant(rng.normal(size=(table.n_items + 1, 4)).astype(np.float32))
+    users = rng.normal(size=(len(history), 4)).astype(np.float32)
+    dense_items = rng.integers(1, table.n_items + 1, (len(history), 6))
+    for weight in (0.0, 0.3, 1.0):
+        wide = fuse(users, vectors, dense_items, index.scores(tf.constant(history)), weight)
+        short = fuse(users, vectors, dense_items, sparse, weight)
+        for row in range(len(history)):  # the same candidates with the same scores (only padding differs)
+            pairs = [{int(i): float(v) for i, v in zip(ids.numpy()[row], values.numpy()[row]) if v > -1e8}
+                     for values, ids in (short, wide)]
+            assert pairs[0].keys() == pairs[1].keys()
+            assert [pairs[0][i] for i in pairs[1]] == pytest.approx(list(pairs[1].values()), rel=1e-5)
+
+
 def test_fuse_merges_extra_dense_and_cooccurrence_candidates():
     items = (np.eye(6, 3) * np.arange(6)[:, None]).astype(np.float32)  # item i = i * e_(i mod 3)
     items[4] = [0.5, 0.5, 0.5]
