@@ -288,7 +288,8 @@ def export_model(model, config, vocab, item_encoder, query_encoder, export_root,
                                                                                        recommend_fusion_weight),
                          recommend_fusion_weight=recommend_fusion_weight)
     functions = signature_functions(graph)
-    report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "signatures": sorted(functions),
+    report = {"index": index_kind, "items": n_items, "max_k": graph.max_k, "limits": graph.limits(),
+              "signatures": sorted(functions),
               "scann_params": dict(getattr(index, "_recsys_params", {})),
               "search": _search_report(graph), "recommend": _recommend_report(graph, cooccurrence),
               **(provenance or {})}

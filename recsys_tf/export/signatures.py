@@ -4,12 +4,16 @@ tokenisation, id lookup and hashing run inside the graph.
 Conventions (serving/README.md):
 * string matrices (`history_item_ids`, `exclude_item_ids`, `candidate_item_ids`) are dense,
   right-padded with "" (TF Serving takes dense tensors); "" and unknown ids are ignored;
-* `k` is a per-row int32; the batch returns `min(max(k), max_k)` columns, clipped to [1, max_k]
-  (k <= 0 gives 1 result, k > max_k gives max_k); positions beyond a row's own k, or beyond the
-  items left after exclusions, hold item id "" and score -1e9 (finite, never NaN);
+* limits (`ServingGraph.limits`, recorded in the export metadata): `k` is a per-row int32 in
+  [1, max_k]; a batch has at most `max_batch` rows, a history or candidate matrix at most
+  `max_request_ids` columns, a row of `exclude_item_ids` at most `max_exclude` ids. A request over a
+  limit is refused with INVALID_ARGUMENT naming the limit, never cut. The batch returns `max(k)`
+  columns; positions beyond a row's own k, or beyond the items left after exclusions, hold item id ""
+  and score -1e9 (finite, never NaN);
 * the model reads the newest `max_history` *known* ids of each history row ("" padding and unknown
-  ids are skipped, wherever they are); `recommend` excludes those items and `exclude_item_ids` (at
-  most `max_exclude` = 64 ids in all); `similar_items` excludes the item;
+  ids are skipped, wherever they are); `recommend` excludes those items and every id of
+  `exclude_item_ids` (k results are guaranteed while at most `max_exclude` of the fetched
+  `max_k + max_exclude` candidates are excluded); `similar_items` excludes the item;
 * history order is oldest -> newest (most recent last); event types are taken as "view" and
   recency by position (serving has no timestamps); hour/weekday come from the server clock
   (UTC) and device is unknown, except in `recommend_in_context`, which takes them per row
@@ -40,6 +44,8 @@ def clock_hour() -> int:
 
 PAD_SCORE = -1e9
 VIEW_EVENT = EVENT_VOCABULARY.index("view") + 1
+MAX_BATCH = 1024  # rows per request (the clients' bound too)
+MAX_REQUEST_IDS = 1000  # columns of a history or candidate matrix: bounds the work of one request
 
 
 class ServingGraph:
@@ -70,8 +76,39 @@ class ServingGraph:
     def lookup(self, ids):
         return tf.cast(self.item_lookup(ids), tf.int32)
 
+    def limits(self) -> dict:
+        """What one request may hold; over it the signatures answer INVALID_ARGUMENT (`checked`)."""
+        return {"max_batch": MAX_BATCH, "max_k": self.max_k, "max_exclude": self.max_exclude,
+                "max_history": self.max_history, "max_request_ids": MAX_REQUEST_IDS}
+
+    def checked(self, value, *, k=None, batch=None, width=None, ids=None):
+        """`value` once the request's sizes are within `limits()`: `k` every row in [1, max_k],
+        `batch` rows ≤ max_batch, `width` columns of a string matrix ≤ max_request_ids, `ids` (a
+        string matrix) at most max_exclude non-empty ids per row."""
+        checks = []
+        if k is not None:
+            checks += [tf.debugging.assert_greater_equal(k, 1, message=(
+                           "`k` must be at least 1. Fix: ask for 1 or more results")),
+                       tf.debugging.assert_less_equal(k, self.max_k, message=(
+                           f"`k` is over this export's max_k={self.max_k}. Fix: ask for at most {self.max_k} "
+                           "results, or export with a larger --max-k"))]
+        if batch is not None:
+            checks.append(tf.debugging.assert_less_equal(batch, MAX_BATCH, message=(
+                f"the batch is over max_batch={MAX_BATCH} rows. Fix: split the request")))
+        if width is not None:
+            checks.append(tf.debugging.assert_less_equal(width, MAX_REQUEST_IDS, message=(
+                f"an id list is over max_request_ids={MAX_REQUEST_IDS} columns. Fix: send the newest "
+                f"{MAX_REQUEST_IDS} history ids, or split the candidates into several requests")))
+        if ids is not None:
+            count = tf.reduce_sum(tf.cast(ids != "", tf.int32), axis=1)
+            checks.append(tf.debugging.assert_less_equal(count, self.max_exclude, message=(
+                f"`exclude_item_ids` holds more ids than this export's max_exclude={self.max_exclude}. Fix: "
+                f"exclude at most {self.max_exclude} ids, or export with a larger max_exclude")))
+        with tf.control_dependencies(checks):
+            return tf.identity(value)
+
     def _k(self, k):
-        return tf.clip_by_value(tf.reduce_max(tf.concat([tf.reshape(k, [-1]), [1]], 0)), 1, self.max_k)
+        return tf.reduce_max(tf.concat([tf.reshape(self.checked(k, k=k, batch=tf.size(k)), [-1]), [1]], 0))
 
     def context(self, batch, hour=None, weekday=None, device=None):
         """hour (0-23) / weekday (0 = Monday) per row; a negative value, or no input, takes the
@@ -106,6 +143,8 @@ class ServingGraph:
         # max_history of them: rows of one batch are right-padded with "" to the longest, so cutting
         # the raw columns first would drop a short row's whole history; "" and unknown ids never
         # take one of the max_history places.
+        history_item_ids = self.checked(history_item_ids, batch=tf.shape(history_item_ids)[0],
+                                        width=tf.shape(history_item_ids)[1])
         items = self.lookup(history_item_ids)
         order = tf.argsort(tf.cast(items > 0, tf.int32), axis=1, stable=True)
         items = tf.gather(items, order, batch_dims=1)[:, -self.max_history:]
@@ -139,7 +178,7 @@ class ServingGraph:
             history_names = tf.where(include_history[:, None], "", history_names)
         # the history the model saw (its newest max_history known items) first, then the caller's
         # ids; `retrieve` keeps the first max_exclude columns of this
-        exclude = tf.concat([history_names, exclude_item_ids], axis=1)
+        exclude = tf.concat([history_names, self.checked(exclude_item_ids, ids=exclude_item_ids)], axis=1)
         candidates = None
         if self.cooccurrence is not None:
             candidates = self.hybrid_candidates(user, history, names, own)
@@ -225,7 +264,6 @@ class ServingGraph:
             ids = tf.concat([ids, extra[1]], axis=1)
         valid = tf.ones_like(scores, tf.bool)
         if exclude_ids is not None:
-            exclude_ids = exclude_ids[:, : self.max_exclude]
             hit = tf.reduce_any(tf.equal(ids[:, :, None], exclude_ids[:, None, :]) & (exclude_ids[:, None, :] != ""),
                                 axis=-1)
             valid = ~hit
@@ -236,8 +274,7 @@ class ServingGraph:
         if mmr_lambda is not None:
             top_scores, top_ids = self.diversify(top_scores, top_ids, kk, mmr_lambda, max_per_category)
         top_scores, top_ids = top_scores[:, :kk], top_ids[:, :kk]
-        row_k = tf.clip_by_value(tf.reshape(k, [-1])[:, None], 1, self.max_k)
-        keep = (tf.range(kk)[None, :] < row_k) & (top_scores > PAD_SCORE / 2)
+        keep = (tf.range(kk)[None, :] < tf.reshape(k, [-1])[:, None]) & (top_scores > PAD_SCORE / 2)
         return tf.where(keep, top_scores, PAD_SCORE), tf.where(keep, top_ids, "")
 
     def diversify(self, scores, ids, kk, mmr_lambda, max_per_category):
@@ -346,7 +383,7 @@ def warmup_inputs(name: str, item_ids: list[str]) -> dict[str, np.ndarray]:
 def _score(graph: ServingGraph, user_id, history_item_ids, candidate_item_ids) -> dict:
     """Every head's score of each (user, candidate) pair; unknown candidates score 0."""
     user, _ = graph.user_embedding(user_id, history_item_ids)
-    candidates = graph.lookup(candidate_item_ids)
+    candidates = graph.lookup(graph.checked(candidate_item_ids, width=tf.shape(candidate_item_ids)[1]))
     n = tf.shape(candidates)[1]
     items = tf.gather(graph.item_vectors, candidates)
     users = tf.repeat(user[:, None, :], n, axis=1)

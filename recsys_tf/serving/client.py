@@ -1,10 +1,16 @@
 """`RecsysClient`: the signatures of a recsys_tf export as Python methods, over any transport.
 
 Subclasses implement one method, `_predict(signature, inputs) -> outputs` (dicts of numpy arrays);
-this class builds the inputs each signature expects (names, dtypes, "" padding) and bounds every
-request (`max_batch`, `max_k`, `max_history`) so a client never sends an unbounded request.
+this class builds the inputs each signature expects (names, dtypes, "" padding) and checks every
+request against the export's limits (`limits`: `max_batch`, `max_k`, `max_exclude`,
+`max_request_ids`, recorded in the export's `recsys_tf_export.json`) before sending it: a request over
+a limit is refused with the limit, the value and the fix, or split where that gives the same answer
+(`score` over more candidates than one request takes). Nothing the caller gave is cut.
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +22,25 @@ class ServingError(RuntimeError):
     """A request failed; the message names the endpoint, the model and what to do."""
 
 
-def _string_matrix(rows, width_cap: int) -> np.ndarray:
-    rows = [[str(x) for x in (r or [])][-width_cap:] for r in rows]
+DEFAULT_LIMITS = {"max_batch": 1024, "max_k": 100, "max_exclude": 64, "max_request_ids": 1000}
+"""An export's limits at `recsys-tf export`'s defaults (`ServingGraph.limits`), used until the client
+is given the export's own (`limits=` or `read_limits`)."""
+
+
+def read_limits(export_dir) -> dict:
+    """The limits recorded in an export version directory (`assets.extra/recsys_tf_export.json`);
+    exports written before limits were recorded give their `max_k` and the defaults."""
+    path = Path(export_dir) / "assets.extra" / "recsys_tf_export.json"
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read the export's limits from {path}: {err}. Fix: pass an export version "
+                         "directory (ROOT/NAME/VERSION) written by `recsys-tf export`.") from None
+    return DEFAULT_LIMITS | ({"max_k": info["max_k"]} if "max_k" in info else {}) | dict(info.get("limits", {}))
+
+
+def _string_matrix(rows) -> np.ndarray:
+    rows = [[str(x) for x in (r or [])] for r in rows]
     width = max([len(r) for r in rows] + [1])
     return np.array([r + [""] * (width - len(r)) for r in rows], dtype=object).reshape(len(rows), width)
 
@@ -45,12 +68,28 @@ def checked_retries(retries) -> int:
 
 
 class RecsysClient:
-    max_batch = 1024
-    max_k = 1000
-    max_history = 256
-
-    def __init__(self, endpoint: str, model: str):
+    def __init__(self, endpoint: str, model: str, limits: dict | None = None):
         self.endpoint, self.model = endpoint, model
+        self.limits = DEFAULT_LIMITS | dict(limits or {})
+
+    @property
+    def max_batch(self) -> int:
+        return int(self.limits["max_batch"])
+
+    @property
+    def max_k(self) -> int:
+        return int(self.limits["max_k"])
+
+    def _ids(self, name: str, rows, cap_key: str = "max_request_ids") -> np.ndarray:
+        """`rows` as a "" padded string matrix, refused when a row holds more ids than `limits[cap_key]`."""
+        cap = int(self.limits[cap_key])
+        for number, row in enumerate(rows):
+            if row is not None and len(row) > cap:
+                raise InputError(f"`{name}` row {number} holds {len(row)} ids; this export takes at most {cap_key}="
+                                 f"{cap}. Fix: " + ("exclude fewer ids (or export with a larger max_exclude)."
+                                                    if cap_key == "max_exclude" else
+                                                    f"send the newest {cap} ids."))
+        return _string_matrix(rows)
 
     # --- transport ------------------------------------------------------------------------------
     def _predict(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -64,7 +103,9 @@ class RecsysClient:
 
     def _k(self, k: int, n: int) -> np.ndarray:
         if not isinstance(k, int | np.integer) or not 1 <= k <= self.max_k:
-            raise InputError(f"`k` must be an integer in [1, {self.max_k}]. Received: k={k!r}.")
+            raise InputError(f"`k` must be an integer in [1, max_k={self.max_k}] (this export's limit). Received: "
+                             f"k={k!r}. Fix: ask for between 1 and {self.max_k} results, or export with a larger "
+                             "--max-k.")
         return np.full(n, k, np.int32)
 
     @staticmethod
@@ -123,11 +164,8 @@ class RecsysClient:
         `include_history=True` ("buy it again") lets the user's history items be recommended too,
         scored with the model's repeat offset (also through `recommend_in_context`)."""
         user_ids = [user_ids] if isinstance(user_ids, str) else list(user_ids)
-        histories = histories if histories is not None else [[] for _ in user_ids]
-        if histories and not isinstance(histories[0], list | tuple):
-            histories = [histories]
-        exclude = exclude if exclude is not None else [[] for _ in user_ids]
         n = len(user_ids)
+        histories, exclude = _per_user("histories", histories, n), _per_user("exclude", exclude, n)
         diverse = self._diversity(n, mmr_lambda, max_per_category)
         if not isinstance(include_history, bool | np.bool_):
             raise InputError(f"`include_history` must be True or False. Received: include_history={include_history!r}.")
@@ -141,8 +179,8 @@ class RecsysClient:
         else:
             signature = "recommend_diverse" if diverse else "recommend"
         out = self.predict(signature, {"user_id": np.array(user_ids, object),
-                                       "history_item_ids": _string_matrix(histories, self.max_history),
-                                       "exclude_item_ids": _string_matrix(exclude, self.max_history),
+                                       "history_item_ids": self._ids("histories", histories),
+                                       "exclude_item_ids": self._ids("exclude", exclude, "max_exclude"),
                                        "k": self._k(k, n), **diverse, **context})
         because = np.asarray(out["because_item_ids"]).astype(str)
         return [[(i, s, b) for (i, s), b in zip(row, brow)] for row, brow in zip(_pairs(out), because)]
@@ -152,9 +190,16 @@ class RecsysClient:
         return _pairs(self.predict("similar_items", {"item_id": np.array(item_ids, object), "k": self._k(k, len(item_ids))}))
 
     def score(self, user_id: str, history, candidate_item_ids) -> dict[str, np.ndarray]:
-        return self.predict("score", {"user_id": np.array([user_id], object),
-                                      "history_item_ids": _string_matrix([history], self.max_history),
-                                      "candidate_item_ids": _string_matrix([candidate_item_ids], self.max_history)})
+        """Every head's score `(1, C)` of each candidate, in the order given; more candidates than one
+        request takes (`max_request_ids`) are scored in several requests (each pair is scored on its
+        own, so the answer is the same)."""
+        candidate_item_ids = list(candidate_item_ids)
+        step = int(self.limits["max_request_ids"])
+        history = self._ids("history", [history])
+        parts = [self.predict("score", {"user_id": np.array([user_id], object), "history_item_ids": history,
+                                        "candidate_item_ids": _string_matrix([candidate_item_ids[i:i + step]])})
+                 for i in range(0, max(len(candidate_item_ids), 1), step)]
+        return {key: np.concatenate([np.asarray(part[key]) for part in parts], axis=1) for key in parts[0]}
 
     @staticmethod
     def join_catalog(results, items: pd.DataFrame) -> pd.DataFrame:
@@ -162,6 +207,18 @@ class RecsysClient:
         columns = ["item_id", "score", "because_item_id"][: len(results[0])] if results else ["item_id", "score"]
         frame = pd.DataFrame(results, columns=columns)
         return frame.merge(items, on="item_id", how="left")
+
+
+def _per_user(name: str, rows, n: int) -> list:
+    """One id list per user: None -> empty lists; for a single user a flat list is that user's list."""
+    if rows is None:
+        return [[] for _ in range(n)]
+    rows = list(rows)
+    if n == 1 and (not rows or not isinstance(rows[0], list | tuple | np.ndarray)):
+        rows = [rows]
+    if len(rows) != n:
+        raise InputError(f"`{name}` needs one list of item ids per user ({n}). Received {len(rows)} lists.")
+    return rows
 
 
 def _pairs(out) -> list[list[tuple[str, float]]]:

@@ -13,11 +13,12 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 class GrpcClient(RecsysClient):
     """Args: target ("host:8500"), model name, optional version or label, timeout (deadline, s),
-    retries (UNAVAILABLE only, exponential backoff). One channel is reused for all calls."""
+    retries (UNAVAILABLE only, exponential backoff), the served export's `limits`
+    (`client.read_limits(EXPORT_VERSION_DIR)`; default: the export defaults, `client.DEFAULT_LIMITS`). One channel is reused for all calls."""
 
     def __init__(self, target: str, model: str, version: int | None = None, label: str | None = None,
-                 timeout: float = 5.0, retries: int = 2, backoff: float = 0.2):
-        super().__init__(f"grpc://{target}", model)
+                 timeout: float = 5.0, retries: int = 2, backoff: float = 0.2, limits: dict | None = None):
+        super().__init__(f"grpc://{target}", model, limits)
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.version, self.label, self.timeout = version, label, timeout

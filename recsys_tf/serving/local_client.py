@@ -5,18 +5,20 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_tf.serving.client import RecsysClient, ServingError
+from recsys_tf.serving.client import RecsysClient, ServingError, read_limits
 
 
 class LocalClient(RecsysClient):
+    """Its limits are the export's own (`read_limits`)."""
+
     def __init__(self, saved_model_dir: str, model: str = "local"):
-        super().__init__(f"file://{saved_model_dir}", model)
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
         path = Path(saved_model_dir)
         if not (path / "saved_model.pb").exists():
             raise ServingError(f"{path} is not a SavedModel version directory. Fix: pass ROOT/NAME/VERSION.")
+        super().__init__(f"file://{saved_model_dir}", model, read_limits(path))
         if "Scann" in (path / "saved_model.pb").read_bytes().decode("latin-1"):
             from scann import scann_ops  # noqa: F401
         self._tf = tf
@@ -54,6 +56,9 @@ class LocalClient(RecsysClient):
             raise self._bad_input(signature, f"input {key!r} expects {spec.dtype.name}; got {value.dtype} values")
         elif spec.dtype.is_integer and value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
             raise self._bad_input(signature, f"input {key!r} expects {spec.dtype.name}; got non-integer numbers")
+        elif spec.dtype.is_integer and value.size and not (spec.dtype.min <= value.min() and value.max() <= spec.dtype.max):
+            raise self._bad_input(signature, f"input {key!r} expects {spec.dtype.name}; got {value.min()}..{value.max()}, "
+                                             f"outside [{spec.dtype.min}, {spec.dtype.max}]")
         if not spec.shape.is_compatible_with(value.shape):
             raise self._bad_input(signature, f"input {key!r} has shape {value.shape}, the signature takes {spec.shape}")
         return tf.constant(value, dtype=spec.dtype)

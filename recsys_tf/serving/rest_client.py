@@ -21,12 +21,13 @@ def _refused(error: requests.ConnectionError) -> bool:
 
 class RestClient(RecsysClient):
     """Args: base_url ("http://host:8501"), model name, optional version or label, timeout (s),
-    retries (on 503 / connection refused only, exponential backoff). One `requests.Session` is
+    retries (on 503 / connection refused only, exponential backoff), the served export's
+    `limits` (`client.read_limits(EXPORT_VERSION_DIR)`; default: the export defaults). One `requests.Session` is
     reused (keep-alive)."""
 
     def __init__(self, base_url: str, model: str, version: int | None = None, label: str | None = None,
-                 timeout: float = 5.0, retries: int = 2, backoff: float = 0.2):
-        super().__init__(base_url.rstrip("/"), model)
+                 timeout: float = 5.0, retries: int = 2, backoff: float = 0.2, limits: dict | None = None):
+        super().__init__(base_url.rstrip("/"), model, limits)
         self.version, self.label, self.timeout = version, label, timeout
         self.retries, self.backoff = checked_retries(retries), float(backoff)
         self.session = requests.Session()

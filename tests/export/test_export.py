@@ -184,9 +184,9 @@ def test_query_cli_recommend_in_context(brute_force_export, capsys):
 def test_search_bad_inputs(loaded):
     fn = loaded.signatures["search"]
     queries = tf.constant([b"wireless earbuds", b"", b"   ", b"x" * 100_000, b"\xff\xfe broken utf-8", "无线耳机".encode()])
-    out = fn(query=queries, k=tf.constant([10, 10, 10, 10, 10, 500]))
+    out = fn(query=queries, k=tf.constant([10, 10, 10, 10, 10, 20]))
     ids, _ = _assert_clean(out["item_ids"], out["scores"])
-    assert ids.shape == (6, 20)  # k > max_k is capped at max_k
+    assert ids.shape == (6, 20)
     empty = fn(query=tf.constant([], tf.string), k=tf.constant([], tf.int32))
     assert empty["item_ids"].shape[0] == 0
     # full-width upper case reads as the plain query, in the dense and the lexical part alike
@@ -194,6 +194,49 @@ def test_search_bad_inputs(loaded):
     ids = wide["item_ids"].numpy()
     assert (ids[0] == ids[1]).all()
     np.testing.assert_allclose(wide["scores"].numpy()[0], wide["scores"].numpy()[1], atol=1e-5)
+
+
+def test_limits_are_recorded_and_a_request_over_one_is_refused_never_cut(brute_force_export, loaded):
+    """k outside [1, max_k], more exclusions than max_exclude, an id matrix wider than max_request_ids:
+    INVALID_ARGUMENT naming the limit, in the graph and (before sending) in the client; every
+    exclusion within the limit is applied, also behind a long history; `score` over more candidates
+    than one request takes is split by the client with the same answer."""
+    from recsys_tf.serving import LocalClient
+    from recsys_tf.serving.client import read_limits
+
+    limits = read_limits(brute_force_export[1])
+    info = json.loads((brute_force_export[1] / "assets.extra" / "recsys_tf_export.json").read_text())
+    assert info["limits"] == limits and limits["max_k"] == 20 and limits["max_exclude"] == 64
+    search, recommend = loaded.signatures["search"], loaded.signatures["recommend"]
+    for k, limit in ((0, "at least 1"), (-1, "at least 1"), (21, "max_k=20")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=limit):
+            search(query=tf.constant(["mug"]), k=tf.constant([k]))
+    items = [f"SKU{i:06d}" for i in range(1, 101)]
+    user = tf.constant(["U00001"])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_exclude=64"):
+        recommend(user_id=user, history_item_ids=_strings([[]]), exclude_item_ids=_strings([items[:65]]),
+                  k=tf.constant([10]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_request_ids=1000"):
+        loaded.signatures["score"](user_id=user, history_item_ids=_strings([[]]),
+                                   candidate_item_ids=_strings([items * 11]))
+    client = LocalClient(str(brute_force_export[1]))
+    assert client.limits == limits
+    for k in (0, -1, 21, 500):
+        with pytest.raises(ValueError, match="max_k=20"):
+            client.recommend("U00001", [], k=k)
+    with pytest.raises(ValueError, match="exclude.*290 ids.*max_exclude=64"):
+        client.recommend("U00001", [], exclude=(items * 3)[:290], k=10)
+    history, excluded = items[:30], items[30:94]  # 30 history ids (max_history 20 read) + 64 exclusions
+    top = [i for i, _, _ in client.recommend("U00001", history, exclude=excluded, k=20)[0]]
+    assert top and not set(top) & set(excluded) and not set(top) & set(history[-20:])
+    candidates = items * 3  # 300 candidates, in an order of the caller's own
+    whole = client.score("U00001", ["SKU000001"], candidates)
+    assert whole["retrieval_score"].shape == (1, 300)
+    client.limits = client.limits | {"max_request_ids": 64}  # split into 5 requests
+    parts = client.score("U00001", ["SKU000001"], candidates)
+    for key in whole:
+        np.testing.assert_allclose(parts[key], whole[key], atol=1e-6)
+    np.testing.assert_allclose(whole["retrieval_score"][0, :100], whole["retrieval_score"][0, 200:], atol=1e-6)
 
 
 def test_similar_score_and_embeddings(loaded):

@@ -74,7 +74,7 @@ class ModelStore:
 def _tensor(key: str, value: np.ndarray, spec, wire_dtype=None):
     """An input as strictly as TF Serving takes it: a gRPC tensor of another dtype is refused, strings
     are UTF-8 (bytes pass unchanged), numbers are never parsed from strings, and an integer input
-    refuses fractions (TF Serving's REST API says "not int32")."""
+    refuses fractions (TF Serving's REST API says "not int32") and numbers out of its range."""
     if wire_dtype is not None and wire_dtype != spec.dtype:
         raise ValueError(f"Expects arg[{key}] to be {spec.dtype.name} but {wire_dtype.name} is provided")
     if value.size == 0:
@@ -88,6 +88,8 @@ def _tensor(key: str, value: np.ndarray, spec, wire_dtype=None):
         raise ValueError(f"input {key!r}: expects {spec.dtype.name}; got {value.dtype} values")
     if spec.dtype.is_integer and value.dtype.kind == "f" and not np.all(np.mod(value, 1) == 0):
         raise ValueError(f"input {key!r}: expects {spec.dtype.name}; got non-integer numbers")
+    if spec.dtype.is_integer and not (spec.dtype.min <= value.min() and value.max() <= spec.dtype.max):
+        raise ValueError(f"input {key!r}: expects {spec.dtype.name}; got {value.min()}..{value.max()}, out of range")
     return tf.constant(value, dtype=spec.dtype)
 
 
