@@ -135,12 +135,15 @@ def _cells(frame: pd.DataFrame, columns, test) -> pd.Series:
 
 
 def _flag_bad_text(check: _Collector, columns) -> None:
-    """Undecodable bytes and NUL characters (which C-string consumers such as shells, many
-    databases and CSV tools truncate at or refuse) in the text columns are rejected."""
+    """Undecodable bytes, NUL characters (which C-string consumers such as shells, many databases
+    and CSV tools truncate at or refuse) and list-valued cells (a Parquet list column) in the text
+    columns are rejected."""
     check.flag(_cells(check.frame, columns, lambda v: isinstance(v, bytes)
                       or (isinstance(v, str) and REPLACEMENT_CHAR in v)), "undecodable bytes")
     check.flag(_cells(check.frame, columns, lambda v: isinstance(v, str) and "\x00" in v),
                "NUL character in a text field")
+    check.flag(_cells(check.frame, columns, lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))),
+               "a list or nested value in a text field (one string expected)")
 
 
 def validate_items(raw: pd.DataFrame, file_name: str = "items") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -199,7 +202,12 @@ def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events"
     check.flag(ts >= latest, f"bad timestamp (from {_date(latest)} on; milliseconds instead of seconds?)")
     rating = _numeric(frame["rating"])
     low, high = rating_range
+    rating_given = _text(frame["rating"]).str.strip() != ""
     check.flag((event == "rating") & rating.isna(), "rating event without a numeric rating")
+    check.flag(rating_given & rating.isna() & (event != "rating"), "rating is not a number")
+    check.flag(rating_given & (event != "rating") & event.isin(EVENT_TYPES),
+               "a rating on a non-rating event (only 'rating' events carry one: set event=rating for a rating, "
+               "or leave the rating empty)")
     check.flag(rating.notna() & ((rating < low) | (rating > high)), f"rating out of range [{low}, {high}]")
     check.flag(~items.isin(set(known_item_ids)), "unknown item_id (not in items)")
     clean = frame[check.ok].copy()

@@ -98,6 +98,45 @@ def test_table_missing_column_is_a_clear_error(fixtures_dir):
         loaders.load_table(fixtures_dir / "table")
 
 
+def test_table_ratings_are_kept_or_rejected_with_a_reason_never_nulled(tmp_path):
+    """Without an event column a rated row is a rating event; a rating on another event, or a rating
+    that is not a number, is rejected with its reason (the value was silently nulled or accepted)."""
+    pd.DataFrame({"item_id": ["A", "B"], "title": ["Mug", "Tea"]}).to_csv(tmp_path / "items.csv", index=False)
+    pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["A", "B", "A"], "timestamp": [1700000000] * 3,
+                  "rating": [4.0, None, 2.5]}).to_csv(tmp_path / "events.csv", index=False)
+    d = loaders.load_table(tmp_path)
+    assert d.events["event"].tolist() == ["rating", "purchase", "rating"]
+    assert d.events["rating"].tolist()[::2] == [4.0, 2.5] and len(d.rejects) == 0
+    pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"], "item_id": ["A", "B", "A", "B", "A"],
+                  "event": ["purchase", "purchase", "rating", "view", "purchase"], "timestamp": [1700000000] * 5,
+                  "rating": ["3", "", "five", "99", "five"]}).to_csv(tmp_path / "events.csv", index=False)
+    d = loaders.load_table(tmp_path)
+    assert d.events["item_id"].tolist() == ["B"]
+    reasons = d.rejects.set_index("row")["reason"].to_dict()
+    assert reasons["2"].startswith("a rating on a non-rating event") and reasons["5"] == reasons["2"]
+    assert reasons["4"] == "rating event without a numeric rating" and reasons["6"] == "rating is not a number"
+
+
+def test_table_mapped_or_context_column_that_no_file_has_is_an_error(tmp_path):
+    pd.DataFrame({"item_id": ["A"], "title": ["Mug"]}).to_csv(tmp_path / "items.csv", index=False)
+    pd.DataFrame({"user_id": ["u1"], "item_id": ["A"], "timestamp": [1700000000]}).to_csv(tmp_path / "events.csv",
+                                                                                           index=False)
+    with pytest.raises(DatasetError, match="--columns item_id=sku: no column 'sku'.*Fix"):
+        loaders.load_table(tmp_path, columns={"item_id": "sku"})
+    with pytest.raises(DatasetError, match="--context-columns nosuch.*Fix"):
+        loaders.load_table(tmp_path, context_columns=["nosuch"])
+
+
+def test_table_list_valued_text_is_rejected_not_stringified(tmp_path):
+    pd.DataFrame({"user_id": ["u1"], "item_id": ["A"], "timestamp": [1700000000]}).to_csv(tmp_path / "events.csv",
+                                                                                           index=False)
+    pd.DataFrame({"item_id": ["A", "B"], "title": [["Mug"], ["Tea", "cup"]]}).to_parquet(tmp_path / "items.parquet")
+    d = loaders.load_table(tmp_path)
+    assert len(d.items) == 0
+    items = d.rejects[d.rejects["file"] == "items.parquet"]
+    assert items["reason"].tolist() == ["a list or nested value in a text field (one string expected)"] * 2
+
+
 def test_judgments_attach_to_dataset(tmp_path, fixtures_dir):
     write_dataset(loaders.load_movielens_100k(fixtures_dir / "movielens-100k"), tmp_path / "ml")
     d = loaders.load_judgments(fixtures_dir / "judgments.csv", tmp_path / "ml")

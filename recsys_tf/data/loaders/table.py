@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recsys_tf.constants import TIMESTAMP_RANGE
@@ -31,22 +32,44 @@ def _read(root: Path, stem: str, required: bool):
     return None, None, None
 
 
+def _refuse_missing_columns(root: Path, frames: dict, files: dict, headers: set, columns: dict,
+                            context_columns) -> None:
+    """A `--columns` mapping or a `--context-columns` name that no file has (`headers`: every file's
+    own column names) is an error, not ignored."""
+    for canonical, yours in columns.items():
+        if yours not in headers:
+            raise DatasetError(f"table: --columns {canonical}={yours}: no column {yours!r} in "
+                               f"{', '.join(sorted(files.values()))} under {str(root)!r}. Fix: name a column the "
+                               "file has (its header is case-sensitive), or drop the mapping.")
+    missing = [c for c in context_columns if c not in frames["events"].columns]
+    if missing:
+        raise DatasetError(f"table: --context-columns {','.join(missing)}: not a column of {files['events']} "
+                           f"(it has {', '.join(c for c in frames['events'].columns if c != '_row')}). Fix: name "
+                           "event columns the file has.")
+
+
 def load_table(path: str | Path, columns: dict[str, str] | None = None, context_columns=(),
                salt: bytes | None = None, rating_range=(0.0, 5.0), timestamp_range=TIMESTAMP_RANGE):
     root = Path(path)
     inverse = {v: k for k, v in (columns or {}).items()}
-    frames, files, pre = {}, {}, []
+    frames, files, pre, headers = {}, {}, [], set()
     for stem, required in (("items", True), ("events", True), ("users", False), ("judgments", False)):
         frame, rejects, name = _read(root, stem, required)
         if frame is not None:
+            headers |= set(frame.columns)
             frames[stem] = frame.rename(columns={c: inverse[c] for c in frame.columns if c in inverse})
             refuse_duplicate_columns([c for c in frames[stem].columns if c != "_row"], f"{name} (after --columns)",
                                      "rename one of them in the file, or do not map a column with --columns "
                                      "onto a name the file already has")
             files[stem] = name
             pre.append(rejects)
-    if "event" not in frames["events"].columns:
-        frames["events"]["event"] = "purchase"  # an implicit-feedback table: every row a positive
+    _refuse_missing_columns(root, frames, files, headers, columns or {}, context_columns)
+    events = frames["events"]
+    if "event" not in events.columns:
+        # an implicit-feedback table: every row a positive; a row with a rating is a rating event
+        rated = events["rating"].map(lambda v: str(v).strip() not in ("", "nan", "None", "<NA>")) \
+            if "rating" in events.columns else False
+        events["event"] = np.where(rated, "rating", "purchase")
     return assemble(source="table", items_raw=frames["items"], events_raw=frames["events"],
                     users_raw=frames.get("users"), judgments_raw=frames.get("judgments"), files=files,
                     pre_rejects=pre, rating_range=rating_range, context_columns=tuple(context_columns),
