@@ -211,8 +211,10 @@ def cmd_stats(args) -> int:
 
 def cmd_split(args) -> int:
     from recsys_tf.data.schema import read_dataset, write_dataset
-    from recsys_tf.data.splits import split_dataset
+    from recsys_tf.data.splits import check_fraction, split_dataset
 
+    check_fraction("test_fraction", args.test_fraction)  # before reading the data
+    check_fraction("validation_fraction", args.validation_fraction)
     dataset = split_dataset(read_dataset(args.dir), args.strategy, test_fraction=args.test_fraction,
                             validation_fraction=args.validation_fraction, seed=args.seed,
                             test_cutoff=args.test_cutoff, validation_cutoff=args.validation_cutoff)

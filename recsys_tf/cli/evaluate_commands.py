@@ -73,7 +73,10 @@ def cmd_evaluate(args) -> int:
     try:
         ks = tuple(int(k) for k in args.ks.split(","))
     except ValueError:
-        print(f"--ks expects comma-separated integers. Received: {args.ks!r}.", file=sys.stderr)
+        ks = ()
+    if not ks or min(ks) < 1:
+        print(f"recsys-tf evaluate: error: --ks expects comma-separated positive integers. Received: {args.ks!r}. "
+              "Fix: e.g. --ks 1,5,10,50.", file=sys.stderr)
         return 2
     from recsys_tf.locking import run_lock
 

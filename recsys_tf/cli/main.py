@@ -44,12 +44,28 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except (RecsysError, FileNotFoundError, FileExistsError) as err:
-        if args.debug:
+    except Exception as err:
+        message = user_error_message(err)
+        if message is None or args.debug:
             raise
-        print(f"recsys-tf {args.command}: error: {err}", file=sys.stderr)
+        print(f"recsys-tf {args.command}: error: {message}", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def user_error_message(err: Exception) -> str | None:
+    """The one line a user error is reported with, or None for a bug (which keeps its traceback):
+    our own `RecsysError`s, a path that is missing, exists already, is a directory where a file is
+    expected or the reverse, or may not be read (the OS names the path), and a file that is not
+    Parquet where Parquet is expected (Arrow names the file)."""
+    if isinstance(err, (RecsysError, *PATH_ERRORS)):
+        return str(err)
+    if type(err).__module__.startswith("pyarrow") and "Parquet" in str(err):
+        return f"{err} Fix: re-create the file (it is not a complete Parquet file)."
+    return None
 
 
 if __name__ == "__main__":

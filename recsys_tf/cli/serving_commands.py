@@ -36,8 +36,11 @@ def register(subparsers) -> None:
 
 
 def cmd_query(args) -> int:
+    from recsys_tf.cli.main import UserError
     from recsys_tf.serving.client import make_client
 
+    if args.k < 1:  # before connecting (the export's max_k is checked by the client)
+        raise UserError(f"--k must be at least 1. Received: {args.k}. Fix: e.g. --k 10.")
     kwargs = {"label": args.label} if args.label and not args.endpoint.startswith("file://") else {}
     client = make_client(args.endpoint, args.model, **kwargs)
     if args.query_command == "search":

@@ -40,6 +40,8 @@ def cmd_embed(args) -> int:
     if lines and lines[-1] == "":
         lines.pop()  # the final newline does not start another text
     lines = [line.rstrip("\r") for line in lines]
+    if not lines:
+        raise UserError(f"--input {source} holds no text. Fix: one text per line.")
 
     from recsys_tf.text.coverage import check_text_coverage
     from recsys_tf.text.embedding_cache import encode_texts

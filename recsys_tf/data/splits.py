@@ -21,7 +21,7 @@ from recsys_tf.errors import InputError
 STRATEGIES = SPLIT_STRATEGIES
 
 
-def _check_fraction(name: str, value: float) -> None:
+def check_fraction(name: str, value: float) -> None:
     if not 0.0 <= value < 1.0:
         raise InputError(f"`{name}` must be in [0, 1). Received: {name}={value}. Fix: e.g. --{name.replace('_', '-')} 0.2")
 
@@ -29,8 +29,8 @@ def _check_fraction(name: str, value: float) -> None:
 def split_events(events: pd.DataFrame, strategy: str = "temporal-last", *, test_fraction: float = 0.2,
                  validation_fraction: float = 0.0, seed: int = 42, test_cutoff: int | None = None,
                  validation_cutoff: int | None = None) -> pd.DataFrame:
-    _check_fraction("test_fraction", test_fraction)
-    _check_fraction("validation_fraction", validation_fraction)
+    check_fraction("test_fraction", test_fraction)
+    check_fraction("validation_fraction", validation_fraction)
     events = events.drop(columns=["split"], errors="ignore").reset_index(drop=True)
     split = np.full(len(events), "train", dtype=object)
     if strategy == "temporal-last":

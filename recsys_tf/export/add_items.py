@@ -23,18 +23,46 @@ ADDED_ITEMS_FILE = "added_items.parquet"
 REJECTS_FILE = "added_items_rejects.csv"
 
 
-def read_items_file(path: str | Path) -> pd.DataFrame:
+def read_items_file(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(items, rejects) of a .parquet, .csv or .jsonl items file, read as `data load` reads its
+    inputs: a CSV line that does not decode or has the wrong number of fields and an invalid JSON
+    line become rejects with their reason; an empty file is an error."""
+    from recsys_tf.data.loaders.common import REJECT_COLUMNS, read_delimited, read_jsonl
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--items {path} does not exist. Fix: pass a .parquet, .csv or .jsonl file of items "
+    if not path.is_file():
+        raise FileNotFoundError(f"--items {path} is not a file. Fix: pass a .parquet, .csv or .jsonl file of items "
                                 "with item_id, title [, description, category, brand, price].")
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        return pd.read_parquet(path).astype(object), pd.DataFrame(columns=REJECT_COLUMNS)
     if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return read_delimited(path, sep=",")
     if path.suffix in (".jsonl", ".json"):
-        return pd.read_json(path, lines=path.suffix == ".jsonl", dtype=False)
+        records, rejects = read_jsonl(path)
+        if not records and not len(rejects):
+            raise DatasetError(f"--items {path}: the file is empty. Fix: one JSON object per line.")
+        return pd.DataFrame([dict(value, _row=number) for number, value in records]), rejects
     raise DatasetError(f"--items {path}: unsupported file type {path.suffix!r}. Fix: use .parquet, .csv or .jsonl.")
+
+
+def _warn_of_newer_added_items(export_dir: Path, model_dir: Path, kept: set, log) -> None:
+    """One warning when a newer version of the model holds added items the new version, built from
+    `export_dir`, will lack (adding to an older version is allowed: a roll back may want it)."""
+    try:
+        current = int(export_dir.name)
+    except ValueError:
+        return
+    newer = sorted((int(d.name) for d in model_dir.glob("*") if d.name.isdigit() and int(d.name) > current),
+                   reverse=True)
+    for version in newer:
+        added = model_dir / str(version) / "assets.extra" / ADDED_ITEMS_FILE
+        if added.exists():
+            lost = sorted(set(pd.read_parquet(added, columns=["item_id"])["item_id"].astype(str)) - kept)
+            if lost:
+                log(f"warning: version {version} holds {len(lost)} added items that the new version will not "
+                    f"(e.g. {', '.join(lost[:3])}): it is built from version {current}. Fix: pass --export "
+                    f"{model_dir / str(version)} to keep them.")
+            return
 
 
 def export_info(export_dir: str | Path) -> dict:
@@ -149,10 +177,14 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     export_root = Path(export_root) if export_root else export_dir.parent.parent
     model_name = model_name or export_dir.parent.name
     index_kind = index_kind or info.get("index", "brute_force")
-    raw = read_items_file(items_file)
+    raw, read_rejects = read_items_file(items_file)
+    if "item_id" not in raw.columns and not len(raw):
+        raw = pd.DataFrame(columns=["item_id", "title"])  # every line rejected: reported below
     clean, rejects = validate_items(raw, Path(items_file).name)
+    rejects = pd.concat([read_rejects, rejects], ignore_index=True) if len(read_rejects) else rejects
     previous_file = export_dir / "assets.extra" / ADDED_ITEMS_FILE
     previous = pd.read_parquet(previous_file) if previous_file.exists() else clean.iloc[:0]
+    _warn_of_newer_added_items(export_dir, export_root / model_name, set(previous["item_id"].astype(str)), log)
     run = export_model_run(export_dir, info)
     model, config, vocab, dataset = run.model, run.config, run.vocab, run.dataset
     item_encoder, query_encoder = run.item_encoder, run.query_encoder

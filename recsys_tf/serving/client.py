@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_tf.errors import InputError
+from recsys_tf.errors import InputError, RecsysError
 
 
-class ServingError(RuntimeError):
+class ServingError(RecsysError, RuntimeError):
     """A request failed; the message names the endpoint, the model and what to do."""
 
 

@@ -294,7 +294,12 @@ def _shown(value, limit: int = 200) -> str:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     try:
-        data = yaml.safe_load(Path(path).read_text()) if path else {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else {}
+    except IsADirectoryError:
+        raise InputError(f"--config {path} is a directory. Fix: pass a YAML file (configs/*.yaml).") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"--config {path} is not UTF-8 text ({err.reason} at byte {err.start}). Fix: save the "
+                         "file as UTF-8.") from None
     except yaml.YAMLError as err:
         raise InputError(f"config file {path} is not valid YAML: {err}. Fix: see configs/*.yaml for the layout.") from None
     if data is not None and not isinstance(data, dict):

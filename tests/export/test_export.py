@@ -377,6 +377,18 @@ def test_add_items_writes_new_version_with_cold_start_items(brute_force_export, 
     assert main(["index", "add-items", "--export", str(v3), "--items", str(tmp_path / "more.csv")]) == 2
     assert "no new item to add" in capsys.readouterr().err
     assert latest() == before + 2
+    # an empty file: one line, exit 2; a broken JSON line: rejected with its reason, the rest added;
+    # adding to v1 while v3 holds added items: a warning naming them and the fix
+    (tmp_path / "empty.csv").write_text("")
+    assert main(["index", "add-items", "--export", str(v3), "--items", str(tmp_path / "empty.csv")]) == 2
+    assert "empty" in capsys.readouterr().err
+    (tmp_path / "lines.jsonl").write_text('{"item_id": "NEW-5", "title": "Fifth new product"}\n{broken\n')
+    assert main(["index", "add-items", "--export", str(v1), "--items", str(tmp_path / "lines.jsonl"),
+                 "--no-verify"]) == 0
+    out = capsys.readouterr().out
+    assert f"version {before + 2} holds 3 added items that the new version will not" in out and "--export" in out
+    rejects = pd.read_csv(v1.parent / str(before + 3) / "assets.extra" / "added_items_rejects.csv")
+    assert rejects["row"].tolist() == [2] and rejects["reason"][0].startswith("invalid JSON")
 
 
 def _strings_out(tensor):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.loaders.common import assemble, read_delimited, refuse_duplicate_columns
-from recsys_tf.data.schema import DatasetError
+from recsys_tf.data.schema import EVENT_COLUMNS, DatasetError
 
 
 def _read(root: Path, stem: str, required: bool):
@@ -41,6 +41,10 @@ def _refuse_missing_columns(root: Path, frames: dict, files: dict, headers: set,
             raise DatasetError(f"table: --columns {canonical}={yours}: no column {yours!r} in "
                                f"{', '.join(sorted(files.values()))} under {str(root)!r}. Fix: name a column the "
                                "file has (its header is case-sensitive), or drop the mapping.")
+    canonical = [c for c in context_columns if c in EVENT_COLUMNS or c in ("split", "_row")]
+    if canonical:
+        raise DatasetError(f"table: --context-columns {','.join(canonical)}: a column the events have anyway "
+                           f"({', '.join(EVENT_COLUMNS)}). Fix: name only extra event columns, e.g. device.")
     missing = [c for c in context_columns if c not in frames["events"].columns]
     if missing:
         raise DatasetError(f"table: --context-columns {','.join(missing)}: not a column of {files['events']} "
