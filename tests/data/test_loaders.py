@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recsys_tf.cli.main import main
 from recsys_tf.data import loaders
 from recsys_tf.data.hashing import load_salt
 from recsys_tf.data.schema import DatasetError, read_dataset, write_dataset
@@ -148,6 +149,22 @@ def test_judgments_attach_to_dataset(tmp_path, fixtures_dir):
     tagged.write_text("query,item_id,label,query_language\nmug,1,E,EN\n杯子,1,exact,zh\n", encoding="utf-8")
     d = loaders.load_judgments(tagged, tmp_path / "ml")
     assert d.judgments.set_index("query")["language"].to_dict() == {"mug": "en", "杯子": "zh"}
+
+
+
+def test_loading_the_same_judgments_twice_changes_nothing(tmp_path, fixtures_dir):
+    """The judgments, their rejects and the counts in dataset.json are the same after a second load."""
+
+    write_dataset(loaders.load_movielens_100k(fixtures_dir / "movielens-100k"), tmp_path / "ml")
+    states = []
+    for _ in range(2):
+        assert main(["data", "load", "--format", "judgments", "--path", str(fixtures_dir / "judgments.csv"),
+                     "--out", str(tmp_path / "ml")]) == 0
+        info = json.loads((tmp_path / "ml" / "dataset.json").read_text())
+        rejects = pd.read_csv(tmp_path / "ml" / "rejects.csv")
+        states.append((len(pd.read_parquet(tmp_path / "ml" / "judgments.parquet")), len(rejects),
+                       json.dumps({k: v for k, v in info.items() if "reject" in k}, sort_keys=True)))
+    assert states[0] == states[1] and states[0][1] >= 3
 
 
 def test_hashed_user_ids_never_write_salt_or_plain_ids(tmp_path, fixtures_dir, monkeypatch):

@@ -42,6 +42,12 @@ def load_judgments(path: str | Path, dataset_dir: str | Path, columns: dict[str,
     if dataset.judgments is not None:
         judgments = pd.concat([dataset.judgments, judgments], ignore_index=True)
     dataset.judgments = judgments.drop_duplicates(["query", "item_id"], keep="last").reset_index(drop=True)
-    dataset.rejects = concat_rejects(dataset.rejects, pre, rejects)
-    dataset.info.setdefault("judgment_files", []).append(file.name)
+    # loading a file again replaces its rejects (idempotent): the other files' rejects stay
+    earlier = dataset.rejects
+    if earlier is not None and len(earlier):
+        earlier = earlier[earlier["file"].astype(str) != file.name]
+    dataset.rejects = concat_rejects(earlier, pre, rejects)
+    files = dataset.info.setdefault("judgment_files", [])
+    if file.name not in files:
+        files.append(file.name)
     return dataset
