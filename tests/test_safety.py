@@ -22,10 +22,8 @@ def test_no_pickle_eval_or_unsafe_yaml_in_the_package():
 
 
 class _Recorder(RecsysClient):
-    max_batch, max_k, max_history = 4, 50, 3
-
     def __init__(self):
-        super().__init__("test://", "m")
+        super().__init__("test://", "m", limits={"max_batch": 4, "max_k": 50, "max_exclude": 2, "max_request_ids": 3})
         self.sent = []
 
     def _predict(self, signature, inputs):
@@ -43,8 +41,11 @@ def test_client_never_sends_unbounded_requests():
         client.search("q", k=51)
     with pytest.raises(ValueError, match="k"):
         client.search("q", k=0)
-    client.recommend(["u"], [[f"I{i}" for i in range(1000)]], exclude=[[f"X{i}" for i in range(1000)]])
+    with pytest.raises(ValueError, match="histories.*1000 ids.*max_request_ids=3"):  # refused, never cut
+        client.recommend(["u"], [[f"I{i}" for i in range(1000)]])
+    with pytest.raises(ValueError, match="exclude.*3 ids.*max_exclude=2"):
+        client.recommend(["u"], [["I1"]], exclude=[["X1", "X2", "X3"]])
+    assert not client.sent  # rejected requests were never sent
+    client.recommend(["u"], [["I1", "I2", "I3"]], exclude=[["X1", "X2"]])
     _, inputs = client.sent[-1]
-    assert inputs["history_item_ids"].shape == (1, 3) and inputs["history_item_ids"][0, -1] == "I999"
-    assert inputs["exclude_item_ids"].shape == (1, 3)
-    assert not any(s == "search" for s, _ in client.sent)  # rejected requests were never sent
+    assert inputs["history_item_ids"].tolist() == [["I1", "I2", "I3"]] and inputs["exclude_item_ids"].shape == (1, 2)
