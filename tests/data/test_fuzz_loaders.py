@@ -117,6 +117,39 @@ def test_table_fuzz(fixtures_dir, lines):
         _check(lambda: loaders.load_table(root), root / "events.csv", header=True)
 
 
+def _rating(text: str) -> float | None:
+    """The rating a cell holds when it is a finite number in [0, 5], else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 5.0 else None
+
+
+@FUZZ
+@given(st.lists(text_or_garbage.filter(lambda t: not set(t) & set("\x00\r\n")), max_size=12))
+def test_table_without_event_column_keeps_every_rating_fuzz(ratings):
+    """Valid rows but the rating: an empty rating is a purchase, a number in range a rating event
+    holding it, anything else a reject with its reason; never a rating silently nulled."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "items.csv").write_text("item_id,title\n1,One\n")
+        rows = [{"user_id": f"u{i}", "item_id": "1", "timestamp": 1700000000 + i, "rating": r}
+                for i, r in enumerate(ratings)]
+        pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"]).to_csv(root / "events.csv",
+                                                                                         index=False)
+        try:
+            d = loaders.load_table(root)
+        except DatasetError:
+            return
+        given_ratings = [r for r in ratings if r.strip() and r.strip().lower() != "nan"]
+        rated = d.events[d.events["event"] == "rating"]
+        expected = sorted(v for v in map(_rating, given_ratings) if v is not None)
+        assert sorted(rated["rating"].tolist()) == expected
+        assert d.events.loc[d.events["event"] != "rating", "rating"].isna().all()
+        assert len(d.events) + len(d.rejects) == len(ratings)
+
+
 @settings(FUZZ, max_examples=120)  # each case parses dates and prices of every line: the slowest loader
 @given(st.lists(st.one_of(st.lists(text_or_garbage, min_size=7, max_size=9).map(lambda f: _line(f, ",")),
                           raw_bytes), max_size=12))
