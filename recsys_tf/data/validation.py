@@ -61,6 +61,11 @@ def _as_text(value) -> str:
     return str(value)
 
 
+def given(series: pd.Series) -> pd.Series:
+    """True where a cell holds a value (not missing, not blank)."""
+    return _text(series).str.strip() != ""
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Strings with missing values as "" (pandas NA/None/NaN all count as missing). Built from a list
     rather than `Series.map`, which re-infers a string dtype and, cast back to object, copies every
@@ -160,8 +165,7 @@ def validate_items(raw: pd.DataFrame, file_name: str = "items") -> tuple[pd.Data
     check.flag(ids == "", "missing item_id")
     check.flag(_text(frame["title"]).str.strip() == "", "empty title")
     price = _numeric(frame["price"])
-    given = frame["price"].map(lambda v: not _is_missing(v) and str(v).strip() != "")
-    check.flag(given & price.isna(), "price is not a number")
+    check.flag(given(frame["price"]) & price.isna(), "price is not a number")
     check.flag(price.notna() & ((price < 0) | ~np.isfinite(price.fillna(0))), "price is negative or infinite")
     # Keep the first occurrence of an id among otherwise-valid rows; later ones are rejected.
     check.flag(check.ok & ids.where(check.ok).duplicated(keep="first") & check.ok, "duplicate item_id")
@@ -202,7 +206,7 @@ def validate_events(raw: pd.DataFrame, known_item_ids, file_name: str = "events"
     check.flag(ts >= latest, f"bad timestamp (from {_date(latest)} on; milliseconds instead of seconds?)")
     rating = _numeric(frame["rating"])
     low, high = rating_range
-    rating_given = _text(frame["rating"]).str.strip() != ""
+    rating_given = given(frame["rating"])
     check.flag((event == "rating") & rating.isna(), "rating event without a numeric rating")
     check.flag(rating_given & rating.isna() & (event != "rating"), "rating is not a number")
     check.flag(rating_given & (event != "rating") & event.isin(EVENT_TYPES),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_tf.data.schema import DatasetError, spreadsheet_safe
-from recsys_tf.data.validation import validate_items
+from recsys_tf.data.validation import concat_rejects, validate_items
 
 ADDED_ITEMS_FILE = "added_items.parquet"
 REJECTS_FILE = "added_items_rejects.csv"
@@ -181,7 +181,7 @@ def add_items(export_dir: str | Path, items_file: str | Path, export_root: str |
     if "item_id" not in raw.columns and not len(raw):
         raw = pd.DataFrame(columns=["item_id", "title"])  # every line rejected: reported below
     clean, rejects = validate_items(raw, Path(items_file).name)
-    rejects = pd.concat([read_rejects, rejects], ignore_index=True) if len(read_rejects) else rejects
+    rejects = concat_rejects(read_rejects, rejects)
     previous_file = export_dir / "assets.extra" / ADDED_ITEMS_FILE
     previous = pd.read_parquet(previous_file) if previous_file.exists() else clean.iloc[:0]
     _warn_of_newer_added_items(export_dir, export_root / model_name, set(previous["item_id"].astype(str)), log)

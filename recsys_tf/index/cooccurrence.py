@@ -266,17 +266,10 @@ class CooccurrenceIndex(tf.Module):
 
     def scores(self, history) -> tf.Tensor:
         """`(B, H)` int32 item indices (0 = padding; a repeated item counts once) -> `(B, num_items + 1)`
-        float32 co-occurrence scores (column 0 is 0): the catalog-wide row (`sparse_scores` lists
-        only the items that score)."""
-        history, use = self._distinct(history)
-        targets = tf.gather(self.neighbours, history)                      # (B, H, N)
-        weights = tf.gather(self.weights, history) * use[:, :, None]
-        batch = tf.shape(history)[0]
-        rows = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(targets))
-        slots = tf.reshape(rows * (self.num_items + 1) + targets, [-1])
-        flat = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]), slots, batch * (self.num_items + 1))
-        scores = tf.reshape(flat, [batch, self.num_items + 1])
-        return tf.concat([tf.zeros([batch, 1]), scores[:, 1:]], axis=1)
+        float32 co-occurrence scores (column 0 is 0): `sparse_scores` read out over the whole catalog."""
+        sparse = self.sparse_scores(history)
+        every = tf.range(self.num_items + 1, dtype=tf.int32)
+        return sparse.lookup(tf.tile(every[None, :], [tf.shape(sparse.items)[0], 1]))
 
     def sparse_scores(self, history) -> SparseScores:
         """The same scores as `scores`, as `SparseScores` over the at most H · N neighbours of the

@@ -14,6 +14,7 @@ import pandas as pd
 from recsys_tf.constants import TIMESTAMP_RANGE
 from recsys_tf.data.loaders.common import assemble, read_delimited, refuse_duplicate_columns
 from recsys_tf.data.schema import EVENT_COLUMNS, DatasetError
+from recsys_tf.data.validation import given
 
 
 def _read(root: Path, stem: str, required: bool):
@@ -71,8 +72,7 @@ def load_table(path: str | Path, columns: dict[str, str] | None = None, context_
     events = frames["events"]
     if "event" not in events.columns:
         # an implicit-feedback table: every row a positive; a row with a rating is a rating event
-        rated = events["rating"].map(lambda v: str(v).strip() not in ("", "nan", "None", "<NA>")) \
-            if "rating" in events.columns else False
+        rated = given(events["rating"]) if "rating" in events.columns else False
         events["event"] = np.where(rated, "rating", "purchase")
     return assemble(source="table", items_raw=frames["items"], events_raw=frames["events"],
                     users_raw=frames.get("users"), judgments_raw=frames.get("judgments"), files=files,
